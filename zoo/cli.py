@@ -1,0 +1,153 @@
+"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish.
+
+Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
+``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
+
+USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
+
+
+def _cmd_list(args) -> int:
+    from .hub import list_models
+
+    for name in list_models(args.pattern, pretrained=args.pretrained):
+        print(name)
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .hub import get_weights
+    from .hub.registry import model_entry
+
+    arch = args.name.partition(".")[0]
+    entry = model_entry(arch)
+    print(f"{entry.name}: {entry.paper}\n{entry.doc}\n")
+    try:
+        weights = get_weights(args.name)
+    except UnknownModelError as error:
+        if "." in args.name:
+            raise
+        print(f"(no card: {error})")
+        return 0
+    print(json.dumps(dict(weights.meta), indent=2))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .hub.publish import evaluate_weights
+
+    result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
+                              limit=args.limit, batch_size=args.batch_size)
+    card = result.pop("card_metrics", None)
+    line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
+           f"({result['correct']}/{result['num_samples']})"
+    if card:
+        line += f"; card: {card['acc1']:.2f}% on {card['num_samples']}"
+    print(line)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .train import load_recipe, train
+
+    if args.resume:
+        out = Path(args.resume)
+        config = None
+    else:
+        config = load_recipe(args.recipe, args.set)
+        out = Path(args.out or Path("runs") / Path(args.recipe).stem)
+        if (out / "checkpoints" / "last.pt").exists():
+            raise ZooError(f"{out} already holds a run; continue it with --resume {out} or pick --out")
+    summary = train(config, out, resume=bool(args.resume), max_steps=args.max_steps, device=args.device)
+    state = "finished" if summary["finished"] else f"stopped at step {summary['step']}/{summary['total_steps']}"
+    print(f"run {out}: {state}; best validation acc1 {summary['best_val_acc1']:.2f}%")
+    if not summary["finished"]:
+        print(f"continue with: python -m zoo train --resume {out}")
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .hub.publish import publish
+
+    card = publish(args.checkpoint, tag=args.tag, out_dir=args.out, default=args.default,
+                   batch_size=args.batch_size)
+    print(f"published {card['arch']}.{card['tag']}: {card['file']} "
+          f"acc1 {card['metrics']['acc1']:.2f}% on {card['metrics']['num_samples']} {card['metrics']['split']} samples")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="Spiking model zoo")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list architectures (or shipped weights with --pretrained)")
+    p.add_argument("pattern", nargs="?", default=None)
+    p.add_argument("--pretrained", action="store_true")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("info", help="show a model's paper and its weight card")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("eval", help="evaluate a shipped weight on its test set")
+    p.add_argument("name", help="arch or arch.tag")
+    p.add_argument("--data", default=None, help="dataset name (default: the card's)")
+    p.add_argument("--root", default=None, help="dataset root folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the card's eval batch size")
+    p.add_argument("--json", action="store_true", help="also print the result as JSON")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("train", help="train a recipe (or --resume a run folder)")
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", default=None, help="run folder (default runs/<recipe name>)")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")
+    p.add_argument("checkpoint")
+    p.add_argument("--tag", required=True)
+    p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
+    p.add_argument("--default", action="store_true", help="make it the arch's default weight")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.set_defaults(func=_cmd_publish)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "train" and not (args.recipe or args.resume):
+        parser.error("train needs a RECIPE or --resume DIR")
+    try:
+        return args.func(args)
+    except Exception as error:
+        if args.debug:
+            raise
+        code = 2 if isinstance(error, USAGE_ERRORS) and not isinstance(error, (WeightsError, DatasetNotFoundError)) else 1
+        if not isinstance(error, (ZooError, ValueError, TypeError, OSError)):
+            message = f"unexpected {type(error).__name__}: {error} (rerun with --debug for the traceback)"
+        else:
+            message = str(error)
+        print(f"zoo: error: {message}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,31 @@
+"""Datasets by name: ``load_dataset(name, root=None, split='train'|'test')`` yields ``(tensor, label)``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from ..errors import DatasetNotFoundError
+from ..hub.registry import suggest
+from . import static
+from .splits import holdout
+
+DATASETS = {
+    "fashion-mnist": static.fashion_mnist,
+    "mnist": static.mnist,
+    "cifar10": static.cifar10,
+}
+SPLITS = ("train", "test")
+
+__all__ = ["DATASETS", "load_dataset", "holdout"]
+
+
+def load_dataset(name: str, root: str | Path | None = None, split: str = "train", **kwargs) -> Dataset:
+    """The dataset ``name`` from local files only; a missing one raises
+    :class:`~zoo.errors.DatasetNotFoundError` saying where to put it."""
+    key = name.lower().replace("_", "-")
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}{suggest(key, DATASETS)} (known: {', '.join(DATASETS)})")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return DATASETS[key](root=root, split=split, **kwargs)

@@ -1,0 +1,122 @@
+"""Static image datasets through torchvision's own readers, offline only.
+
+Fashion-MNIST comes from the Debian package ``dataset-fashion-mnist`` (gzipped IDX files under
+``/usr/share/datasets/fashion-mnist``), unpacked once into the zoo's data cache in torchvision's
+layout, or from any torchvision-layout root. CIFAR-10 and MNIST come from torchvision-layout roots.
+Nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import torchvision
+from torch.utils.data import Dataset
+
+from ..errors import DatasetNotFoundError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def data_cache() -> Path:
+    """Where the zoo unpacks data: ``$ZOO_DATA`` or ``~/.cache/zoo/data``."""
+    return Path(os.environ.get("ZOO_DATA", Path.home() / ".cache" / "zoo" / "data"))
+
+
+class ImageTensorDataset(Dataset):
+    """Images ``[N, H, W]`` or ``[N, H, W, C]`` as uint8 plus labels; yields ``([C, H, W] float in
+    [0, 1], label)``. Keeps the whole set as one tensor so batches are cheap on a small CPU."""
+
+    def __init__(self, images: torch.Tensor, targets, classes: list[str], name: str):
+        images = torch.as_tensor(images)
+        if images.dim() == 3:
+            images = images.unsqueeze(-1)
+        self.images = images.permute(0, 3, 1, 2).contiguous()
+        self.targets = torch.as_tensor(targets, dtype=torch.long)
+        self.classes = list(classes)
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index].float().div_(255.0), int(self.targets[index])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        images = self.images[indices].float().div_(255.0)
+        return list(zip(images, self.targets[indices].tolist()))
+
+    def __repr__(self) -> str:
+        return f"{self.name}: {len(self)} images of shape {tuple(self.images.shape[1:])}"
+
+
+def _unpack_debian_fashion_mnist(source: Path, root: Path) -> None:
+    """Decompress the Debian package's ``.gz`` files into ``root/FashionMNIST/raw`` atomically."""
+    raw = root / "FashionMNIST" / "raw"
+    if all((raw / name).is_file() for name in IDX_FILES):
+        return
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in IDX_FILES:
+        if (raw / name).is_file():
+            continue
+        with gzip.open(source / f"{name}.gz", "rb") as src, \
+                tempfile.NamedTemporaryFile(dir=raw, delete=False) as tmp:
+            shutil.copyfileobj(src, tmp)
+        os.replace(tmp.name, raw / name)
+
+
+def _mnist_like(cls, folder: str, label: str, root: Path | None, train: bool, hint: str) -> ImageTensorDataset:
+    if root is None:
+        raise DatasetNotFoundError(f"{label} not found: {hint}")
+    root = Path(root)
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        raise DatasetNotFoundError(f"{label} not found under {root}: expected torchvision's layout "
+                                   f"{root / folder / 'raw'}/{{{', '.join(IDX_FILES)}}}; {hint}") from None
+    return ImageTensorDataset(ds.data, ds.targets, ds.classes, label)
+
+
+def fashion_mnist(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
+    hint = ("install the Debian package (apt-get install dataset-fashion-mnist) or pass root= a "
+            "folder with FashionMNIST/raw/ in torchvision's layout")
+    if root is None and (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        root = data_cache()
+        _unpack_debian_fashion_mnist(DEBIAN_FASHION_MNIST, root)
+    return _mnist_like(torchvision.datasets.FashionMNIST, "FashionMNIST", "Fashion-MNIST", root,
+                       split == "train", hint)
+
+
+def mnist(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
+    hint = "pass root= a folder with MNIST/raw/ in torchvision's layout (the zoo never downloads)"
+    return _mnist_like(torchvision.datasets.MNIST, "MNIST", "MNIST", root, split == "train", hint)
+
+
+class _LocalCIFAR10(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR-10 reader without the md5 check of the official archive's files, so
+    any root in the same pickle-batch layout loads; unreadable batches still fail when read."""
+
+    def _check_integrity(self) -> bool:
+        folder = Path(self.root) / self.base_folder
+        files = [name for name, _ in self.train_list + self.test_list] + [self.meta["filename"]]
+        return all((folder / name).is_file() for name in files)
+
+
+def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
+    layout = "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"
+    if root is None:
+        raise DatasetNotFoundError(f"CIFAR-10 not found: pass root= a folder holding {layout} "
+                                   f"(the python version of the official archive, unpacked)")
+    try:
+        ds = _LocalCIFAR10(str(root), train=split == "train", download=False)
+    except RuntimeError:
+        raise DatasetNotFoundError(f"CIFAR-10 not found under {root}: expected {layout}") from None
+    except Exception as error:
+        raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {error}") from None
+    return ImageTensorDataset(torch.from_numpy(ds.data), ds.targets, ds.classes, "CIFAR-10")

@@ -1,0 +1,124 @@
+"""Input encodings that turn a static image ``[B, ...]`` in [0, 1] into a spike/current sequence
+``[T, B, ...]``. They live inside the models, so hub users feed plain images.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["DirectEncoder", "RateEncoder", "LatencyEncoder", "DeltaEncoder", "delta_decode",
+           "ENCODERS", "build_encoder"]
+
+
+class DirectEncoder(nn.Module):
+    """The analog image repeated at every step; the first layer turns it into spikes."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T = T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0).expand(self.T, *x.shape)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}"
+
+
+class RateEncoder(nn.Module):
+    """Bernoulli rate code: at each step a pixel spikes with probability equal to its intensity,
+    so the mean firing rate over ``T`` steps estimates the intensity (STBP's input coding)."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T = T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probability = x.clamp(0.0, 1.0)
+        noise = torch.rand((self.T, *x.shape), device=x.device, dtype=x.dtype)
+        return (noise < probability).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}"
+
+
+class LatencyEncoder(nn.Module):
+    """Time-to-first-spike code: one spike per pixel, brighter pixels earlier.
+
+    ``linear``: ``t = round((T - 1)(1 - x))``. ``log``: ``t = round((T - 1) - ln(1 + a x))`` with
+    ``a = e^(T-1) - 1`` (SpikingJelly's convention), which spreads bright pixels over more steps.
+    Pixels at or below ``threshold`` do not fire.
+    """
+
+    def __init__(self, T: int, mode: str = "linear", threshold: float = 0.0):
+        super().__init__()
+        if mode not in ("linear", "log"):
+            raise ValueError(f"latency mode must be 'linear' or 'log', got {mode!r}")
+        self.T, self.mode, self.threshold = T, mode, threshold
+
+    def spike_times(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clamp(0.0, 1.0)
+        if self.mode == "linear":
+            t = (self.T - 1) * (1.0 - x)
+        else:
+            t = (self.T - 1) - torch.log1p(math.expm1(self.T - 1) * x)
+        return t.round().long()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        times = self.spike_times(x)
+        steps = torch.arange(self.T, device=x.device).view(-1, *([1] * x.dim()))
+        fires = (x > self.threshold).unsqueeze(0)
+        return ((steps == times.unsqueeze(0)) & fires).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}, mode={self.mode}, threshold={self.threshold}"
+
+
+class DeltaEncoder(nn.Module):
+    """Delta modulation of a sequence ``[T, B, ...]`` into ON/OFF spikes ``[T, B, 2, ...]``.
+
+    A spike is sent whenever the signal moves a full ``threshold`` away from the receiver's running
+    reconstruction, so :func:`delta_decode` recovers the signal to within one threshold. For static
+    images use a time-varying signal first (e.g. an emulated saccade).
+    """
+
+    def __init__(self, threshold: float = 0.1):
+        super().__init__()
+        if threshold <= 0:
+            raise ValueError(f"delta threshold must be positive, got {threshold}")
+        self.threshold = threshold
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        reference = seq[0].clone()
+        out = []
+        for frame in seq:
+            change = frame - reference
+            on = change >= self.threshold
+            off = change <= -self.threshold
+            # a spike count: how many whole thresholds the signal moved, so big jumps are kept
+            steps = torch.trunc(change / self.threshold)
+            reference = reference + steps * self.threshold
+            out.append(torch.stack([on, off], dim=1).to(seq.dtype) * steps.abs().unsqueeze(1))
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}"
+
+
+def delta_decode(spikes: torch.Tensor, threshold: float, initial: torch.Tensor) -> torch.Tensor:
+    """Rebuild the signal from :class:`DeltaEncoder` output and the first frame."""
+    steps = (spikes[:, :, 0] - spikes[:, :, 1]) * threshold
+    return initial.unsqueeze(0) + steps.cumsum(dim=0)
+
+
+ENCODERS = {"direct": DirectEncoder, "rate": RateEncoder, "latency": LatencyEncoder}
+
+
+def build_encoder(name: str, T: int, **kwargs) -> nn.Module:
+    """Encoder for static images by name: ``direct``, ``rate`` or ``latency``."""
+    try:
+        cls = ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"unknown encoding {name!r}; choose from {', '.join(ENCODERS)}") from None
+    return cls(T, **kwargs)

@@ -1,0 +1,25 @@
+"""The zoo's exception types: each is also the built-in type callers would catch for it."""
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error the zoo raises on purpose."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    """A model or weight name that is not registered; the message lists close names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsError(ZooError, ValueError):
+    """A weight file that is missing, corrupt, truncated or does not fit its card."""
+
+
+class DatasetNotFoundError(ZooError, FileNotFoundError):
+    """A dataset whose files are not on disk; the message says where to put them."""
+
+
+class RecipeError(ZooError, ValueError):
+    """A recipe or ``--set`` override that does not describe a valid run."""

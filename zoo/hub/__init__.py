@@ -1,0 +1,5 @@
+"""Registry, weight cards, verified loading and publishing of the zoo's models."""
+from .registry import create_model, list_models, register_model
+from .weights import Weights, get_weights, list_weights
+
+__all__ = ["Weights", "create_model", "get_weights", "list_models", "list_weights", "register_model"]

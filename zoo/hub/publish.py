@@ -1,0 +1,128 @@
+"""From a training checkpoint to a hub weight: safetensors file named by its hash, and a card whose
+metrics come from evaluating that very file through the normal loading path."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as save_safetensors_bytes
+
+from ..data import load_dataset
+from ..train.checkpoint import load_checkpoint
+from ..train.evaluate import evaluate
+from .registry import create_model
+from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, sha256_of, weight_filename
+
+CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
+LICENSE = "MIT"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
+    """The first spiking neuron's type and parameters, and its surrogate, read off the model."""
+    for module in model.modules():
+        surrogate = getattr(module, "surrogate_function", None)
+        if surrogate is None:
+            continue
+        neuron = {"type": type(module).__name__}
+        for key in ("tau", "decay_input", "v_threshold", "v_reset", "detach_reset", "tau_syn", "tau_adapt", "beta"):
+            if hasattr(module, key):
+                neuron[key] = getattr(module, key)
+        surrogate_info = {"type": type(surrogate).__name__}
+        for key in ("alpha", "w", "c"):
+            if hasattr(surrogate, key):
+                surrogate_info[key] = getattr(surrogate, key)
+        return neuron, surrogate_info
+    return {}, {}
+
+
+def _run_record(run_dir: Path) -> dict:
+    """Device, versions and wall time of the training run, from its metrics log."""
+    record = {"device": "not recorded", "versions": None, "wall_s": 0.0}
+    log_path = run_dir / "metrics.jsonl"
+    if not log_path.is_file():
+        return record
+    for line in log_path.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "start":
+            record["device"], record["versions"] = event["device"], event["versions"]
+        elif event.get("event") == "end":
+            record["wall_s"] += event.get("wall_s", 0.0)
+    return record
+
+
+def evaluate_weights(name: str, dataset: str | None = None, root: str | None = None, split: str = "test",
+                     limit: int | None = None, batch_size: int | None = None, progress: bool = True) -> dict:
+    """Evaluate the shipped weight ``name`` exactly as its card was made (same seed and batch size)."""
+    weights = get_weights(name)
+    card = weights.meta
+    model = create_model(weights.name)
+    eval_cfg = card.get("eval", {})
+    data = load_dataset(dataset or card["dataset"], root=root, split=split)
+    result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
+                      seed=eval_cfg.get("seed", 0), limit=limit, progress=progress)
+    return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
+            "card_metrics": card.get("metrics")}
+
+
+def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None, default: bool = False,
+            batch_size: int = 500, url: str = "") -> dict:
+    """Write ``<arch>.<tag>-<sha8>.safetensors`` and ``<arch>.<tag>.json`` into ``out_dir``."""
+    if not tag or not tag.replace("_", "").isalnum():
+        raise ValueError(f"tag must be letters, digits and underscores, got {tag!r}")
+    checkpoint = Path(checkpoint)
+    state = load_checkpoint(checkpoint)
+    config = state["config"]
+    arch, data_cfg, train_cfg = config["model"]["name"], config["data"], config["train"]
+    test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test")
+    kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
+    model = create_model(arch, **kwargs)
+    model.load_state_dict(state["model"])
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    data = save_safetensors_bytes(tensors, metadata={"arch": arch, "tag": tag})
+    sha256 = sha256_of(data)
+    out_dir = Path(out_dir) if out_dir else REPO_WEIGHTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    filename = weight_filename(arch, tag, sha256)
+    for stale in out_dir.glob(f"{arch}.{tag}-*.safetensors"):
+        stale.unlink()
+    _write_atomic(out_dir / filename, data)
+
+    neuron, surrogate = describe_neuron(model)
+    run = _run_record(checkpoint.parent.parent)
+    card = {
+        "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
+        "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
+        "kwargs": kwargs, "dataset": data_cfg["name"], "split": "test",
+        "T": model.T, "encoding": type(model.encoder).__name__,
+        "input_shape": [model.in_channels, *(model.input_size or [])],
+        "normalisation": "inputs in [0, 1]; no mean/std normalisation",
+        "neuron": neuron, "surrogate": surrogate,
+        "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
+        "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
+                  "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
+                  "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],
+                  "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"]},
+        "versions": run["versions"], "license": LICENSE, "url": url,
+        "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
+    }
+    card_path = out_dir / f"{arch}.{tag}.json"
+    weights = Weights(f"{arch}.{tag}", card, card_path)
+    fresh = create_model(arch, **kwargs)
+    load_into(fresh, weights)  # the file must load through the normal, verified path
+    full = evaluate(fresh, test_set, batch_size=batch_size, seed=card["eval"]["seed"], desc="test")
+    check = evaluate(fresh, test_set, batch_size=batch_size, seed=card["eval"]["seed"],
+                     limit=CHECK_SAMPLES, progress=False)
+    card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
+    card["check"] = {"acc1": check["acc1"], "num_samples": check["num_samples"]}
+    _write_atomic(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    return card

@@ -1,0 +1,64 @@
+"""What every zoo classifier shares: input checks, encoding of static images, neuron reset, and
+firing-rate read-out, so each family file only describes its layers."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..encoding import build_encoder
+from ..neurons.compat import import_spikingjelly
+
+sj = import_spikingjelly()
+
+
+class SpikingClassifier(nn.Module):
+    """Base of the zoo's models.
+
+    ``forward`` takes images ``[B, C, H, W]`` in [0, 1] (encoded over ``T`` steps inside the model)
+    or frame sequences ``[T, B, C, H, W]``, resets every neuron, runs :meth:`forward_sequence`
+    (which returns ``[T, B, num_classes]``) and returns the mean over time: firing-rate logits.
+
+    Subclasses set ``stem`` and ``head`` to the attribute names of their first and last layers, so
+    weights can be adapted to another ``in_channels``/``num_classes``.
+    """
+
+    stem: str = ""
+    head: str = ""
+
+    def __init__(self, *, T: int, encoding: str, in_channels: int, num_classes: int,
+                 input_size: tuple[int, int] | None = None, encoding_kwargs: dict | None = None):
+        super().__init__()
+        if T < 1:
+            raise ValueError(f"T must be a positive number of time steps, got {T}")
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
+        self.T = T
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.input_size = tuple(input_size) if input_size is not None else None
+        self.encoder = build_encoder(encoding, T, **(encoding_kwargs or {}))
+
+    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def expected_shape(self) -> str:
+        h, w = self.input_size if self.input_size else ("H", "W")
+        return f"[B, {self.in_channels}, {h}, {w}] or [T, B, {self.in_channels}, {h}, {w}]"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        channel_dim = {4: 1, 5: 2}.get(x.dim())
+        spatial_ok = channel_dim is not None and (
+            self.input_size is None or tuple(x.shape[-2:]) == self.input_size)
+        if channel_dim is None or x.shape[channel_dim] != self.in_channels or not spatial_ok:
+            raise ValueError(f"{type(self).__name__} expects input of shape {self.expected_shape()}, "
+                             f"got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        x_seq = self.encoder(x) if x.dim() == 4 else x
+        sj.functional.reset_net(self)
+        return self.forward_sequence(x_seq).mean(dim=0)

@@ -1,0 +1,83 @@
+"""STBP spiking CNN (Wu et al., "Spatio-Temporal Backpropagation for Training High-Performance
+Spiking Neural Networks", Frontiers in Neuroscience 2018).
+
+The SCNN of the paper's code: conv(1->32, 3x3) -> LIF -> avgpool 2 -> conv(32->32, 3x3) -> LIF ->
+avgpool 2 -> fc(1568->128) -> LIF -> fc(128->10) -> LIF, with the iterative LIF
+``u_t = decay * u_{t-1} * (1 - o_{t-1}) + I_t``, ``o_t = H(u_t - V_th)``, decay 0.2, V_th 0.5 and the
+rectangular surrogate of width 1 (``lens = 0.5``). The input is rate coded (Bernoulli per step) and
+the output is the firing rate of the last layer, trained with MSE against one-hot targets.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..hub.registry import register_model
+from ..neurons import build_neuron
+from ..neurons.compat import import_spikingjelly
+from .base import SpikingClassifier
+
+sj = import_spikingjelly()
+layer = sj.layer
+
+
+def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: float | None,
+             neuron: str = "lif") -> nn.Module:
+    """STBP's iterative LIF as a SpikingJelly LIF node.
+
+    With ``decay_input=False`` and ``v_reset=0`` SpikingJelly's charge is
+    ``H_t = (1 - 1/tau) V_{t-1} + X_t`` and its hard reset gives ``V_t = H_t (1 - S_t)``, which is
+    STBP's update when ``1 - 1/tau = decay``. The reset is not detached, as in the paper's code.
+    """
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"STBP decay must be in [0, 1), got {decay}")
+    return build_neuron(neuron, surrogate=surrogate, surrogate_alpha=surrogate_alpha,
+                        tau=1.0 / (1.0 - decay), decay_input=False, v_threshold=v_threshold,
+                        v_reset=0.0)
+
+
+class STBPCNN(SpikingClassifier):
+    """The STBP SCNN; ``width``/``hidden`` default to the paper's 32 channels and 128 units."""
+
+    stem = "conv1"
+    head = "fc2"
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, T: int = 8,
+                 encoding: str = "rate", decay: float = 0.2, v_threshold: float = 0.5,
+                 surrogate: str = "rectangle", surrogate_alpha: float | None = 1.0,
+                 neuron: str = "lif", width: int = 32, hidden: int = 128,
+                 input_size: tuple[int, int] = (28, 28)):
+        super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
+                         input_size=input_size)
+        if input_size[0] % 4 or input_size[1] % 4:
+            raise ValueError(f"STBP CNN pools twice by 2, so input_size must be divisible by 4, got {input_size}")
+
+        def neuron_layer() -> nn.Module:
+            return stbp_lif(decay, v_threshold, surrogate, surrogate_alpha, neuron)
+
+        self.conv1 = layer.Conv2d(in_channels, width, 3, padding=1, step_mode="m")
+        self.sn1 = neuron_layer()
+        self.pool1 = layer.AvgPool2d(2, step_mode="m")
+        self.conv2 = layer.Conv2d(width, width, 3, padding=1, step_mode="m")
+        self.sn2 = neuron_layer()
+        self.pool2 = layer.AvgPool2d(2, step_mode="m")
+        self.flatten = layer.Flatten(step_mode="m")
+        flat = width * (input_size[0] // 4) * (input_size[1] // 4)
+        self.fc1 = layer.Linear(flat, hidden, step_mode="m")
+        self.sn3 = neuron_layer()
+        self.fc2 = layer.Linear(hidden, num_classes, step_mode="m")
+        self.sn4 = neuron_layer()
+
+    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.sn1(self.conv1(x_seq)))
+        x = self.pool2(self.sn2(self.conv2(x)))
+        x = self.sn3(self.fc1(self.flatten(x)))
+        return self.sn4(self.fc2(x))
+
+
+@register_model(paper="Wu et al., Spatio-Temporal Backpropagation for Training High-Performance "
+                      "Spiking Neural Networks, Frontiers in Neuroscience 2018")
+def stbp_cnn(**kwargs) -> STBPCNN:
+    """STBP spiking CNN: 32C3-AP2-32C3-AP2-FC128-FC10, iterative LIF (decay 0.2, V_th 0.5),
+    rectangular surrogate, Bernoulli rate-coded input, MSE on output firing rates."""
+    return STBPCNN(**kwargs)

@@ -1,0 +1,67 @@
+"""Work-arounds for SpikingJelly 0.0.0.0.14 on current numpy and torch, kept in one place.
+
+* ``np.int``/``np.bool`` (removed in numpy 1.24) are used on SpikingJelly's CuPy path and in its
+  CIFAR10-DVS parser; ``np.fromstring`` on binary data is gone in numpy 2. Instead of touching numpy
+  itself, the affected SpikingJelly modules get a numpy stand-in that adds the old names back.
+* Importing SpikingJelly decorates many functions with ``torch.jit.script``, which current torch
+  reports with a ``FutureWarning`` per function; those warnings say nothing to a zoo user.
+"""
+from __future__ import annotations
+
+import importlib
+import types
+import warnings
+
+import numpy as np
+
+__all__ = ["LegacyNumpy", "import_spikingjelly", "patch_cifar10_dvs"]
+
+
+class LegacyNumpy(types.ModuleType):
+    """numpy, plus the aliases SpikingJelly 0.0.0.0.14 still calls."""
+
+    int = int
+    bool = bool
+    float = float
+
+    def __init__(self) -> None:
+        super().__init__("numpy")
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    @staticmethod
+    def fromstring(data, dtype=float, count=-1, sep=""):
+        if sep:
+            return np.fromstring(data, dtype=dtype, count=count, sep=sep)
+        return np.frombuffer(data, dtype=dtype, count=count).copy()
+
+
+_LEGACY_NUMPY = LegacyNumpy()
+_CORE_MODULES = (
+    "spikingjelly.activation_based.surrogate",
+    "spikingjelly.activation_based.neuron",
+    "spikingjelly.activation_based.functional",
+    "spikingjelly.activation_based.layer",
+)
+
+
+def import_spikingjelly() -> types.ModuleType:
+    """Import SpikingJelly's activation-based API once, quietly, with the numpy fixes applied."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*TorchScript.*")
+        for name in _CORE_MODULES:
+            importlib.import_module(name)
+        auto_cuda_base = importlib.import_module("spikingjelly.activation_based.auto_cuda.base")
+    auto_cuda_base.np = _LEGACY_NUMPY
+    return importlib.import_module("spikingjelly.activation_based")
+
+
+def patch_cifar10_dvs() -> types.ModuleType:
+    """Return SpikingJelly's CIFAR10-DVS module with its AEDAT parser working on numpy 2."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        module = importlib.import_module("spikingjelly.datasets.cifar10_dvs")
+    module.np = _LEGACY_NUMPY
+    return module

@@ -1,0 +1,134 @@
+"""Spiking neurons by name, all multi-step (``step_mode='m'``), on the backend picked by
+:mod:`zoo.neurons.backend` for each input's device.
+
+IF, LIF and PLIF are SpikingJelly's nodes (and get its CuPy kernels on GPU). The current-based LIF
+and the generalized integrate-and-fire neuron with an adaptive threshold are written on SpikingJelly's
+``BaseNode`` and run on the torch backend.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from . import backend as _backend
+from .compat import import_spikingjelly
+from .surrogates import build_surrogate
+
+sj = import_spikingjelly()
+
+__all__ = ["IFNode", "LIFNode", "ParametricLIFNode", "CurrentLIFNode", "AdaptiveThresholdNode",
+           "NEURONS", "build_neuron"]
+
+
+class AutoBackend:
+    """Mixin: choose the backend from the input's device at every multi-step call."""
+
+    def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        wanted = _backend.backend_for(x_seq.device)
+        self.backend = wanted if wanted in self.supported_backends else "torch"
+        if self.backend != "cupy":
+            return super().multi_step_forward(x_seq)
+        try:
+            return super().multi_step_forward(x_seq)
+        except Exception as error:  # a broken CuPy install must not end a run
+            _backend.disable_cupy(error)
+            self.backend = "torch"
+            return super().multi_step_forward(x_seq)
+
+
+class IFNode(AutoBackend, sj.neuron.IFNode):
+    """Integrate-and-fire: ``H_t = V_{t-1} + X_t``."""
+
+
+class LIFNode(AutoBackend, sj.neuron.LIFNode):
+    """Leaky integrate-and-fire: ``H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau``
+    (``decay_input=False``: ``H_t = V_{t-1} - (V_{t-1} - V_reset) / tau + X_t``)."""
+
+
+class ParametricLIFNode(AutoBackend, sj.neuron.ParametricLIFNode):
+    """LIF with a learnable time constant (PLIF, Fang et al. ICCV 2021)."""
+
+
+class CurrentLIFNode(AutoBackend, sj.neuron.BaseNode):
+    """LIF driven by a synaptic current (current-based synapse):
+    ``I_t = alpha * I_{t-1} + X_t`` and ``H_t = V_{t-1} + (I_t - (V_{t-1} - V_reset)) / tau``.
+    """
+
+    def __init__(self, tau: float = 2.0, tau_syn: float = 2.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        if tau <= 1.0 or tau_syn <= 1.0:
+            raise ValueError(f"time constants must be > 1, got tau={tau}, tau_syn={tau_syn}")
+        self.tau = tau
+        self.tau_syn = tau_syn
+        self.register_memory("i", 0.0)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", tau={self.tau}, tau_syn={self.tau_syn}"
+
+    def neuronal_charge(self, x: torch.Tensor) -> None:
+        if not isinstance(self.i, torch.Tensor):
+            self.i = torch.zeros_like(x)
+        self.i = self.i * (1.0 - 1.0 / self.tau_syn) + x
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        self.v = self.v + (self.i - (self.v - v_reset)) / self.tau
+
+
+class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
+    """Generalized integrate-and-fire neuron with a spike-triggered adaptive threshold:
+    ``theta_t = V_th + a_t``, ``a_t = rho * a_{t-1} + beta * S_{t-1}``, LIF membrane.
+
+    Each spike raises the threshold by ``beta``; the raise decays with ``rho = 1 - 1/tau_adapt``.
+    """
+
+    def __init__(self, tau: float = 2.0, tau_adapt: float = 20.0, beta: float = 0.2, **kwargs: Any):
+        super().__init__(**kwargs)
+        if tau <= 1.0 or tau_adapt <= 1.0:
+            raise ValueError(f"time constants must be > 1, got tau={tau}, tau_adapt={tau_adapt}")
+        self.tau = tau
+        self.tau_adapt = tau_adapt
+        self.beta = beta
+        self.register_memory("a", 0.0)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", tau={self.tau}, tau_adapt={self.tau_adapt}, beta={self.beta}"
+
+    def neuronal_charge(self, x: torch.Tensor) -> None:
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        self.v = self.v + (x - (self.v - v_reset)) / self.tau
+
+    def neuronal_fire(self) -> torch.Tensor:
+        return self.surrogate_function(self.v - (self.v_threshold + self.a))
+
+    def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.v_float_to_tensor(x)
+        if not isinstance(self.a, torch.Tensor):
+            self.a = torch.zeros_like(x)
+        self.neuronal_charge(x)
+        spike = self.neuronal_fire()
+        self.neuronal_reset(spike)
+        self.a = self.a * (1.0 - 1.0 / self.tau_adapt) + self.beta * spike
+        return spike
+
+
+NEURONS = {
+    "if": IFNode,
+    "lif": LIFNode,
+    "plif": ParametricLIFNode,
+    "cuba_lif": CurrentLIFNode,
+    "gif": AdaptiveThresholdNode,
+}
+
+
+def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | None = None,
+                 detach_reset: bool = False, **kwargs: Any) -> torch.nn.Module:
+    """A multi-step neuron by name (``if``, ``lif``, ``plif``, ``cuba_lif``, ``gif``).
+
+    ``kwargs`` go to the neuron (``tau``, ``v_threshold``, ``v_reset``, ``decay_input``, ...).
+    """
+    try:
+        cls = NEURONS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown neuron {name!r}; choose from {', '.join(NEURONS)}") from None
+    return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha),
+               detach_reset=detach_reset, step_mode="m", **kwargs)

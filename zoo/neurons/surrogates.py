@@ -1,0 +1,146 @@
+"""Surrogate gradients by name: SpikingJelly's sigmoid and atan, plus the zoo's rectangle (STBP),
+triangle (LT-SNN) and Dspike (Li et al., NeurIPS 2021).
+
+All of them take ``x = v - v_threshold``, spike with ``heaviside(x) = (x >= 0)`` in the forward
+pass and replace its derivative by the named function in the backward pass. The zoo's own ones also
+emit CUDA code so SpikingJelly's CuPy kernels can fuse them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .compat import import_spikingjelly
+
+sj = import_spikingjelly()
+_base = sj.surrogate
+
+__all__ = ["Rectangle", "Triangle", "Dspike", "build_surrogate", "SURROGATES"]
+
+
+class _SpikeFunction(torch.autograd.Function):
+    """Heaviside forward, ``grad_fn(x, alpha)`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float, grad_fn):
+        if x.requires_grad:
+            ctx.save_for_backward(x)
+            ctx.alpha = alpha
+            ctx.grad_fn = grad_fn
+        return (x >= 0).to(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_output * ctx.grad_fn(x, ctx.alpha), None, None
+
+
+class _ZooSurrogate(_base.SurrogateFunctionBase):
+    """Base for the zoo's surrogates: subclasses give the derivative in torch and in CUDA C."""
+
+    def __init__(self, alpha: float, spiking: bool = True):
+        if alpha <= 0:
+            raise ValueError(f"{type(self).__name__} needs a positive width, got {alpha}")
+        super().__init__(float(alpha), spiking)
+
+    @staticmethod
+    def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def spiking_function(cls, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return _SpikeFunction.apply(x, alpha, cls.derivative)
+
+    def cuda_codes(self, y: str, x: str, dtype: str) -> str:
+        if dtype != "float":
+            raise NotImplementedError(f"{type(self).__name__} has CUDA code for float32 only")
+        return self.float_cuda_code(y, x)
+
+    def float_cuda_code(self, y: str, x: str) -> str:
+        raise NotImplementedError
+
+
+class Rectangle(_ZooSurrogate):
+    """STBP's rectangular window (Wu et al. 2018): ``1/a`` for ``|x| < a/2``, else 0.
+
+    ``alpha`` is the width ``a``; STBP's code uses ``a = 1`` (``lens = 0.5`` each side, height 1).
+    """
+
+    def __init__(self, alpha: float = 1.0, spiking: bool = True):
+        super().__init__(alpha, spiking)
+
+    @staticmethod
+    def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return (x.abs() < alpha / 2).to(x) / alpha
+
+    @staticmethod
+    def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return (x / alpha + 0.5).clamp(0.0, 1.0)
+
+    def float_cuda_code(self, y: str, x: str) -> str:
+        return f"{y} = (fabsf({x}) < {self.alpha / 2!r}f) ? {1 / self.alpha!r}f : 0.0f;"
+
+
+class Triangle(_ZooSurrogate):
+    """Triangle ``max(0, a - |x|) / a^2`` (LT-SNN uses ``a = 1``: ``max(0, 1 - |u - V_th|)``)."""
+
+    def __init__(self, alpha: float = 1.0, spiking: bool = True):
+        super().__init__(alpha, spiking)
+
+    @staticmethod
+    def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return (alpha - x.abs()).clamp(min=0.0) / alpha**2
+
+    @staticmethod
+    def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        t = (x / alpha).clamp(-1.0, 1.0)
+        return torch.where(t < 0, 0.5 * (1 + t) ** 2, 1 - 0.5 * (1 - t) ** 2)
+
+    def float_cuda_code(self, y: str, x: str) -> str:
+        return f"{y} = fmaxf(0.0f, {self.alpha!r}f - fabsf({x})) / {self.alpha**2!r}f;"
+
+
+class Dspike(_ZooSurrogate):
+    """Dspike (Li et al. 2021): ``b (1 - tanh^2(b x)) / (2 tanh(b/2))`` for ``|x| <= 1/2``, else 0.
+
+    ``alpha`` is the temperature ``b``; large ``b`` approaches the step, small ``b`` the straight-through
+    estimator. It is the derivative of ``tanh(b x) / (2 tanh(b/2)) + 1/2`` on the unit window.
+    """
+
+    def __init__(self, alpha: float = 3.0, spiking: bool = True):
+        super().__init__(alpha, spiking)
+
+    @staticmethod
+    def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        t = torch.tanh(alpha * x)
+        inside = (x.abs() <= 0.5).to(x)
+        return inside * alpha * (1 - t * t) / (2 * math.tanh(alpha / 2))
+
+    @staticmethod
+    def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        xc = x.clamp(-0.5, 0.5)
+        return torch.tanh(alpha * xc) / (2 * math.tanh(alpha / 2)) + 0.5
+
+    def float_cuda_code(self, y: str, x: str) -> str:
+        scale = self.alpha / (2 * math.tanh(self.alpha / 2))
+        return (f"const float dspike__t = tanhf({self.alpha!r}f * {x});\n"
+                f"{y} = (fabsf({x}) <= 0.5f) ? {scale!r}f * (1.0f - dspike__t * dspike__t) : 0.0f;")
+
+
+SURROGATES = {
+    "sigmoid": (_base.Sigmoid, 4.0),
+    "atan": (_base.ATan, 2.0),
+    "rectangle": (Rectangle, 1.0),
+    "triangle": (Triangle, 1.0),
+    "dspike": (Dspike, 3.0),
+}
+
+
+def build_surrogate(name: str, alpha: float | None = None) -> torch.nn.Module:
+    """Surrogate by name (``"atan"``, ``"rectangle"``, ...), with its usual width unless ``alpha``."""
+    try:
+        cls, default_alpha = SURROGATES[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown surrogate {name!r}; choose from {', '.join(SURROGATES)}") from None
+    return cls(alpha=default_alpha if alpha is None else alpha)

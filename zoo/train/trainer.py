@@ -1,0 +1,225 @@
+"""The zoo's trainer: BPTT over T, rate losses, Adam/SGD with a per-step cosine schedule, seeded
+batch order, best-on-validation selection, JSON-lines metrics and atomic checkpoints that resume
+bit for bit on CPU (the batch order is a function of seed and epoch, the RNG state is saved)."""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import signal
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data import holdout, load_dataset
+from ..errors import ZooError
+from ..hub.registry import create_model
+from .checkpoint import load_checkpoint, save_atomic
+from .evaluate import evaluate
+from .losses import LOSSES
+
+__all__ = ["Trainer", "train"]
+
+
+class _StopRequested:
+    """Turns SIGINT/SIGTERM into a flag, so the step in flight finishes and a checkpoint is saved."""
+
+    def __init__(self):
+        self.flag = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def versions() -> dict:
+    import spikingjelly
+
+    return {"zoo": __version__, "torch": torch.__version__,
+            "spikingjelly": getattr(spikingjelly, "__version__", "0.0.0.0.14"),
+            "python": platform.python_version()}
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+class Trainer:
+    """Trains ``config`` (see :mod:`zoo.train.config`) into ``out`` (the run folder)."""
+
+    def __init__(self, config: dict, out: str | Path, device: str | None = None, progress: bool = True):
+        self.config = config
+        self.out = Path(out)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.progress = progress
+        train_cfg = config["train"]
+        data_cfg = config["data"]
+
+        full_train = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train")
+        self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
+        num_classes = len(full_train.classes)
+        kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
+        torch.manual_seed(train_cfg["seed"])
+        self.model = create_model(config["model"]["name"], **kwargs).to(self.device)
+        self.loss_fn = LOSSES[train_cfg["loss"]]
+        self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
+        self.total_steps = self.steps_per_epoch * train_cfg["epochs"]
+        self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.step = 0
+        self.best_val = -1.0
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config["train"]
+        params = self.model.parameters()
+        if cfg["optimizer"] == "sgd":
+            return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
+                                   weight_decay=cfg["weight_decay"])
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.config["train"]
+        if step < cfg["warmup_steps"]:
+            return (step + 1) / cfg["warmup_steps"]
+        if cfg["schedule"] == "constant":
+            return 1.0
+        progress = min(1.0, step / max(1, self.total_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        """The batch order of ``epoch``: a function of the seed and the epoch alone."""
+        cfg = self.config["train"]
+        generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
+        order = torch.randperm(len(self.train_set), generator=generator).tolist()
+        size = cfg["batch_size"]
+        return [order[i:i + size] for i in range(0, len(order), size)]
+
+    # --- checkpoints -------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.out / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "checkpoints" / "best.pt"
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "step": self.step, "best_val": self.best_val,
+                "rng_torch": torch.get_rng_state(), "rng_python": list(random.getstate()[1]),
+                "config": self.config}
+
+    def save(self) -> None:
+        save_atomic(self.state(), self.last_path)
+
+    def resume(self) -> None:
+        state = load_checkpoint(self.last_path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.best_val = float(state["best_val"])
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate((3, tuple(int(v) for v in state["rng_python"]), None))
+
+    # --- the loop ----------------------------------------------------------------------------
+    def log(self, record: dict) -> None:
+        with open(self.out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def validate(self, epoch: int) -> float:
+        cfg = self.config["train"]
+        result = evaluate(self.model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
+                          device=self.device, progress=self.progress, desc="val")
+        improved = result["acc1"] > self.best_val
+        if improved:
+            self.best_val = result["acc1"]
+            save_atomic({"model": self.model.state_dict(), "epoch": epoch, "step": self.step,
+                         "val_acc1": result["acc1"], "config": self.config}, self.best_path)
+        self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
+                  "best": self.best_val})
+        return result["acc1"]
+
+    def fit(self, max_steps: int | None = None) -> dict:
+        """Train until the recipe's last epoch or ``max_steps`` optimizer steps (then checkpoint)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        cfg = self.config["train"]
+        stop_at = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
+        self.model.train()
+        start = time.time()
+        self.log({"event": "start", "step": self.step, "device": describe_device(self.device),
+                  "versions": versions()})
+        with _StopRequested() as stop:
+            bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
+                       disable=not self.progress, dynamic_ncols=True)
+            while self.step < stop_at and not stop.flag:
+                epoch, offset = divmod(self.step, self.steps_per_epoch)
+                loader = DataLoader(self.train_set, batch_sampler=self._batches(epoch)[offset:])
+                for images, labels in loader:
+                    loss, acc = self._train_step(images, labels)
+                    self.step += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1f}%", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                    if self.step % 50 == 0:
+                        self.log({"event": "train", "epoch": epoch, "step": self.step, "loss": loss,
+                                  "acc1": acc, "lr": self.scheduler.get_last_lr()[0],
+                                  "elapsed_s": round(time.time() - start, 1)})
+                    epoch_done = self.step % self.steps_per_epoch == 0
+                    if epoch_done:
+                        self.validate(epoch)
+                    if epoch_done or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stop.flag:
+                        self.save()
+                    if self.step >= stop_at or stop.flag:
+                        break
+            bar.close()
+        summary = {"step": self.step, "total_steps": self.total_steps, "best_val_acc1": self.best_val,
+                   "interrupted": stop.flag, "finished": self.step >= self.total_steps}
+        self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
+        return summary
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        images, labels = images.to(self.device), labels.to(self.device)
+        rates = self.model(images)
+        loss = self.loss_fn(rates, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        acc = 100.0 * float((rates.argmax(1) == labels).float().mean())
+        return float(loss.detach()), acc
+
+
+def train(config: dict, out: str | Path, resume: bool = False, max_steps: int | None = None,
+          device: str | None = None, progress: bool = True) -> dict:
+    """Run (or, with ``resume``, continue) a recipe in the run folder ``out``."""
+    out = Path(out)
+    if resume:
+        saved = out / "config.yaml"
+        if not saved.is_file():
+            raise ZooError(f"cannot resume: {out} has no config.yaml (is it a run folder?)")
+        config = yaml.safe_load(saved.read_text())
+    trainer = Trainer(config, out, device=device, progress=progress)
+    if resume:
+        trainer.resume()
+    return trainer.fit(max_steps=max_steps)
