@@ -133,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    zoo_log = logging.getLogger("zoo")  # the zoo's own messages only, not its dependencies'
+    if not zoo_log.handlers:
+        zoo_log.addHandler(logging.StreamHandler())
+    zoo_log.setLevel(logging.INFO)
     if args.command == "train" and not (args.recipe or args.resume):
         parser.error("train needs a RECIPE or --resume DIR")
     try:

@@ -107,6 +107,13 @@ class _LocalCIFAR10(torchvision.datasets.CIFAR10):
         files = [name for name, _ in self.train_list + self.test_list] + [self.meta["filename"]]
         return all((folder / name).is_file() for name in files)
 
+    def _load_meta(self) -> None:
+        import pickle
+
+        with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as handle:
+            self.classes = pickle.load(handle, encoding="latin1")[self.meta["key"]]
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
 
 def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
     layout = "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"

@@ -43,8 +43,9 @@ class Weights:
         return self.meta["file"]
 
     def file_path(self) -> Path:
-        """The verified local weight file, downloading it from the card's ``url`` as a last resort."""
-        for folder in file_dirs():
+        """The local weight file (beside its card first, then in the search order), downloading it
+        from the card's ``url`` as a last resort."""
+        for folder in dict.fromkeys([self.card_path.parent, *file_dirs()]):
             candidate = folder / self.filename
             if candidate.is_file():
                 return candidate

@@ -175,7 +175,10 @@ class Trainer:
                        disable=not self.progress, dynamic_ncols=True)
             while self.step < stop_at and not stop.flag:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
-                loader = DataLoader(self.train_set, batch_sampler=self._batches(epoch)[offset:])
+                # a private generator: creating an iterator must not draw from the global RNG,
+                # or a resumed run (one extra iterator) would diverge from an uninterrupted one
+                loader = DataLoader(self.train_set, batch_sampler=self._batches(epoch)[offset:],
+                                    generator=torch.Generator())
                 for images, labels in loader:
                     loss, acc = self._train_step(images, labels)
                     self.step += 1

@@ -1,0 +1,72 @@
+import subprocess
+import sys
+
+import pytest
+
+from zoo.cli import main
+
+
+def run_cli(*args, env=None):
+    """The CLI as a user runs it: a separate process, its exit code and its two streams."""
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env)
+
+
+def test_list_and_info(capsys):
+    assert main(["list"]) == 0
+    assert "stbp_cnn" in capsys.readouterr().out
+    assert main(["info", "stbp_cnn"]) == 0
+    assert "Spatio-Temporal Backpropagation" in capsys.readouterr().out
+
+
+def test_unknown_model_is_one_line_exit_2():
+    result = run_cli("info", "stbp_cn")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("zoo: error: unknown model 'stbp_cn'; did you mean stbp_cnn? "
+                                     "(`python -m zoo list` shows all)")
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_of_a_published_weight(use_weights, fmnist_root, capsys):
+    assert main(["eval", "stbp_cnn.tiny", "--root", str(fmnist_root), "--limit", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "stbp_cnn.tiny on fashion-mnist test: acc1" in out and "/40)" in out
+
+
+def test_corrupt_weight_is_one_line_exit_1(tiny_weights, tmp_path, fmnist_root):
+    import os
+    import shutil
+
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    path = next(folder.glob("*.safetensors"))
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    result = run_cli("eval", "stbp_cnn.tiny", "--root", str(fmnist_root),
+                     env={**os.environ, "ZOO_WEIGHTS": str(folder)})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and path.name in lines[0] and "corrupt" in lines[0]
+
+
+def test_train_refuses_to_overwrite_a_run_and_resumes(tmp_path, fmnist_root, capsys):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        "model: {name: stbp_cnn, kwargs: {T: 2, width: 4, hidden: 16}}\n"
+        f"data: {{name: fashion-mnist, root: '{fmnist_root}'}}\n"
+        "train: {epochs: 1, batch_size: 30, loss: mse}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(out), "--max-steps", "2"]) == 0
+    assert "continue with: python -m zoo train --resume" in capsys.readouterr().out
+    assert main(["train", str(recipe), "--out", str(out)]) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out)]) == 0
+    assert "finished" in capsys.readouterr().out
+
+
+def test_bad_set_is_a_usage_error(capsys):
+    assert main(["train", "recipes/stbp_fashion_mnist.yaml", "--set", "train.batchsize=3"]) == 2
+    assert "did you mean batch_size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["train"], ["nonsense"]])
+def test_argument_errors_exit_2(args):
+    assert run_cli(*args).returncode == 2

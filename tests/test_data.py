@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+import zoo
+from zoo.data import holdout
+from zoo.data import static as static_data
+from zoo.errors import DatasetNotFoundError
+
+
+def test_fashion_mnist_from_a_torchvision_layout_root(fmnist_root):
+    train = zoo.load_dataset("fashion-mnist", root=fmnist_root, split="train")
+    test = zoo.load_dataset("fashion-mnist", root=fmnist_root, split="test")
+    assert (len(train), len(test)) == (200, 100)
+    image, label = train[0]
+    assert image.shape == (1, 28, 28) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0 and 0 <= label < 10
+    assert len(train.classes) == 10 and train.classes[0] == "T-shirt/top"
+    # the bright band of class k starts at row 2k + 4 (see conftest)
+    assert image[0, 2 * label + 4].mean() > 0.6
+
+
+def test_fashion_mnist_is_unpacked_from_the_debian_package_layout(tmp_path, monkeypatch, fmnist_root):
+    import gzip
+
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for raw in (fmnist_root / "FashionMNIST" / "raw").iterdir():
+        (debian / f"{raw.name}.gz").write_bytes(gzip.compress(raw.read_bytes()))
+    monkeypatch.setattr(static_data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    test = zoo.load_dataset("fashion-mnist", split="test")
+    reference = zoo.load_dataset("fashion-mnist", root=fmnist_root, split="test")
+    assert torch.equal(test.images, reference.images) and torch.equal(test.targets, reference.targets)
+    assert (tmp_path / "cache" / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_cifar10_from_the_pickle_batches(cifar_root):
+    train = zoo.load_dataset("cifar10", root=cifar_root, split="train")
+    test = zoo.load_dataset("cifar10", root=cifar_root, split="test")
+    assert (len(train), len(test)) == (20, 4)
+    image, label = test[1]
+    assert image.shape == (3, 32, 32) and train.classes[0] == "airplane"
+    import pickle
+
+    raw = pickle.loads((cifar_root / "cifar-10-batches-py" / "test_batch").read_bytes())
+    # CIFAR rows are channel-major: R plane, G plane, B plane
+    assert torch.equal((image * 255).round().to(torch.uint8).flatten(), torch.from_numpy(raw["data"][1]))
+    assert label == raw["labels"][1]
+
+
+@pytest.mark.parametrize("name, hint", [("cifar10", "cifar-10-batches-py"), ("mnist", "MNIST/raw")])
+def test_missing_data_says_where_to_put_it(tmp_path, name, hint):
+    with pytest.raises(DatasetNotFoundError, match=hint):
+        zoo.load_dataset(name, root=tmp_path)
+
+
+def test_missing_fashion_mnist_names_the_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(static_data, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        zoo.load_dataset("fashion-mnist")
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="did you mean fashion-mnist"):
+        zoo.load_dataset("fashion_mnst")
+    with pytest.raises(ValueError, match="split"):
+        zoo.load_dataset("mnist", split="validation")
+
+
+def test_holdout_is_seeded_disjoint_and_complete(fmnist_root):
+    data = zoo.load_dataset("fashion-mnist", root=fmnist_root)
+    train, val = holdout(data, 0.1, seed=3)
+    again, _ = holdout(data, 0.1, seed=3)
+    assert len(val) == 20 and len(train) == 180 and train.indices == again.indices
+    assert not set(train.indices) & set(val.indices)
+    with pytest.raises(ValueError):
+        holdout(data, 1.0)

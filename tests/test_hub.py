@@ -1,0 +1,127 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+import zoo
+from zoo.errors import UnknownModelError, WeightsError
+from zoo.hub.weights import load_state_dict
+
+
+def test_list_models_and_patterns():
+    assert "stbp_cnn" in zoo.list_models()
+    assert zoo.list_models("stbp_*") == ["stbp_cnn"]
+    assert zoo.list_models("sew_*x") == []
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(UnknownModelError, match="unknown model 'stbp_cn'; did you mean stbp_cnn"):
+        zoo.create_model("stbp_cn")
+    with pytest.raises(KeyError):  # also a KeyError, like a dict lookup
+        zoo.create_model("resnet50_snn")
+
+
+def test_published_weight_round_trips(use_weights, tiny_run):
+    assert "stbp_cnn.tiny" in zoo.list_models(pretrained=True)
+    weights = zoo.get_weights("stbp_cnn.tiny")
+    card = weights.meta
+    assert card["file"].startswith("stbp_cnn.tiny-") and card["file"].endswith(".safetensors")
+    assert card["sha256"][:8] in card["file"]
+    assert card["metrics"]["num_samples"] == 100 and card["metrics"]["split"] == "test"
+    assert card["neuron"]["type"] == "LIFNode" and card["surrogate"] == {"type": "Rectangle", "alpha": 1.0}
+    assert card["kwargs"]["T"] == 4 and card["train"]["device"].startswith("cpu")
+    model = zoo.create_model("stbp_cnn.tiny")
+    best = torch.load(tiny_run / "checkpoints" / "best.pt", weights_only=True)["model"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, best[key]), key
+
+
+def test_card_metrics_are_what_eval_gives(use_weights, fmnist_root):
+    from zoo.hub.publish import evaluate_weights
+
+    result = evaluate_weights("stbp_cnn.tiny", root=fmnist_root, progress=False)
+    assert result["acc1"] == result["card_metrics"]["acc1"]
+
+
+def _copy_weights(src, dst):
+    shutil.copytree(src, dst)
+    card = json.loads(next(dst.glob("*.json")).read_text())
+    return dst / card["file"]
+
+
+def test_one_changed_byte_is_caught(tiny_weights, tmp_path, monkeypatch):
+    path = _copy_weights(tiny_weights, tmp_path / "w")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "w"))
+    with pytest.raises(WeightsError, match=rf"{path.name} is corrupt: sha256"):
+        zoo.create_model("stbp_cnn.tiny")
+
+
+def test_truncated_file_is_caught(tiny_weights, tmp_path, monkeypatch):
+    path = _copy_weights(tiny_weights, tmp_path / "w")
+    path.write_bytes(path.read_bytes()[:-100])
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "w"))
+    with pytest.raises(WeightsError, match="truncated"):
+        load_state_dict(zoo.get_weights("stbp_cnn.tiny"))
+
+
+def test_missing_file_without_url_is_clear(tiny_weights, tmp_path, monkeypatch):
+    path = _copy_weights(tiny_weights, tmp_path / "w")
+    path.unlink()
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "w"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    with pytest.raises(WeightsError, match="not found in .* and its card has no url"):
+        zoo.create_model("stbp_cnn.tiny")
+
+
+def test_unknown_tag_suggests(use_weights):
+    with pytest.raises(UnknownModelError, match="did you mean stbp_cnn.tiny"):
+        zoo.get_weights("stbp_cnn.tinny")
+
+
+def test_new_num_classes_reinitialises_the_head(use_weights, caplog):
+    reference = zoo.create_model("stbp_cnn.tiny")
+    with caplog.at_level("INFO", logger="zoo"):
+        model = zoo.create_model("stbp_cnn.tiny", num_classes=4)
+    assert model.fc2.weight.shape == (4, 128) and "head fc2.weight reinitialised" in caplog.text
+    assert torch.equal(model.fc1.weight, reference.fc1.weight)
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 4)
+
+
+def test_new_in_channels_adapts_the_stem(use_weights, caplog):
+    reference = zoo.create_model("stbp_cnn.tiny")
+    with caplog.at_level("INFO", logger="zoo"):
+        model = zoo.create_model("stbp_cnn.tiny", in_channels=2)
+    assert "stem conv1.weight adapted from 1 to 2 input channels" in caplog.text
+    # a two-channel copy of an image drives the stem exactly as the single channel did
+    x = torch.rand(1, 1, 28, 28)
+    assert torch.allclose(model.conv1(x.repeat(1, 2, 1, 1).unsqueeze(0)), reference.conv1(x.unsqueeze(0)), atol=1e-6)
+
+
+def test_other_mismatches_are_weight_errors(use_weights):
+    with pytest.raises(WeightsError, match="do not fit"):
+        zoo.create_model("stbp_cnn.tiny", hidden=32)
+
+
+def test_hubconf_has_one_documented_entrypoint_per_arch(use_weights):
+    import importlib
+    import sys
+
+    sys.modules.pop("hubconf", None)
+    hubconf = importlib.import_module("hubconf")
+    for arch in zoo.list_models():
+        fn = getattr(hubconf, arch)
+        assert fn.__name__ == arch and "Paper:" in fn.__doc__
+    assert "stbp_cnn.tiny" in hubconf.stbp_cnn.__doc__
+
+
+def test_torch_hub_load_from_the_repo(use_weights):
+    model = torch.hub.load(".", "stbp_cnn", source="local", pretrained=False, T=3, width=4, hidden=8)
+    assert model.T == 3 and model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+    pretrained = torch.hub.load(".", "stbp_cnn", source="local", pretrained=True)
+    reference = zoo.create_model(zoo.get_weights("stbp_cnn").name)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(pretrained.state_dict()[key], value), key

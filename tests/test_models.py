@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+import zoo
+import zoo.train.losses
+from zoo.models.stbp import STBPCNN
+
+
+def test_stbp_cnn_has_the_papers_layers_and_parameter_count():
+    model = zoo.create_model("stbp_cnn")
+    # conv 1->32 (3x3) 320, conv 32->32 9248, fc 1568->128 200832, fc 128->10 1290
+    assert sum(p.numel() for p in model.parameters()) == 320 + 9248 + 200832 + 1290
+    assert model.fc1.in_features == 1568 and model.fc2.out_features == 10
+    assert model.sn1.v_threshold == 0.5 and type(model.sn1.surrogate_function).__name__ == "Rectangle"
+    assert 1.0 - 1.0 / model.sn1.tau == pytest.approx(0.2)
+
+
+def test_images_and_frame_sequences_give_class_scores():
+    model = zoo.create_model("stbp_cnn", T=3, width=4, hidden=8)
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert model(torch.rand(5, 2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_forward_resets_neuron_state():
+    model = zoo.create_model("stbp_cnn", T=4, encoding="direct", width=4, hidden=8)
+    with torch.no_grad():
+        x = torch.rand(3, 1, 28, 28) * 3
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (2, 3, 28, 28), (2, 1, 32, 32), (4, 2, 2, 1, 28, 28)])
+def test_wrong_shapes_name_the_expected_one(shape):
+    model = zoo.create_model("stbp_cnn", T=2, width=4, hidden=8)
+    with pytest.raises(ValueError, match=r"expects input of shape \[B, 1, 28, 28\] or \[T, B, 1, 28, 28\]"):
+        model(torch.rand(shape))
+
+
+def test_integer_images_are_rejected():
+    model = zoo.create_model("stbp_cnn", T=2, width=4, hidden=8)
+    with pytest.raises(ValueError, match="float input"):
+        model(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+
+
+def test_gradient_reaches_the_first_layer_through_every_neuron():
+    torch.manual_seed(0)
+    model = zoo.create_model("stbp_cnn", T=4)
+    rates = model(torch.rand(8, 1, 28, 28))
+    zoo.train.losses.rate_mse(rates, torch.arange(8) % 10).backward()
+    for name in ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.bias"):
+        grad = model.get_parameter(name).grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_constructor_checks():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        STBPCNN(input_size=(30, 30))
+    with pytest.raises(ValueError, match="decay"):
+        STBPCNN(decay=1.5)
+    with pytest.raises(ValueError, match="T must be"):
+        STBPCNN(T=0)

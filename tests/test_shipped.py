@@ -1,0 +1,46 @@
+"""Every shipped weight: its file is the one its card describes, and re-evaluating it on the first
+samples of its test set gives the number the card recorded (same seed and batch size)."""
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+import zoo
+from zoo.hub.publish import evaluate_weights
+from zoo.hub.weights import REPO_WEIGHTS, sha256_of, weight_filename
+
+CARDS = sorted(REPO_WEIGHTS.glob("*.json"))
+
+
+def card_id(path):
+    return path.stem
+
+
+def test_the_zoo_ships_a_default_pretrained_stbp_cnn():
+    cards = [json.loads(p.read_text()) for p in CARDS]
+    stbp = [c for c in cards if c["arch"] == "stbp_cnn" and c["default"]]
+    assert len(stbp) == 1 and stbp[0]["dataset"] == "fashion-mnist"
+    assert stbp[0]["metrics"]["num_samples"] == 10_000 and stbp[0]["metrics"]["acc1"] >= 88.0
+
+
+@pytest.mark.parametrize("card_path", CARDS, ids=card_id)
+def test_shipped_file_is_the_one_its_card_describes(card_path):
+    card = json.loads(card_path.read_text())
+    path = REPO_WEIGHTS / card["file"]
+    data = path.read_bytes()
+    assert sha256_of(data) == card["sha256"] and len(data) == card["file_size"]
+    assert card["file"] == weight_filename(card["arch"], card["tag"], card["sha256"])
+    tensors = load_file(path)
+    model = zoo.create_model(card["arch"], **card["kwargs"])
+    assert set(tensors) == set(model.state_dict())
+    assert sum(p.numel() for p in model.parameters()) == card["num_params"]
+    assert card["metrics"]["split"] == "test" and card["metrics"]["num_samples"] > 0
+
+
+@pytest.mark.parametrize("card_path", CARDS, ids=card_id)
+def test_shipped_weight_reproduces_its_card_on_a_test_slice(card_path):
+    card = json.loads(card_path.read_text())
+    name = f"{card['arch']}.{card['tag']}"
+    result = evaluate_weights(name, limit=card["check"]["num_samples"], progress=False)
+    assert result["num_samples"] == card["check"]["num_samples"]
+    assert abs(result["acc1"] - card["check"]["acc1"]) <= 0.5

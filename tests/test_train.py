@@ -1,0 +1,68 @@
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_recipe
+from zoo.errors import RecipeError
+from zoo.train import Trainer, load_recipe, train
+from zoo.train.checkpoint import load_checkpoint, save_atomic
+
+
+def test_recipes_in_the_repo_load():
+    config = load_recipe("recipes/stbp_fashion_mnist.yaml", ["train.lr=0.01", "model.kwargs.T=4"])
+    assert config["train"]["lr"] == 0.01 and config["model"]["kwargs"]["T"] == 4
+    assert config["model"]["kwargs"]["surrogate"] == "rectangle" and config["recipe"].endswith(".yaml")
+    assert load_recipe("recipes/stbp_mnist.yaml")["model"]["kwargs"]["T"] == 20
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lrr=0.1", "unknown recipe key 'train.lrr'; did you mean lr"),
+    ("train.loss=hinge", "train.loss"),
+    ("train.epochs=0", "train.epochs"),
+    ("train", "--set expects key=value"),
+])
+def test_bad_recipe_overrides_fail_before_training(override, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe("recipes/stbp_fashion_mnist.yaml", [override])
+
+
+def test_a_tiny_run_learns_and_keeps_the_best_checkpoint(tiny_run):
+    events = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    vals = [e for e in events if e["event"] == "val"]
+    assert [v["epoch"] for v in vals] == [0, 1]
+    assert max(v["acc1"] for v in vals) > 50.0  # 10 classes: chance is 10%
+    best = load_checkpoint(tiny_run / "checkpoints" / "best.pt")
+    assert best["val_acc1"] == max(v["acc1"] for v in vals)
+    assert events[0]["event"] == "start" and "torch" in events[0]["versions"]
+
+
+def test_resume_continues_bit_for_bit(tmp_path, fmnist_root):
+    config = tiny_recipe(fmnist_root, epochs=1)
+    straight = tmp_path / "straight"
+    train(config, straight, max_steps=8, progress=False)
+    split = tmp_path / "split"
+    train(config, split, max_steps=5, progress=False)   # stops mid-epoch, between checkpoints
+    summary = train(None, split, resume=True, max_steps=8, progress=False)
+    assert summary["step"] == 8
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(split / "checkpoints" / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert torch.equal(a["rng_torch"], b["rng_torch"])
+
+
+def test_damaged_last_checkpoint_falls_back_to_the_previous(tmp_path):
+    path = tmp_path / "last.pt"
+    save_atomic({"step": 1}, path)
+    save_atomic({"step": 2}, path)
+    path.write_bytes(path.read_bytes()[:10])
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_lr_schedule_is_cosine_per_step(fmnist_root, tmp_path):
+    trainer = Trainer(tiny_recipe(fmnist_root), tmp_path, progress=False)
+    total = trainer.total_steps
+    assert trainer._lr_factor(0) == 1.0
+    assert trainer._lr_factor(total // 2) == pytest.approx(0.5, abs=0.02)
+    assert trainer._lr_factor(total) == pytest.approx(0.0)
