@@ -71,7 +71,8 @@ def _cmd_train(args) -> int:
             raise ZooError(f"{out} already holds a run; continue it with --resume {out} or pick --out")
     summary = train(config, out, resume=bool(args.resume), max_steps=args.max_steps, device=args.device)
     state = "finished" if summary["finished"] else f"stopped at step {summary['step']}/{summary['total_steps']}"
-    print(f"run {out}: {state}; best validation acc1 {summary['best_val_acc1']:.2f}%")
+    best = summary["best_val_acc1"]
+    print(f"run {out}: {state}; " + (f"best validation acc1 {best:.2f}%" if best >= 0 else "no validation yet"))
     if not summary["finished"]:
         print(f"continue with: python -m zoo train --resume {out}")
     return 0
@@ -85,6 +86,16 @@ def _cmd_publish(args) -> int:
     print(f"published {card['arch']}.{card['tag']}: {card['file']} "
           f"acc1 {card['metrics']['acc1']:.2f}% on {card['metrics']['num_samples']} {card['metrics']['split']} samples")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset name (default: the card's)")
     p.add_argument("--root", default=None, help="dataset root folder")
     p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int, default=None, help="only the first N samples")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the card's eval batch size")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N samples")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="default: the card's eval batch size")
     p.add_argument("--json", action="store_true", help="also print the result as JSON")
     p.set_defaults(func=_cmd_eval)
 
@@ -116,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", default=None, help="run folder (default runs/<recipe name>)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-steps", type=_positive_int, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_train)
 
@@ -125,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", required=True)
     p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=_positive_int, default=500)
     p.set_defaults(func=_cmd_publish)
     return parser
 
