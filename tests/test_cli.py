@@ -70,3 +70,8 @@ def test_bad_set_is_a_usage_error(capsys):
 @pytest.mark.parametrize("args", [["train"], ["nonsense"]])
 def test_argument_errors_exit_2(args):
     assert run_cli(*args).returncode == 2
+
+
+def test_resume_cannot_change_the_config(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--set", "train.lr=1"]) == 2
+    assert "cannot change it" in capsys.readouterr().err

@@ -66,3 +66,10 @@ def test_lr_schedule_is_cosine_per_step(fmnist_root, tmp_path):
     assert trainer._lr_factor(0) == 1.0
     assert trainer._lr_factor(total // 2) == pytest.approx(0.5, abs=0.02)
     assert trainer._lr_factor(total) == pytest.approx(0.0)
+
+
+def test_a_run_folder_gets_its_training_curves(tiny_run):
+    from PIL import Image
+
+    with Image.open(tiny_run / "curves.png") as image:
+        assert image.size[0] > 600 and image.size[1] > 200

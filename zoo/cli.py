@@ -62,6 +62,9 @@ def _cmd_train(args) -> int:
     from .train import load_recipe, train
 
     if args.resume:
+        if args.recipe or args.set:
+            raise RecipeError("--resume continues a run with its saved config.yaml; "
+                              "a recipe or --set cannot change it")
         out = Path(args.resume)
         config = None
     else:

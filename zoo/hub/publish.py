@@ -93,9 +93,10 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     out_dir = Path(out_dir) if out_dir else REPO_WEIGHTS
     out_dir.mkdir(parents=True, exist_ok=True)
     filename = weight_filename(arch, tag, sha256)
-    for stale in out_dir.glob(f"{arch}.{tag}-*.safetensors"):
-        stale.unlink()
     _write_atomic(out_dir / filename, data)
+    for stale in out_dir.glob(f"{arch}.{tag}-*.safetensors"):
+        if stale.name != filename:
+            stale.unlink()
 
     neuron, surrogate = describe_neuron(model)
     run = _run_record(checkpoint.parent.parent)

@@ -23,6 +23,7 @@ from ..hub.registry import create_model
 from .checkpoint import load_checkpoint, save_atomic
 from .evaluate import evaluate
 from .losses import LOSSES
+from .plots import plot_curves
 
 __all__ = ["Trainer", "train"]
 
@@ -199,6 +200,7 @@ class Trainer:
         summary = {"step": self.step, "total_steps": self.total_steps, "best_val_acc1": self.best_val,
                    "interrupted": stop.flag, "finished": self.step >= self.total_steps}
         self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
+        plot_curves(self.out)
         return summary
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
