@@ -19,6 +19,15 @@ def test_rate_mean_firing_equals_intensity():
 
 
 @pytest.mark.parametrize("mode", ["linear", "log"])
+def test_poisson_rate_fires_at_least_one_event_per_step_with_its_probability():
+    torch.manual_seed(0)
+    x = torch.linspace(0, 1, 11).view(1, 11)
+    spikes = RateEncoder(4000, mode="poisson", max_rate=2.0)(x)
+    assert torch.allclose(spikes.mean(0), 1 - torch.exp(-2.0 * x), atol=0.03)
+    small = RateEncoder(4000, mode="poisson", max_rate=0.1)(x).mean(0)
+    assert torch.allclose(small, 0.1 * x, atol=0.01)  # sparse regime: rate proportional to intensity
+
+
 def test_latency_brighter_fires_earlier_once(mode):
     x = torch.tensor([[0.0, 0.2, 0.5, 0.8, 1.0]])
     spikes = LatencyEncoder(16, mode=mode)(x)
@@ -48,6 +57,8 @@ def test_delta_reconstructs_within_one_threshold():
 def test_bad_encoding_arguments():
     with pytest.raises(ValueError, match="unknown encoding"):
         build_encoder("poison", 4)
+    with pytest.raises(ValueError, match="rate mode"):
+        RateEncoder(4, mode="gauss")
     with pytest.raises(ValueError, match="latency mode"):
         LatencyEncoder(4, mode="exp")
     with pytest.raises(ValueError, match="positive"):

@@ -27,20 +27,33 @@ class DirectEncoder(nn.Module):
 
 
 class RateEncoder(nn.Module):
-    """Bernoulli rate code: at each step a pixel spikes with probability equal to its intensity,
-    so the mean firing rate over ``T`` steps estimates the intensity (STBP's input coding)."""
+    """Rate code over ``T`` steps (STBP's input coding is ``bernoulli``).
 
-    def __init__(self, T: int):
+    ``bernoulli``: a pixel spikes at each step with probability equal to its intensity, so the mean
+    firing rate estimates the intensity. ``poisson``: spikes of a Poisson process of ``max_rate * x``
+    events per step, reported per step as "at least one event" (probability ``1 - exp(-max_rate x)``).
+    """
+
+    def __init__(self, T: int, mode: str = "bernoulli", max_rate: float = 1.0):
         super().__init__()
-        self.T = T
+        if mode not in ("bernoulli", "poisson"):
+            raise ValueError(f"rate mode must be 'bernoulli' or 'poisson', got {mode!r}")
+        if max_rate <= 0:
+            raise ValueError(f"max_rate must be positive, got {max_rate}")
+        self.T, self.mode, self.max_rate = T, mode, max_rate
+
+    def spike_probability(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.clamp(0.0, 1.0)
+        if self.mode == "bernoulli":
+            return x
+        return -torch.expm1(-self.max_rate * x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probability = x.clamp(0.0, 1.0)
         noise = torch.rand((self.T, *x.shape), device=x.device, dtype=x.dtype)
-        return (noise < probability).to(x.dtype)
+        return (noise < self.spike_probability(x)).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"T={self.T}"
+        return f"T={self.T}, mode={self.mode}" + (f", max_rate={self.max_rate}" if self.mode == "poisson" else "")
 
 
 class LatencyEncoder(nn.Module):
