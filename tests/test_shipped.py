@@ -44,3 +44,11 @@ def test_shipped_weight_reproduces_its_card_on_a_test_slice(card_path):
     result = evaluate_weights(name, limit=card["check"]["num_samples"], progress=False)
     assert result["num_samples"] == card["check"]["num_samples"]
     assert abs(result["acc1"] - card["check"]["acc1"]) <= 0.5
+
+
+def test_readme_quotes_each_shipped_weights_card_number():
+    readme = (REPO_WEIGHTS.parent / "README.md").read_text()
+    for path in CARDS:
+        card = json.loads(path.read_text())
+        row = next((line for line in readme.splitlines() if f"`{card['arch']}.{card['tag']}`" in line), "")
+        assert f"{card['metrics']['acc1']:.2f}" in row, f"README has no row with {path.stem}'s card number"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -24,7 +25,7 @@ class ModelEntry:
 
     @property
     def doc(self) -> str:
-        return (self.fn.__doc__ or "").strip()
+        return inspect.cleandoc(self.fn.__doc__ or "")
 
 
 _MODELS: dict[str, ModelEntry] = {}

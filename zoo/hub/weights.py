@@ -3,6 +3,7 @@
 against the card's sha256 on every load."""
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -102,8 +103,6 @@ def _cards() -> dict[str, tuple[Path, dict]]:
 
 def list_weights(pattern: str | None = None) -> list[str]:
     """``arch.tag`` names of every weight with a card (optionally fnmatch-filtered)."""
-    import fnmatch
-
     return sorted(n for n in _cards() if pattern is None or fnmatch.fnmatch(n, pattern))
 
 
