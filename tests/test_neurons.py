@@ -168,3 +168,28 @@ def test_compat_cifar10_dvs_parser_reads_aedat_events():
     ts, xs, ys, ps = module.load_events(stream)
     assert ts.tolist() == [10, 20, 35] and xs.tolist() == [3, 100, 7]
     assert ys.tolist() == [5, 0, 127] and ps.tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("name", ["rectangle", "triangle", "dspike"])
+def test_zoo_surrogates_compile_inside_spikingjellys_cupy_kernels(name, tmp_path):
+    """The LIF and IF backward kernels SpikingJelly generates for CuPy, with the zoo's surrogate
+    inlined, compile with nvcc (no GPU needed to compile)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed")
+    from spikingjelly.activation_based.auto_cuda import neuron_kernel
+
+    surrogate = build_surrogate(name)
+    kernels = [neuron_kernel.LIFNodeBPTTKernel(decay_input=False, surrogate_function=surrogate.cuda_codes,
+                                               hard_reset=True, detach_reset=False, dtype="float"),
+               neuron_kernel.IFNodeBPTTKernel(surrogate_function=surrogate.cuda_codes, hard_reset=False,
+                                              detach_reset=True, dtype="float")]
+    source = tmp_path / "kernels.cu"
+    source.write_text("#include <cuda_fp16.h>\n" + "\n".join(k.full_codes for k in kernels))
+    result = subprocess.run(["nvcc", "-c", str(source), "-o", str(tmp_path / "kernels.o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    plif_code = surrogate.cuda_code(x="over_th", y="grad_s_to_h")
+    assert plif_code.startswith("const float grad_s_to_h =") or "const float grad_s_to_h =" in plif_code

@@ -57,6 +57,12 @@ class _ZooSurrogate(_base.SurrogateFunctionBase):
             raise NotImplementedError(f"{type(self).__name__} has CUDA code for float32 only")
         return self.float_cuda_code(y, x)
 
+    def cuda_code(self, x: str, y: str, dtype: str = "fp32") -> str:
+        """The older code-generation API, used by SpikingJelly's PLIF CuPy kernel."""
+        if dtype != "fp32":
+            raise NotImplementedError(f"{type(self).__name__} has CUDA code for float32 only")
+        return self.float_cuda_code(f"const float {y}", x)
+
     def float_cuda_code(self, y: str, x: str) -> str:
         raise NotImplementedError
 
