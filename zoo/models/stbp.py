@@ -21,8 +21,7 @@ sj = import_spikingjelly()
 layer = sj.layer
 
 
-def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: float | None,
-             neuron: str = "lif") -> nn.Module:
+def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: float | None) -> nn.Module:
     """STBP's iterative LIF as a SpikingJelly LIF node.
 
     With ``decay_input=False`` and ``v_reset=0`` SpikingJelly's charge is
@@ -31,13 +30,16 @@ def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: 
     """
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"STBP decay must be in [0, 1), got {decay}")
-    return build_neuron(neuron, surrogate=surrogate, surrogate_alpha=surrogate_alpha,
+    return build_neuron("lif", surrogate=surrogate, surrogate_alpha=surrogate_alpha,
                         tau=1.0 / (1.0 - decay), decay_input=False, v_threshold=v_threshold,
                         v_reset=0.0)
 
 
 class STBPCNN(SpikingClassifier):
-    """The STBP SCNN; ``width``/``hidden`` default to the paper's 32 channels and 128 units."""
+    """The STBP SCNN; ``width``/``hidden`` default to the paper's 32 channels and 128 units.
+
+    The neuron is STBP's iterative LIF by definition; ``decay``, ``v_threshold`` and the surrogate
+    can be changed."""
 
     stem = "conv1"
     head = "fc2"
@@ -45,7 +47,7 @@ class STBPCNN(SpikingClassifier):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, T: int = 8,
                  encoding: str = "rate", decay: float = 0.2, v_threshold: float = 0.5,
                  surrogate: str = "rectangle", surrogate_alpha: float | None = 1.0,
-                 neuron: str = "lif", width: int = 32, hidden: int = 128,
+                 width: int = 32, hidden: int = 128,
                  input_size: tuple[int, int] = (28, 28)):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
@@ -53,7 +55,7 @@ class STBPCNN(SpikingClassifier):
             raise ValueError(f"STBP CNN pools twice by 2, so input_size must be divisible by 4, got {input_size}")
 
         def neuron_layer() -> nn.Module:
-            return stbp_lif(decay, v_threshold, surrogate, surrogate_alpha, neuron)
+            return stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
 
         self.conv1 = layer.Conv2d(in_channels, width, 3, padding=1, step_mode="m")
         self.sn1 = neuron_layer()

@@ -3,6 +3,7 @@ batch order, best-on-validation selection, JSON-lines metrics and atomic checkpo
 bit for bit on CPU (the batch order is a function of seed and epoch, the RNG state is saved)."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import platform
@@ -44,6 +45,8 @@ class _StopRequested:
         return self
 
     def _handle(self, signum, frame):
+        if self.flag:  # a second signal: the user does not want to wait for the checkpoint
+            raise KeyboardInterrupt
         self.flag = True
 
     def __exit__(self, *exc):
@@ -52,10 +55,8 @@ class _StopRequested:
 
 
 def versions() -> dict:
-    import spikingjelly
-
     return {"zoo": __version__, "torch": torch.__version__,
-            "spikingjelly": getattr(spikingjelly, "__version__", "0.0.0.0.14"),
+            "spikingjelly": importlib.metadata.version("spikingjelly"),
             "python": platform.python_version()}
 
 
