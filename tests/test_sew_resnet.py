@@ -1,0 +1,120 @@
+import pytest
+import torch
+import torchvision
+
+import zoo
+from zoo.models.sew_resnet import BasicBlock, Bottleneck, connect
+from zoo.neurons import build_neuron
+from zoo.neurons.compat import import_spikingjelly
+
+sj = import_spikingjelly()
+
+
+def if_neuron():
+    return build_neuron("if", surrogate="atan", detach_reset=True)
+
+
+def zero_init(block):
+    torch.nn.init.zeros_(block.last_bn().weight)
+    return block.eval()
+
+
+@pytest.mark.parametrize("block_cls, planes", [(BasicBlock, 8), (Bottleneck, 2)])
+@pytest.mark.parametrize("cnf", ["ADD", "IAND"])
+def test_zero_init_add_and_iand_blocks_are_identities(block_cls, planes, cnf):
+    torch.manual_seed(0)
+    block = zero_init(block_cls(8, planes, cnf=cnf, new_neuron=if_neuron))
+    spikes = (torch.rand(4, 2, 8, 6, 6) > 0.5).float()
+    sj.functional.reset_net(block)
+    with torch.no_grad():
+        assert torch.equal(block(spikes), spikes)
+
+
+@pytest.mark.parametrize("block_cls, planes", [(BasicBlock, 8), (Bottleneck, 2)])
+def test_zero_init_and_block_is_not_an_identity(block_cls, planes):
+    block = zero_init(block_cls(8, planes, cnf="AND", new_neuron=if_neuron))
+    spikes = (torch.rand(4, 2, 8, 6, 6) > 0.5).float()
+    with torch.no_grad():
+        assert not torch.equal(block(spikes), spikes) and block(spikes).sum() == 0
+
+
+@pytest.mark.parametrize("cnf, values", [("ADD", {0.0, 1.0, 2.0}), ("AND", {0.0, 1.0}), ("IAND", {0.0, 1.0})])
+def test_sew_outputs_are_spikes_or_counts(cnf, values):
+    torch.manual_seed(1)
+    block = BasicBlock(8, 8, cnf=cnf, new_neuron=if_neuron).eval()
+    for bn in (block.bn1, block.bn2):  # a live branch: positive BN shift so neurons fire
+        torch.nn.init.constant_(bn.bias, 0.6)
+    with torch.no_grad():
+        out = block((torch.rand(6, 4, 8, 5, 5) > 0.3).float())
+    seen = set(out.unique().tolist())
+    assert seen <= values and (cnf != "ADD" or 2.0 in seen)
+
+
+def test_connection_functions():
+    a = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    s = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    assert connect(a, s, "ADD").tolist() == [0, 1, 1, 2]
+    assert connect(a, s, "AND").tolist() == [0, 0, 0, 1]
+    assert connect(a, s, "IAND").tolist() == [0, 1, 0, 0]
+    with pytest.raises(ValueError, match="unknown connection function 'OR'"):
+        connect(a, s, "OR")
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+def test_parameter_counts_equal_torchvision(depth):
+    ours = zoo.create_model(f"sew_resnet{depth}")
+    plain = zoo.create_model(f"spiking_resnet{depth}")
+    reference = getattr(torchvision.models, f"resnet{depth}")()
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == count
+    assert sum(p.numel() for p in plain.parameters()) == count
+
+
+def test_plain_spiking_resnet_differs_only_in_the_residual_form():
+    sew = zoo.create_model("sew_resnet18", stem="cifar", num_classes=10, in_channels=1, width=8)
+    plain = zoo.create_model("spiking_resnet18", stem="cifar", num_classes=10, in_channels=1, width=8)
+    assert set(sew.state_dict()) == set(plain.state_dict())
+    plain.load_state_dict(sew.state_dict())
+    block_sew, block_plain = sew.layer2[0], plain.layer2[0]
+    assert hasattr(block_sew, "downsample_sn") and not hasattr(block_plain, "downsample_sn")
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert not torch.equal(sew.eval()(x), plain.eval()(x))
+    with pytest.raises(ValueError, match="no connection function"):
+        zoo.create_model("spiking_resnet18", cnf="ADD")
+
+
+def test_multi_step_equals_the_single_step_loop():
+    torch.manual_seed(2)
+    model = zoo.create_model("sew_resnet18", stem="cifar", num_classes=10, in_channels=2, width=8, cnf="IAND").eval()
+    for bn in model.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            torch.nn.init.constant_(bn.bias, 0.3)
+    frames = (torch.rand(5, 2, 2, 16, 16) > 0.7).float()
+    with torch.no_grad():
+        multi = model(frames)
+        sj.functional.set_step_mode(model, "s")
+        sj.functional.reset_net(model)
+        single = torch.stack([model.forward_sequence(frame.unsqueeze(0))[0] for frame in frames]).mean(0)
+    assert torch.allclose(multi, single, atol=1e-6)
+
+
+@pytest.mark.parametrize("cnf", ["ADD", "IAND"])
+def test_loads_a_spikingjelly_sew_resnet_state_dict(cnf):
+    from spikingjelly.activation_based import neuron, surrogate
+    from spikingjelly.activation_based.model import sew_resnet
+
+    torch.manual_seed(3)
+    theirs = sew_resnet.sew_resnet18(cnf=cnf, spiking_neuron=neuron.IFNode, surrogate_function=surrogate.ATan(),
+                                     detach_reset=True, num_classes=10)
+    sj.functional.set_step_mode(theirs, "m")
+    for bn in theirs.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(bn.bias, 0.0, 0.5)
+    ours = zoo.create_model("sew_resnet18", cnf=cnf, num_classes=10)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs.eval()(x.unsqueeze(0).repeat(ours.T, 1, 1, 1, 1)).mean(0)
+        sj.functional.reset_net(theirs)
+        assert torch.allclose(ours.eval()(x), expected, atol=1e-5)
