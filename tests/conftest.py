@@ -10,6 +10,7 @@ import pytest
 
 from zoo.train import load_recipe, train
 
+REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"T": 4}  # full width: narrower STBP nets stay silent on the fixture
 
 

@@ -3,6 +3,7 @@ import sys
 
 import pytest
 
+from conftest import REPO
 from zoo.cli import main
 
 
@@ -63,7 +64,7 @@ def test_train_refuses_to_overwrite_a_run_and_resumes(tmp_path, fmnist_root, cap
 
 
 def test_bad_set_is_a_usage_error(capsys):
-    assert main(["train", "recipes/stbp_fashion_mnist.yaml", "--set", "train.batchsize=3"]) == 2
+    assert main(["train", str(REPO / "recipes/stbp_fashion_mnist.yaml"), "--set", "train.batchsize=3"]) == 2
     assert "did you mean batch_size" in capsys.readouterr().err
 
 

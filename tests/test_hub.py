@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import zoo
+from conftest import REPO
 from zoo.errors import UnknownModelError, WeightsError
 from zoo.hub.weights import load_state_dict
 
@@ -107,11 +108,11 @@ def test_other_mismatches_are_weight_errors(use_weights):
 
 
 def test_hubconf_has_one_documented_entrypoint_per_arch(use_weights):
-    import importlib
-    import sys
+    import importlib.util
 
-    sys.modules.pop("hubconf", None)
-    hubconf = importlib.import_module("hubconf")
+    spec = importlib.util.spec_from_file_location("hubconf", REPO / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
     for arch in zoo.list_models():
         fn = getattr(hubconf, arch)
         assert fn.__name__ == arch and "Paper:" in fn.__doc__
@@ -119,9 +120,9 @@ def test_hubconf_has_one_documented_entrypoint_per_arch(use_weights):
 
 
 def test_torch_hub_load_from_the_repo(use_weights):
-    model = torch.hub.load(".", "stbp_cnn", source="local", pretrained=False, T=3, width=4, hidden=8)
+    model = torch.hub.load(str(REPO), "stbp_cnn", source="local", pretrained=False, T=3, width=4, hidden=8)
     assert model.T == 3 and model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
-    pretrained = torch.hub.load(".", "stbp_cnn", source="local", pretrained=True)
+    pretrained = torch.hub.load(str(REPO), "stbp_cnn", source="local", pretrained=True)
     reference = zoo.create_model(zoo.get_weights("stbp_cnn").name)
     for key, value in reference.state_dict().items():
         assert torch.equal(pretrained.state_dict()[key], value), key

@@ -3,17 +3,17 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_recipe
+from conftest import REPO, tiny_recipe
 from zoo.errors import RecipeError
 from zoo.train import Trainer, load_recipe, train
 from zoo.train.checkpoint import load_checkpoint, save_atomic
 
 
 def test_recipes_in_the_repo_load():
-    config = load_recipe("recipes/stbp_fashion_mnist.yaml", ["train.lr=0.01", "model.kwargs.T=4"])
+    config = load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.lr=0.01", "model.kwargs.T=4"])
     assert config["train"]["lr"] == 0.01 and config["model"]["kwargs"]["T"] == 4
     assert config["model"]["kwargs"]["surrogate"] == "rectangle" and config["recipe"].endswith(".yaml")
-    assert load_recipe("recipes/stbp_mnist.yaml")["model"]["kwargs"]["T"] == 20
+    assert load_recipe(str(REPO / "recipes/stbp_mnist.yaml"))["model"]["kwargs"]["T"] == 20
 
 
 @pytest.mark.parametrize("override, message", [
@@ -24,7 +24,7 @@ def test_recipes_in_the_repo_load():
 ])
 def test_bad_recipe_overrides_fail_before_training(override, message):
     with pytest.raises(RecipeError, match=message):
-        load_recipe("recipes/stbp_fashion_mnist.yaml", [override])
+        load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), [override])
 
 
 def test_a_tiny_run_learns_and_keeps_the_best_checkpoint(tiny_run):
