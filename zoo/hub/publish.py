@@ -24,6 +24,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    os.chmod(tmp, 0o644)  # published files are for everyone to read (mkstemp makes them private)
     os.replace(tmp, path)
 
 
