@@ -10,13 +10,13 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import torchvision
 from torch.utils.data import Dataset
 
+from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -65,10 +65,8 @@ def _unpack_debian_fashion_mnist(source: Path, root: Path) -> None:
     for name in IDX_FILES:
         if (raw / name).is_file():
             continue
-        with gzip.open(source / f"{name}.gz", "rb") as src, \
-                tempfile.NamedTemporaryFile(dir=raw, delete=False) as tmp:
-            shutil.copyfileobj(src, tmp)
-        os.replace(tmp.name, raw / name)
+        with gzip.open(source / f"{name}.gz", "rb") as src, atomic_open(raw / name) as dst:
+            shutil.copyfileobj(src, dst)
 
 
 def _mnist_like(cls, folder: str, label: str, root: Path | None, train: bool, hint: str) -> ImageTensorDataset:

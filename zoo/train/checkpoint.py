@@ -1,30 +1,19 @@
-"""Atomic checkpoints: written to a temporary file, flushed, then renamed over the old one, so a
-kill at any moment leaves the last complete checkpoint (and the one before it) readable."""
+"""Checkpoints written atomically (see :mod:`zoo.atomic`): a kill at any moment leaves the last
+complete checkpoint, and the one before it, readable."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_open
 from ..errors import ZooError
 
 
 def save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.replace(path, path.with_suffix(".prev.pt"))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``torch.save`` atomically, keeping the checkpoint it replaces as ``*.prev.pt``."""
+    with atomic_open(path, keep_previous=path.with_suffix(".prev.pt")) as handle:
+        torch.save(obj, handle)
 
 
 def load_checkpoint(path: Path) -> dict:

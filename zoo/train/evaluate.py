@@ -10,23 +10,26 @@ from tqdm.auto import tqdm
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, seed: int = 0,
              limit: int | None = None, device: str | torch.device = "cpu",
-             progress: bool = True, desc: str = "eval") -> dict:
-    """``{"acc1": percent, "num_samples": n, "correct": k}`` over the first ``limit`` samples."""
+             progress: bool = True, desc: str = "eval", per_sample: bool = False) -> dict:
+    """``{"acc1": percent, "num_samples": n, "correct": k}`` over the first ``limit`` samples, plus
+    ``"per_sample"`` (whether each sample was right, in order) when asked."""
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     was_training = model.training
     model.eval()
-    correct = seen = 0
+    hits: list[bool] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
         for images, labels in bar:
             scores = model(images.to(device))
-            correct += int((scores.argmax(dim=1).cpu() == labels).sum())
-            seen += len(labels)
-            bar.set_postfix(acc=f"{100.0 * correct / seen:.2f}%")
+            hits += (scores.argmax(dim=1).cpu() == labels).tolist()
+            bar.set_postfix(acc=f"{100.0 * sum(hits) / len(hits):.2f}%")
     model.train(was_training)
-    if seen == 0:
+    if not hits:
         raise ValueError("cannot evaluate on an empty dataset")
-    return {"acc1": round(100.0 * correct / seen, 2), "num_samples": seen, "correct": correct}
+    result = {"acc1": round(100.0 * sum(hits) / len(hits), 2), "num_samples": len(hits), "correct": sum(hits)}
+    if per_sample:
+        result["per_sample"] = hits
+    return result
