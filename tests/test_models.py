@@ -58,3 +58,9 @@ def test_constructor_checks():
         STBPCNN(decay=1.5)
     with pytest.raises(ValueError, match="T must be"):
         STBPCNN(T=0)
+
+
+def test_another_surrogate_keeps_its_own_default_width():
+    model = zoo.create_model("stbp_cnn", surrogate="atan")
+    assert model.sn1.surrogate_function.alpha == 2.0
+    assert zoo.create_model("stbp_cnn").sn1.surrogate_function.alpha == 1.0  # STBP's window

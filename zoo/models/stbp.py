@@ -46,7 +46,7 @@ class STBPCNN(SpikingClassifier):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, T: int = 8,
                  encoding: str = "rate", decay: float = 0.2, v_threshold: float = 0.5,
-                 surrogate: str = "rectangle", surrogate_alpha: float | None = 1.0,
+                 surrogate: str = "rectangle", surrogate_alpha: float | None = None,
                  width: int = 32, hidden: int = 128,
                  input_size: tuple[int, int] = (28, 28)):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
