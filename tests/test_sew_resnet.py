@@ -121,3 +121,41 @@ def test_loads_a_spikingjelly_sew_resnet_state_dict(cnf):
         expected = theirs.eval()(x.unsqueeze(0).repeat(ours.T, 1, 1, 1, 1)).mean(0)
         sj.functional.reset_net(theirs)
         assert torch.allclose(ours.eval()(x), expected, atol=1e-5)
+
+
+def test_7b_net_has_the_papers_layers_and_parameter_count():
+    model = zoo.create_model("sew_7b_net")
+    conv_bn = lambda cin, cout, k: cin * cout * k * k + 2 * cout  # noqa: E731
+    expected = (conv_bn(2, 32, 1) + 7 * 2 * conv_bn(32, 32, 3)  # up-conv, 7 blocks of two 3x3 convs
+                + (1 + 7 * 2)                                    # one learnable tau per PLIF layer
+                + 32 * 11 + 11)                                  # read-out on 32 x 1 x 1 features
+    assert sum(p.numel() for p in model.parameters()) == expected
+    frames = (torch.rand(3, 2, 2, 128, 128) > 0.9).float()
+    assert model(frames).shape == (2, 11)
+
+
+def test_wide_7b_net_widens_once_and_reads_out_128_features():
+    model = zoo.create_model("sew_wide_7b_net", T=2)
+    ups = [i for i, stage in enumerate(model.stages) if hasattr(stage, "up_conv")]
+    assert ups == [0, 4] and model.fc.in_features == 128 and model.fc.out_features == 10
+
+
+@pytest.mark.parametrize("cnf", ["ADD", "IAND"])
+def test_dvs_block_with_zero_last_bn_is_an_identity(cnf):
+    from zoo.models.sew_dvs import DVSBlock
+
+    block = DVSBlock(8, 8, "sew", cnf, lambda: build_neuron("plif", detach_reset=True)).eval()
+    torch.nn.init.zeros_(block.bn2.weight)
+    spikes = (torch.rand(4, 2, 8, 6, 6) > 0.5).float()
+    with torch.no_grad():
+        assert torch.equal(block(spikes), spikes)
+
+
+def test_dvs_net_input_checks():
+    with pytest.raises(ValueError, match="too small"):
+        zoo.create_model("sew_7b_net", input_size=(64, 64))
+    with pytest.raises(ValueError, match="block must be one of"):
+        zoo.create_model("sew_7b_net", block="dense")
+    model = zoo.create_model("sew_7b_net", T=2, block="basic")
+    with pytest.raises(ValueError, match=r"\[T, B, 2, 128, 128\]"):
+        model(torch.rand(2, 2, 3, 128, 128))
