@@ -159,3 +159,8 @@ def test_dvs_net_input_checks():
     model = zoo.create_model("sew_7b_net", T=2, block="basic")
     with pytest.raises(ValueError, match=r"\[T, B, 2, 128, 128\]"):
         model(torch.rand(2, 2, 3, 128, 128))
+
+
+def test_dvs_net_rejects_an_unknown_connection_function_when_built():
+    with pytest.raises(ValueError, match="unknown connection function 'OR'"):
+        zoo.create_model("sew_7b_net", cnf="OR")

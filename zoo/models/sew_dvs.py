@@ -17,7 +17,7 @@ from ..hub.registry import register_model
 from ..neurons import build_neuron
 from ..neurons.compat import import_spikingjelly
 from .base import SpikingClassifier
-from .sew_resnet import PAPER, batch_norm, connect, conv1x1, conv3x3
+from .sew_resnet import PAPER, batch_norm, check_connection, connect, conv1x1, conv3x3
 
 sj = import_spikingjelly()
 layer = sj.layer
@@ -32,7 +32,8 @@ class DVSBlock(nn.Module):
         super().__init__()
         if block not in BLOCKS:
             raise ValueError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
-        self.block, self.cnf = block, cnf
+        self.block = block
+        self.cnf = check_connection(cnf) if block == "sew" else cnf
         self.conv1, self.bn1, self.sn1 = conv3x3(channels, mid_channels), batch_norm(mid_channels), new_neuron()
         self.conv2, self.bn2, self.sn2 = conv3x3(mid_channels, channels), batch_norm(channels), new_neuron()
 

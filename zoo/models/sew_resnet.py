@@ -31,15 +31,21 @@ PAPER = "Fang et al., Deep Residual Learning in Spiking Neural Networks, NeurIPS
 NeuronFactory = Callable[[], nn.Module]
 
 
+def check_connection(cnf: str) -> str:
+    """``cnf`` if it names a connection function, else a ``ValueError`` listing them."""
+    if cnf not in CONNECTIONS:
+        raise ValueError(f"unknown connection function {cnf!r}; choose from {', '.join(CONNECTIONS)}")
+    return cnf
+
+
 def connect(residual: torch.Tensor, shortcut: torch.Tensor, cnf: str) -> torch.Tensor:
     """SEW's ``g(A, S)`` with ``A`` the residual branch's spikes and ``S`` the shortcut's."""
     if cnf == "ADD":
         return residual + shortcut
     if cnf == "AND":
         return residual * shortcut
-    if cnf == "IAND":
+    if check_connection(cnf) == "IAND":
         return (1.0 - residual) * shortcut
-    raise ValueError(f"unknown connection function {cnf!r}; choose from {', '.join(CONNECTIONS)}")
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Module:
@@ -61,9 +67,7 @@ class _Block(nn.Module):
 
     def __init__(self, downsample: nn.Module | None, cnf: str | None, new_neuron: NeuronFactory):
         super().__init__()
-        self.cnf = cnf  # None: plain Spiking ResNet block
-        if cnf is not None and cnf not in CONNECTIONS:
-            raise ValueError(f"unknown connection function {cnf!r}; choose from {', '.join(CONNECTIONS)}")
+        self.cnf = cnf if cnf is None else check_connection(cnf)  # None: plain Spiking ResNet block
         self.downsample = downsample
         if downsample is not None and cnf is not None:
             self.downsample_sn = new_neuron()

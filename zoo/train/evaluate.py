@@ -19,17 +19,20 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
     was_training = model.training
     model.eval()
     hits: list[bool] = []
+    correct = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
         for images, labels in bar:
             scores = model(images.to(device))
-            hits += (scores.argmax(dim=1).cpu() == labels).tolist()
-            bar.set_postfix(acc=f"{100.0 * sum(hits) / len(hits):.2f}%")
+            batch_hits = (scores.argmax(dim=1).cpu() == labels).tolist()
+            hits += batch_hits
+            correct += sum(batch_hits)
+            bar.set_postfix(acc=f"{100.0 * correct / len(hits):.2f}%")
     model.train(was_training)
     if not hits:
         raise ValueError("cannot evaluate on an empty dataset")
-    result = {"acc1": round(100.0 * sum(hits) / len(hits), 2), "num_samples": len(hits), "correct": sum(hits)}
+    result = {"acc1": round(100.0 * correct / len(hits), 2), "num_samples": len(hits), "correct": correct}
     if per_sample:
         result["per_sample"] = hits
     return result
