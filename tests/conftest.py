@@ -90,3 +90,78 @@ def tiny_weights(tmp_path_factory, tiny_run) -> Path:
 def use_weights(monkeypatch, tiny_weights) -> Path:
     monkeypatch.setenv("ZOO_WEIGHTS", str(tiny_weights))
     return tiny_weights
+
+
+# --- event datasets in their real formats ------------------------------------------------------
+CIFAR10DVS_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="session")
+def nmnist_root(tmp_path_factory):
+    """``NMNIST/{Train,Test}/<digit>/<n>.bin``; returns (root, {path: events})."""
+    from event_files import random_events, write_nmnist_bin
+
+    root = tmp_path_factory.mktemp("nmnist")
+    rng = np.random.default_rng(2)
+    written = {}
+    for folder, per_class in (("Train", 2), ("Test", 1)):
+        for digit in (0, 3, 7):
+            for n in range(per_class):
+                events = random_events(rng, int(rng.integers(50, 400)), 34, 34, 300_000)
+                path = root / "NMNIST" / folder / str(digit) / f"{n:05d}.bin"
+                write_nmnist_bin(path, events)
+                written[path] = events
+    return root, written
+
+
+@pytest.fixture(scope="session")
+def dvsgesture_root(tmp_path_factory):
+    """tonic's DVS Gesture release: ``DVSGesture/ibmGesture{Train,Test}/userNN_<light>/<label>.npy``."""
+    from event_files import random_events, write_dvsgesture_npy
+
+    root = tmp_path_factory.mktemp("dvsgesture")
+    rng = np.random.default_rng(3)
+    written = {}
+    for folder, users in (("ibmGestureTrain", (1, 2)), ("ibmGestureTest", (24,))):
+        for user in users:
+            for label in range(11):
+                events = random_events(rng, int(rng.integers(100, 600)), 128, 128, 2_000_000)
+                events["t"] -= events["t"] % 1000  # the release stores milliseconds
+                path = root / "DVSGesture" / folder / f"user{user:02d}_fluorescent" / f"{label}.npy"
+                write_dvsgesture_npy(path, events)
+                written[path] = events
+    return root, written
+
+
+@pytest.fixture(scope="session")
+def cifar10dvs_root(tmp_path_factory):
+    """tonic's CIFAR10-DVS release: ``CIFAR10DVS/<class>/<n>.aedat4``, ten files per class."""
+    from event_files import random_events, write_aedat4
+
+    root = tmp_path_factory.mktemp("cifar10dvs")
+    rng = np.random.default_rng(4)
+    written = {}
+    for name in CIFAR10DVS_CLASSES:
+        for n in range(10):
+            events = random_events(rng, int(rng.integers(50, 300)), 128, 128, 1_000_000)
+            path = root / "CIFAR10DVS" / name / f"cifar10_{name}_{n}.aedat4"
+            write_aedat4(path, events, (128, 128))
+            written[path] = events
+    return root, written
+
+
+@pytest.fixture(scope="session")
+def imagenet_root(tmp_path_factory) -> Path:
+    """ImageNet's class-folder layout with small JPEGs: ``{train,val}/<wnid>/*.JPEG``."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(5)
+    for split, count in (("train", 6), ("val", 2)):
+        for wnid in ("n01440764", "n01443537"):
+            folder = root / split / wnid
+            folder.mkdir(parents=True)
+            for n in range(count):
+                pixels = rng.integers(0, 256, (int(rng.integers(40, 90)), int(rng.integers(40, 90)), 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{wnid}_{n}.JPEG", format="JPEG")
+    return root

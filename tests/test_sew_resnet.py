@@ -164,3 +164,16 @@ def test_dvs_net_input_checks():
 def test_dvs_net_rejects_an_unknown_connection_function_when_built():
     with pytest.raises(ValueError, match="unknown connection function 'OR'"):
         zoo.create_model("sew_7b_net", cnf="OR")
+
+
+@pytest.mark.parametrize("cnf, dead", [("AND", True), ("ADD", False), ("IAND", False)])
+def test_zero_init_residual_leaves_an_and_network_without_any_gradient(cnf, dead):
+    """Why the Fashion-MNIST ablation recipe trains without zero-init: A = 0 makes every AND block
+    output A * S = 0, so from the first AND block on both factors are zero and no gradient flows."""
+    torch.manual_seed(0)
+    model = zoo.create_model("sew_resnet18", num_classes=10, in_channels=1, T=2, stem="cifar", width=4,
+                             cnf=cnf, zero_init_residual=True)
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(8, 1, 12, 12)), torch.arange(8) % 10)
+    loss.backward()
+    grads = [p.grad.abs().sum().item() for n, p in model.named_parameters() if not n.startswith("fc.")]
+    assert (max(grads) == 0.0) == dead

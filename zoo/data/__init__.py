@@ -1,4 +1,5 @@
-"""Datasets by name: ``load_dataset(name, root=None, split='train'|'test')`` yields ``(tensor, label)``."""
+"""Datasets by name: ``load_dataset(name, root=None, split='train'|'test', **options)`` yields
+``(tensor, label)``: images ``[C, H, W]`` in [0, 1], or event frames ``[T, P, H, W]`` (event counts)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +8,17 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetNotFoundError
 from ..hub.registry import suggest
-from . import static
+from . import events, folders, static
 from .splits import holdout
 
 DATASETS = {
     "fashion-mnist": static.fashion_mnist,
     "mnist": static.mnist,
     "cifar10": static.cifar10,
+    "imagenet": folders.imagenet,
+    "nmnist": events.nmnist,
+    "cifar10dvs": events.cifar10dvs,
+    "dvsgesture": events.dvsgesture,
 }
 SPLITS = ("train", "test")
 

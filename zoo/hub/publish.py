@@ -64,7 +64,8 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     card = weights.meta
     model = create_model(weights.name)
     eval_cfg = card.get("eval", {})
-    data = load_dataset(dataset or card["dataset"], root=root, split=split)
+    data_kwargs = card.get("dataset_kwargs", {}) if dataset is None else {}
+    data = load_dataset(dataset or card["dataset"], root=root, split=split, **data_kwargs)
     result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
                       seed=eval_cfg.get("seed", 0), limit=limit, progress=progress)
     return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
@@ -80,7 +81,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     state = load_checkpoint(checkpoint)
     config = state["config"]
     arch, data_cfg, train_cfg = config["model"]["name"], config["data"], config["train"]
-    test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test")
+    test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
     kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
     model = create_model(arch, **kwargs)
     model.load_state_dict(state["model"])
@@ -100,16 +101,18 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
-        "kwargs": kwargs, "dataset": data_cfg["name"], "split": "test",
+        "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
         "T": model.T, "encoding": type(model.encoder).__name__,
         "input_shape": [model.in_channels, *(model.input_size or [])],
-        "normalisation": "inputs in [0, 1]; no mean/std normalisation",
+        "normalisation": ("inputs in [0, 1]; the model subtracts mean and divides by std" if kwargs.get("mean")
+                          else "inputs in [0, 1]; no mean/std normalisation"),
         "neuron": neuron, "surrogate": surrogate,
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
         "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
                   "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],
-                  "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"]},
+                  "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
+                  "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {})},
         "versions": run["versions"], "license": LICENSE, "url": url,
         "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
     }

@@ -15,7 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "recipe": None,
     "paper": {},
     "model": {"name": None, "kwargs": {}},
-    "data": {"name": None, "root": None, "val_fraction": 0.1, "split_seed": 0},
+    "data": {"name": None, "root": None, "kwargs": {}, "val_fraction": 0.1, "split_seed": 0, "num_workers": 0,
+             "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0}},
     "train": {
         "epochs": 1,
         "batch_size": 64,
@@ -25,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
         "momentum": 0.9,
         "weight_decay": 0.0,
         "schedule": "cosine",
+        "lr_step_epochs": 30,
+        "lr_gamma": 0.1,
         "warmup_steps": 0,
         "loss": "ce",
         "seed": 0,
@@ -32,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "eval_seed": 0,
     },
 }
-FREE_FORM = {("paper",), ("model", "kwargs")}
+SCHEDULES = ("cosine", "constant", "step")
+FREE_FORM = {("paper",), ("model", "kwargs"), ("data", "kwargs")}
 
 
 def _merge(base: dict, update: dict, path: tuple[str, ...] = ()) -> dict:
@@ -88,9 +92,11 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.loss must be 'ce' or 'mse', got {train['loss']!r}")
     if train["optimizer"] not in ("adam", "sgd"):
         raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
-    if train["schedule"] not in ("cosine", "constant"):
-        raise RecipeError(f"train.schedule must be 'cosine' or 'constant', got {train['schedule']!r}")
-    for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
+    if train["schedule"] not in SCHEDULES:
+        raise RecipeError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {train['schedule']!r}")
+    for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lr_step_epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise RecipeError(f"train.{key} must be a positive integer, got {train[key]!r}")
+    if not isinstance(config["data"]["num_workers"], int) or config["data"]["num_workers"] < 0:
+        raise RecipeError(f"data.num_workers must be a non-negative integer, got {config['data']['num_workers']!r}")
     return config

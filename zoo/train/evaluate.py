@@ -6,6 +6,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
+from ..data.augment import time_major
+
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, seed: int = 0,
@@ -24,7 +26,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
         torch.manual_seed(seed)
         bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
         for images, labels in bar:
-            scores = model(images.to(device))
+            scores = model(time_major(images.to(device)))
             batch_hits = (scores.argmax(dim=1).cpu() == labels).tolist()
             hits += batch_hits
             correct += sum(batch_hits)

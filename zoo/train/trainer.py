@@ -14,14 +14,16 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data import holdout, load_dataset
+from ..data.augment import BatchAugment, time_major
 from ..errors import ZooError
 from ..hub.registry import create_model
 from .checkpoint import load_checkpoint, save_atomic
+from .config import load_recipe
 from .evaluate import evaluate
 from .losses import LOSSES
 from .plots import plot_curves
@@ -77,8 +79,11 @@ class Trainer:
         train_cfg = config["train"]
         data_cfg = config["data"]
 
-        full_train = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train")
+        full_train = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train", **data_cfg["kwargs"])
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
+        if hasattr(full_train, "without_augmentation"):  # validate on the test-time view of the images
+            self.val_set = Subset(full_train.without_augmentation(), self.val_set.indices)
+        self.augment = BatchAugment(**data_cfg["augment"])
         num_classes = len(full_train.classes)
         kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
         torch.manual_seed(train_cfg["seed"])
@@ -105,6 +110,8 @@ class Trainer:
             return (step + 1) / cfg["warmup_steps"]
         if cfg["schedule"] == "constant":
             return 1.0
+        if cfg["schedule"] == "step":  # SEW's DVS Gesture recipe: x lr_gamma every lr_step_epochs
+            return cfg["lr_gamma"] ** (step // (cfg["lr_step_epochs"] * self.steps_per_epoch))
         progress = min(1.0, step / max(1, self.total_steps))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -180,7 +187,7 @@ class Trainer:
                 # a private generator: creating an iterator must not draw from the global RNG,
                 # or a resumed run (one extra iterator) would diverge from an uninterrupted one
                 loader = DataLoader(self.train_set, batch_sampler=self._batches(epoch)[offset:],
-                                    generator=torch.Generator())
+                                    generator=torch.Generator(), num_workers=self.config["data"]["num_workers"])
                 for images, labels in loader:
                     loss, acc = self._train_step(images, labels)
                     self.step += 1
@@ -205,7 +212,9 @@ class Trainer:
         return summary
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-        images, labels = images.to(self.device), labels.to(self.device)
+        images, labels = time_major(images.to(self.device)), labels.to(self.device)
+        if self.augment.active:
+            images = self.augment(images)
         rates = self.model(images)
         loss = self.loss_fn(rates, labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -224,7 +233,7 @@ def train(config: dict, out: str | Path, resume: bool = False, max_steps: int | 
         saved = out / "config.yaml"
         if not saved.is_file():
             raise ZooError(f"cannot resume: {out} has no config.yaml (is it a run folder?)")
-        config = yaml.safe_load(saved.read_text())
+        config = load_recipe(yaml.safe_load(saved.read_text()))  # defaults added since the run began
     trainer = Trainer(config, out, device=device, progress=progress)
     if resume:
         trainer.resume()

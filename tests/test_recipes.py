@@ -1,0 +1,105 @@
+"""Every recipe in recipes/ loads, and the SEW recipes train two steps on fixture data in the real
+file formats with the recipe's own architecture, optimizer, schedule and augmentation."""
+import json
+
+import pytest
+import torch
+
+from conftest import REPO
+from zoo.data import load_dataset
+from zoo.data.augment import BatchAugment
+from zoo.train import Trainer, load_recipe, train
+
+RECIPES = sorted(REPO.glob("recipes/*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_loads_and_cites_its_paper(path):
+    config = load_recipe(str(path))
+    assert config["paper"]["title"] and "acc1" in config["paper"]["reported"]
+
+
+# recipe -> (fixture, overrides that shrink the work, not the code path)
+SMOKE = {
+    "sew_resnet18_fashion_mnist": ("fmnist_root", []),
+    "sew_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=sew_resnet18"]),
+    "sew_7b_net_dvsgesture": ("dvsgesture_root", ["data.kwargs.T=4", "data.augment.time_subsample=3",
+                                                  "data.num_workers=0"]),
+    "sew_wide_7b_net_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "data.num_workers=0"]),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(SMOKE))
+def test_sew_recipes_train_two_steps_on_fixture_data(stem, request, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    fixture, overrides = SMOKE[stem]
+    root = request.getfixturevalue(fixture)
+    root = root[0] if isinstance(root, tuple) else root
+    config = load_recipe(str(REPO / f"recipes/{stem}.yaml"),
+                         [f"data.root={root}", "train.batch_size=2", *overrides])
+    summary = train(config, tmp_path / "run", max_steps=2, progress=False)
+    assert summary["step"] == 2
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "end"
+
+
+def test_step_schedule_divides_the_rate_every_lr_step_epochs(fmnist_root):
+    config = load_recipe(str(REPO / "recipes/sew_resnet18_fashion_mnist.yaml"),
+                         [f"data.root={fmnist_root}", "train.schedule=step", "train.lr_step_epochs=2",
+                          "train.batch_size=40"])
+    trainer = Trainer(config, "unused", progress=False)
+    per_epoch = trainer.steps_per_epoch
+    factors = [trainer._lr_factor(step) for step in (0, 2 * per_epoch - 1, 2 * per_epoch, 4 * per_epoch)]
+    assert factors == pytest.approx([1.0, 1.0, 0.1, 0.01])
+
+
+def test_imagenet_validation_uses_test_time_crops(imagenet_root):
+    train_set = load_dataset("imagenet", root=imagenet_root, split="train")
+    image, label = train_set[0]
+    assert image.shape == (3, 224, 224) and label == 0 and train_set.classes == ["n01440764", "n01443537"]
+    view = train_set.without_augmentation()
+    assert torch.equal(view[0][0], view[0][0])  # resize + centre crop: deterministic
+    assert len(load_dataset("imagenet", root=imagenet_root, split="test")) == 4
+
+
+class TestBatchAugment:
+    def test_flip_is_per_sample_and_crop_keeps_shape_and_values(self):
+        torch.manual_seed(0)
+        images = torch.rand(64, 1, 6, 6)
+        flipped = BatchAugment(hflip=True)(images)
+        same = [torch.equal(a, b) for a, b in zip(flipped, images)]
+        mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(flipped, images)]
+        assert all(s or m for s, m in zip(same, mirrored)) and 10 < sum(mirrored) < 54
+        cropped = BatchAugment(crop_padding=2)(images)
+        assert cropped.shape == images.shape
+        # every crop is a window of the zero-padded image: its centre pixel comes from the original
+        assert set(cropped[:, :, 2:4, 2:4].flatten().tolist()) <= set(images.flatten().tolist())
+
+    def test_crop_with_zero_offset_is_the_identity(self, monkeypatch):
+        images = torch.rand(3, 2, 5, 5)
+        monkeypatch.setattr(torch, "randint", lambda low, high, size: torch.full(size, 1))
+        assert torch.equal(BatchAugment(crop_padding=1)(images), images)
+
+    def test_time_subsample_keeps_frame_order_and_crops_sequences_alike(self):
+        torch.manual_seed(0)
+        frames = torch.arange(8.0).view(8, 1, 1, 1, 1).expand(8, 3, 2, 4, 4).contiguous()
+        kept = BatchAugment(time_subsample=5)(frames)
+        order = kept[:, 0, 0, 0, 0].tolist()
+        assert kept.shape == (5, 3, 2, 4, 4) and order == sorted(order) and len(set(order)) == 5
+        seq = torch.rand(4, 3, 2, 6, 6)
+        cropped = BatchAugment(crop_padding=2)(seq)
+        assert cropped.shape == seq.shape
+
+    def test_the_same_seed_gives_the_same_batches(self):
+        images = torch.rand(16, 1, 8, 8)
+        augment = BatchAugment(hflip=True, crop_padding=2)
+        torch.manual_seed(3)
+        a = augment(images)
+        torch.manual_seed(3)
+        assert torch.equal(a, augment(images))
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="crop_padding and time_subsample must be >= 0"):
+            BatchAugment(crop_padding=-1)
+        with pytest.raises(ValueError, match=r"\[B, C, H, W\] or \[T, B, C, H, W\]"):
+            BatchAugment(hflip=True)(torch.rand(3, 4))
