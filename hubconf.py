@@ -1,6 +1,7 @@
 """torch.hub entrypoints of the spiking model zoo: one per architecture.
 
     model = torch.hub.load("<repo or dir>", "stbp_cnn", source="local", pretrained=True)
+    model = torch.hub.load("<repo or dir>", "sew_resnet18", source="local", pretrained="fmnist_iand_t4")
 
 Each entrypoint is ``fn(pretrained=False, **kwargs)``; kwargs override construction arguments
 (``num_classes``, ``in_channels``, ``T``, ``neuron``, ``surrogate``, ...). Importing this file does no
@@ -17,13 +18,14 @@ def _entrypoint(arch: str):
     entry = _model_entry(arch)
     tags = [name for name in _list_models(pretrained=True) if name.split(".")[0] == arch]
 
-    def load(pretrained: bool = False, **kwargs):
+    def load(pretrained: bool | str = False, **kwargs):
         return _create_model(arch, pretrained=pretrained, **kwargs)
 
     load.__name__ = load.__qualname__ = arch
     load.__doc__ = (f"{entry.doc}\n\nPaper: {entry.paper}\n"
                     f"Shipped weights: {', '.join(tags) if tags else 'none yet'}\n"
-                    f"pretrained=True loads the default weight; kwargs override construction arguments.")
+                    f"pretrained=True loads the default weight, pretrained='<tag>' another; kwargs override "
+                    f"construction arguments.")
     return load
 
 

@@ -126,3 +126,16 @@ def test_torch_hub_load_from_the_repo(use_weights):
     reference = zoo.create_model(zoo.get_weights("stbp_cnn").name)
     for key, value in reference.state_dict().items():
         assert torch.equal(pretrained.state_dict()[key], value), key
+
+
+def test_pretrained_can_name_a_tag(use_weights):
+    by_tag = zoo.create_model("stbp_cnn", pretrained="tiny")
+    by_name = zoo.create_model("stbp_cnn.tiny")
+    for key, value in by_name.state_dict().items():
+        assert torch.equal(by_tag.state_dict()[key], value), key
+    hub = torch.hub.load(str(REPO), "stbp_cnn", source="local", pretrained="tiny")
+    assert torch.equal(hub.state_dict()["fc2.weight"], by_name.state_dict()["fc2.weight"])
+    with pytest.raises(ValueError, match="names the weight 'tiny' but pretrained='other'"):
+        zoo.create_model("stbp_cnn.tiny", pretrained="other")
+    with pytest.raises(UnknownModelError, match="stbp_cnn.nosuch"):
+        zoo.create_model("stbp_cnn", pretrained="nosuch")

@@ -70,13 +70,19 @@ def list_models(pattern: str | None = None, pretrained: bool = False) -> list[st
     return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
 
 
-def create_model(name: str, pretrained: bool = False, **kwargs) -> torch.nn.Module:
+def create_model(name: str, pretrained: bool | str = False, **kwargs) -> torch.nn.Module:
     """Build ``arch`` or ``arch.tag``; with weights when ``pretrained`` or a tag is given.
 
+    ``pretrained=True`` loads the arch's default weight, ``pretrained="tag"`` the weight ``arch.tag``
+    (how torch.hub entrypoints, whose names cannot hold the dot, choose among several weights).
     ``kwargs`` override the construction arguments (and those stored in the weight's card). Loading
     weights into a model with another ``num_classes``/``in_channels`` adapts the head/stem.
     """
     arch, _, tag = name.partition(".")
+    if isinstance(pretrained, str):
+        if tag and tag != pretrained:
+            raise ValueError(f"{name!r} names the weight {tag!r} but pretrained={pretrained!r}")
+        tag, name = pretrained, f"{arch}.{pretrained}"
     entry = model_entry(arch)
     if not (pretrained or tag):
         return entry.fn(**kwargs)
