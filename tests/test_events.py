@@ -61,7 +61,7 @@ def test_nmnist_round_trip(nmnist_root, T, tmp_path, monkeypatch):
     files = [p for p in written if "Train" in p.parts]
     for index in range(len(train)):
         frames, label = train[index]
-        path = next(p for p in files if str(p) == train.source.data[train.indices[index]])
+        path = next(p for p in files if str(p) == train.reader.where(train.indices[index]))
         assert label == int(path.parent.name)
         assert frames.shape == (T, 2, 34, 34) and frames.dtype == torch.float32
         np.testing.assert_array_equal(frames.sum(0).numpy(), histogram(written[path], 34, 34))
@@ -75,7 +75,7 @@ def test_dvsgesture_round_trip_and_labels_from_file_names(dvsgesture_root, tmp_p
     assert len(test) == 11 and len(test.classes) == 11
     for index in range(len(test)):
         frames, label = test[index]
-        path = next(p for p in written if str(p) == test.source.data[test.indices[index]])
+        path = next(p for p in written if str(p) == test.reader.where(test.indices[index]))
         assert label == int(path.stem)
         np.testing.assert_array_equal(frames.sum(0).numpy(), histogram(written[path], 128, 128))
         assert frames.sum() == len(written[path])
@@ -93,7 +93,7 @@ def test_cifar10dvs_round_trip_and_seeded_split(cifar10dvs_root, tmp_path, monke
     assert again.indices == test.indices  # the split is fixed
     for index in range(0, len(test), 3):
         frames, label = test[index]
-        path = next(p for p in written if str(p) == test.source.data[test.indices[index]])
+        path = next(p for p in written if str(p) == test.reader.where(test.indices[index]))
         assert CIFAR10DVS_CLASSES[label] == path.parent.name
         np.testing.assert_array_equal(frames.sum(0).numpy(), histogram(written[path], 128, 128))
 
@@ -145,3 +145,65 @@ def test_a_truncated_event_file_is_named_in_the_error(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:-2])
     with pytest.raises(ValueError, match="00000.bin"):
         load_dataset("nmnist", root=tmp_path, split="test", T=2)[0]
+
+
+# --- custom event folders -------------------------------------------------------------------------
+def _write_folder(root, rng, formats=("npy-structured", "npy-plain", "npz", "bin")):
+    written = {}
+    for label, name in enumerate(["left", "right", "up"]):
+        for n, kind in enumerate(formats):
+            events = random_events(rng, int(rng.integers(20, 200)), 20, 16, 50_000)
+            folder = root / name
+            folder.mkdir(parents=True, exist_ok=True)
+            if kind == "npy-structured":
+                path = folder / f"s{n}.npy"
+                np.save(path, events)  # structured: fields x, y, t, p
+            elif kind == "npy-plain":
+                path = folder / f"s{n}.npy"
+                np.save(path, np.stack([events[f] for f in ("x", "y", "t", "p")], axis=1))
+            elif kind == "npz":
+                path = folder / f"s{n}.npz"
+                np.savez(path, events=events)
+            else:
+                path = folder / f"s{n}.bin"
+                write_nmnist_bin(path, events)
+            written[path] = (events, label)
+    return written
+
+
+def test_custom_event_folder_reads_every_format_and_infers_the_sensor(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    written = _write_folder(tmp_path / "rec", np.random.default_rng(7))
+    train = load_dataset("events", root=tmp_path / "rec", split="train", T=3, train_fraction=0.5)
+    test = load_dataset("events", root=tmp_path / "rec", split="test", T=3, train_fraction=0.5)
+    assert train.classes == ["left", "right", "up"] and (len(train), len(test)) == (6, 6)
+    max_x = max(int(e["x"].max()) for e, _ in written.values())
+    max_y = max(int(e["y"].max()) for e, _ in written.values())
+    assert train.sensor_size == (max_x + 1, max_y + 1, 2)
+    for dataset in (train, test):
+        for index in range(len(dataset)):
+            frames, label = dataset[index]
+            events, expected = written[next(p for p in written if str(p) == dataset.reader.where(dataset.indices[index]))]
+            assert label == expected and frames.shape == (3, 2, max_y + 1, max_x + 1)
+            np.testing.assert_array_equal(frames.sum(0).numpy(), histogram(events, max_x + 1, max_y + 1))
+
+
+def test_custom_event_folder_with_a_given_sensor_and_its_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    _write_folder(tmp_path / "rec", np.random.default_rng(8), formats=("npy-plain", "npy-plain"))
+    dataset = load_dataset("events", root=tmp_path / "rec", T=2, sensor_size=(34, 34, 2))
+    assert dataset[0][0].shape == (2, 2, 34, 34)
+    small = load_dataset("events", root=tmp_path / "rec", T=2, sensor_size=(8, 8, 2))
+    with pytest.raises(ValueError, match=r"s\d\.npy: x must be in \[0, 8\)"):
+        small[0]
+    (tmp_path / "rec" / "empty").mkdir()
+    with pytest.raises(ValueError, match="class folder .*empty has no event files"):
+        load_dataset("events", root=tmp_path / "rec", T=2)
+    (tmp_path / "rec" / "empty" / "bad.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(ValueError, match=r"bad\.npy: unreadable event file"):
+        load_dataset("events", root=tmp_path / "rec", T=2)  # inferring the sensor reads every file
+    np.save(tmp_path / "rec" / "empty" / "bad.npy", np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"bad\.npy: expected a structured array .* got shape \(5, 3\)"):
+        load_dataset("events", root=tmp_path / "rec", T=2)
+    with pytest.raises(DatasetNotFoundError, match="has no class sub-folders"):
+        load_dataset("events", root=tmp_path / "rec" / "left", T=2)

@@ -19,6 +19,7 @@ DATASETS = {
     "nmnist": events.nmnist,
     "cifar10dvs": events.cifar10dvs,
     "dvsgesture": events.dvsgesture,
+    "events": events.event_folder,
 }
 SPLITS = ("train", "test")
 

@@ -1,10 +1,14 @@
-"""Event-camera datasets as frame sequences ``[T, 2, H, W]``: N-MNIST, CIFAR10-DVS and DVS Gesture
-through tonic's dataset classes and readers, from files already on disk.
+"""Event-camera datasets as frame sequences ``[T, P, H, W]``: N-MNIST, CIFAR10-DVS and DVS Gesture
+through tonic's dataset classes, and the user's own recordings in class folders.
 
 tonic downloads whatever it does not find; the zoo's subclasses never do: they check the layout
 and raise :class:`~zoo.errors.DatasetNotFoundError` saying where the files go. Frames are integrated
 by :func:`zoo.data.frames.events_to_frames` (every event counted once) and cached on disk under a
 key made of every parameter that shapes them.
+
+A *reader* is anything with ``__len__``, ``events(i)`` (a structured array with fields ``x, y, t, p``),
+``labels`` (a list) and ``identity(i)`` (a string that changes when sample ``i`` changes, or ``None``
+for no caching); :class:`EventFrames` turns a reader into a dataset of frames.
 """
 from __future__ import annotations
 
@@ -19,11 +23,14 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
-from .frames import SPLITS, events_to_frames
+from .frames import SPLITS, check_sensor, events_to_frames
 from .static import data_cache
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
 CIFAR10DVS_SPLIT = {"train_fraction": 0.9, "seed": 0}  # no official split: per class, seeded
+FOLDER_SPLIT = {"train_fraction": 0.8, "seed": 0}      # the default split of a custom event folder
+EVENT_SUFFIXES = (".npy", ".npz", ".bin", ".aedat4")
+EVENT_FIELDS = ("x", "y", "t", "p")
 
 
 def _tonic():
@@ -34,39 +41,16 @@ def _tonic():
     return tonic
 
 
-def _local(tonic_class, layout: str, label: str, count_suffix: str):
-    """A subclass of a tonic dataset that never downloads; named like its parent, because tonic
-    derives the dataset folder (``root/<ClassName>``) from the class name."""
-
-    def _check_exists(self) -> bool:
-        folder = Path(self.location_on_system, self.folder_name)
-        return folder.is_dir() and next(folder.glob(f"**/*{count_suffix}"), None) is not None
-
-    def download(self) -> None:
-        raise DatasetNotFoundError(
-            f"{label} not found under {Path(self.location_on_system).parent}: expected {layout} "
-            f"(the zoo never downloads; unpack the official archives there)")
-
-    return type(tonic_class.__name__, (tonic_class,), {"_check_exists": _check_exists, "download": download})
-
-
-def _readers() -> dict:
-    tonic = _tonic()
-    datasets = tonic.datasets
-    return {
-        "nmnist": _local(datasets.NMNIST, "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
-                         "N-MNIST", ".bin"),
-        "dvsgesture": _local(datasets.DVSGesture, "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy "
-                             "and DVSGesture/ibmGestureTest/... (tonic's preprocessed release)",
-                             "DVS Gesture", ".npy"),
-        "cifar10dvs": _local(datasets.CIFAR10DVS, "CIFAR10DVS/<class>/*.aedat4 (tonic's release, one "
-                             "folder per class: airplane, automobile, ...)", "CIFAR10-DVS", ".aedat4"),
-    }
+def file_identity(path: str | Path) -> str:
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def per_class_split(targets: list[int], train_fraction: float, seed: int, split: str) -> list[int]:
     """Indices of ``split`` in a fixed, seeded split within every class (the first
     ``round(n * train_fraction)`` of a seeded permutation of each class go to training)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     generator = np.random.default_rng(seed)
     chosen = []
     targets = np.asarray(targets)
@@ -78,23 +62,150 @@ def per_class_split(targets: list[int], train_fraction: float, seed: int, split:
     return sorted(chosen)
 
 
-class EventFrames(Dataset):
-    """Samples of a tonic dataset as ``(frames [T, P, H, W] float32, label)``, cached on disk."""
+# --- readers ------------------------------------------------------------------------------------
+class TonicReader:
+    """A tonic dataset seen as a reader; read errors name the file."""
 
-    def __init__(self, source, indices: list[int], name: str, classes: list[str], sensor_size: tuple,
+    def __init__(self, dataset, name: str):
+        self.dataset = dataset
+        self.name = name
+        self.labels = [int(label) for label in dataset.targets]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def identity(self, index: int) -> str:
+        return file_identity(self.dataset.data[index])
+
+    def where(self, index: int) -> str:
+        return str(self.dataset.data[index])
+
+    def events(self, index: int) -> np.ndarray:
+        try:
+            events, _ = self.dataset[index]
+        except Exception as error:  # readers fail in many ways on damaged files
+            raise ValueError(f"{self.where(index)}: unreadable {self.name} event file "
+                             f"({type(error).__name__}: {error})") from None
+        return events
+
+
+def as_event_array(array: np.ndarray, source: str) -> np.ndarray:
+    """A structured array with fields ``x, y, t, p`` from a structured array that has them, or from
+    a plain ``(N, 4)`` array in that column order."""
+    if array.dtype.names:
+        missing = [field for field in EVENT_FIELDS if field not in array.dtype.names]
+        if missing:
+            raise ValueError(f"{source}: structured events need fields x, y, t, p; missing {', '.join(missing)}")
+        columns = [array[field] for field in EVENT_FIELDS]
+    elif array.ndim == 2 and array.shape[1] == 4:
+        columns = [array[:, i] for i in range(4)]
+    else:
+        raise ValueError(f"{source}: expected a structured array with fields x, y, t, p or an (N, 4) array "
+                         f"of x, y, t, p; got shape {array.shape} dtype {array.dtype}")
+    events = np.empty(len(columns[0]), dtype=[(f, np.int64) for f in EVENT_FIELDS])
+    for field, column in zip(EVENT_FIELDS, columns):
+        if np.issubdtype(column.dtype, np.floating) and not np.all(np.isfinite(column)):
+            raise ValueError(f"{source}: field {field} holds NaN or infinite values")
+        events[field] = column
+    return events
+
+
+def read_event_file(path: str | Path) -> np.ndarray:
+    """Events of one file: ``.npy``/``.npz`` (see :func:`as_event_array`), N-MNIST ``.bin`` or
+    AEDAT4 ``.aedat4`` (through tonic's readers)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                key = "events" if "events" in keys else (keys[0] if len(keys) == 1 else None)
+                if key is None:
+                    raise ValueError(f"holds {keys}; name the array 'events'")
+                array = archive[key]
+        elif suffix == ".bin":
+            array = _tonic().io.read_mnist_file(str(path), dtype=np.dtype([(f, np.int64) for f in EVENT_FIELDS]))
+        elif suffix == ".aedat4":
+            array = _tonic().io.read_aedat4(str(path))
+            array.dtype.names = ("t", "x", "y", "p")
+        else:
+            raise ValueError(f"unsupported suffix; use one of {', '.join(EVENT_SUFFIXES)}")
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: unreadable event file ({error})") from None
+    except Exception as error:
+        raise ValueError(f"{path}: unreadable event file ({type(error).__name__}: {error})") from None
+    return as_event_array(array, str(path))
+
+
+class FolderReader:
+    """``root/<class>/<sample>.{npy,npz,bin,aedat4}``: one sub-folder per class, one file per sample."""
+
+    def __init__(self, root: str | Path):
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetNotFoundError(f"event folder {root} does not exist")
+        self.name = "events"
+        self.classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not self.classes:
+            raise DatasetNotFoundError(f"event folder {root} has no class sub-folders (expected {root}/<class>/<sample>.npy)")
+        self.files, self.labels = [], []
+        for label, name in enumerate(self.classes):
+            files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in EVENT_SUFFIXES)
+            if not files:
+                raise ValueError(f"class folder {root / name} has no event files ({', '.join(EVENT_SUFFIXES)})")
+            self.files += files
+            self.labels += [label] * len(files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def identity(self, index: int) -> str:
+        return file_identity(self.files[index])
+
+    def where(self, index: int) -> str:
+        return str(self.files[index])
+
+    def events(self, index: int) -> np.ndarray:
+        return read_event_file(self.files[index])
+
+    def infer_sensor_size(self) -> tuple[int, int, int]:
+        """``(max x + 1, max y + 1, 2)`` over every file."""
+        width = height = 0
+        for index in range(len(self)):
+            events = self.events(index)
+            if len(events):
+                if events["x"].min() < 0 or events["y"].min() < 0:
+                    raise ValueError(f"{self.where(index)}: negative event coordinates")
+                width, height = max(width, int(events["x"].max()) + 1), max(height, int(events["y"].max()) + 1)
+        if width == 0:
+            raise ValueError("no events in any file: cannot infer the sensor size; pass sensor_size=(W, H, P)")
+        return width, height, 2
+
+
+# --- frames -------------------------------------------------------------------------------------
+class EventFrames(Dataset):
+    """Samples of a reader as ``(frames [T, P, H, W] float32, label)``, cached on disk."""
+
+    def __init__(self, reader, indices, name: str, classes: list[str], sensor_size: tuple,
                  T: int, split_by: str = "number", denoise_us: int | None = None, cache: bool = True,
                  cache_dir: str | Path | None = None):
         if split_by not in SPLITS:
             raise ValueError(f"split_by must be one of {', '.join(SPLITS)}, got {split_by!r}")
-        if T < 1:
-            raise ValueError(f"T must be a positive number of frames, got {T}")
-        self.source = source
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f"T must be a positive number of frames, got {T!r}")
+        if len(sensor_size) != 3 or min(sensor_size) < 1:
+            raise ValueError(f"sensor_size must be (W, H, P) with positive sizes, got {sensor_size!r}")
+        self.reader = reader
         self.indices = list(indices)
         self.name = name
         self.classes = list(classes)
         self.sensor_size = tuple(int(v) for v in sensor_size)
         self.T, self.split_by, self.denoise_us = T, split_by, denoise_us
-        self.targets = [int(source.targets[i]) for i in self.indices]
+        self.targets = [int(reader.labels[i]) for i in self.indices]
         params = {"dataset": name, "sensor_size": self.sensor_size, "T": T, "split_by": split_by,
                   "denoise_us": denoise_us, "version": FRAMES_VERSION}
         self.cache_key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
@@ -104,24 +215,22 @@ class EventFrames(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _cache_path(self, path: str) -> Path:
-        stat = os.stat(path)
-        ident = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
-        return self.cache_dir / f"{hashlib.sha1(ident.encode()).hexdigest()[:20]}.npy"
+    def events(self, index: int) -> np.ndarray:
+        """The raw events of sample ``index`` (before denoising and framing)."""
+        return self.reader.events(self.indices[index])
 
     def frames(self, index: int) -> np.ndarray:
         position = self.indices[index]
-        path = self.source.data[position]
-        cached = self._cache_path(path) if self.cache_dir else None
+        identity = self.reader.identity(position) if self.cache_dir else None
+        cached = self.cache_dir / f"{hashlib.sha1(identity.encode()).hexdigest()[:20]}.npy" if identity else None
         if cached is not None and cached.is_file():
             return np.load(cached)
-        try:
-            events, _ = self.source[position]
-        except Exception as error:  # readers fail in many ways on damaged files; name the file
-            raise ValueError(f"{path}: unreadable {self.name} event file ({type(error).__name__}: {error})") from None
+        events = self.reader.events(position)
+        where = self.reader.where(position)
+        check_sensor(events, self.sensor_size, where)
         if self.denoise_us:
             events = _tonic().transforms.Denoise(filter_time=self.denoise_us)(events)
-        frames = events_to_frames(events, self.sensor_size, self.T, self.split_by, source=str(path))
+        frames = events_to_frames(events, self.sensor_size, self.T, self.split_by, source=where)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(cached) as handle:
@@ -129,11 +238,31 @@ class EventFrames(Dataset):
         return frames
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
         return torch.from_numpy(self.frames(index)), self.targets[index]
 
     def __repr__(self) -> str:
-        return (f"{self.name}: {len(self)} samples as [{self.T}, {self.sensor_size[2]}, {self.sensor_size[1]}, "
-                f"{self.sensor_size[0]}] frames (split_by={self.split_by}, denoise_us={self.denoise_us})")
+        w, h, p = self.sensor_size
+        return (f"{self.name}: {len(self)} samples as [{self.T}, {p}, {h}, {w}] frames "
+                f"(split_by={self.split_by}, denoise_us={self.denoise_us})")
+
+
+# --- datasets by name ---------------------------------------------------------------------------
+def _local(tonic_class, layout: str, label: str, suffix: str):
+    """A subclass of a tonic dataset that never downloads; named like its parent, because tonic
+    derives the dataset folder (``root/<ClassName>``) from the class name."""
+
+    def _check_exists(self) -> bool:
+        folder = Path(self.location_on_system, self.folder_name)
+        return folder.is_dir() and next(folder.glob(f"**/*{suffix}"), None) is not None
+
+    def download(self) -> None:
+        raise DatasetNotFoundError(
+            f"{label} not found under {Path(self.location_on_system).parent}: expected {layout} "
+            f"(the zoo never downloads; unpack the official archives there)")
+
+    return type(tonic_class.__name__, (tonic_class,), {"_check_exists": _check_exists, "download": download})
 
 
 def _root(root, label: str) -> str:
@@ -147,26 +276,44 @@ def _root(root, label: str) -> str:
 def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number",
            denoise_us: int | None = None, cache: bool = True) -> EventFrames:
     """N-MNIST (Orchard et al. 2015): 34x34 sensor, two polarities, official train/test folders."""
-    reader = _readers()["nmnist"](_root(root, "N-MNIST"), train=split == "train")
-    classes = [str(digit) for digit in range(10)]
-    return EventFrames(reader, range(len(reader)), "nmnist", classes, reader.sensor_size, T, split_by,
-                       denoise_us, cache)
+    cls = _local(_tonic().datasets.NMNIST, "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
+                 "N-MNIST", ".bin")
+    dataset = cls(_root(root, "N-MNIST"), train=split == "train")
+    return EventFrames(TonicReader(dataset, "N-MNIST"), range(len(dataset)), "nmnist",
+                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache)
 
 
 def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "number",
                denoise_us: int | None = None, cache: bool = True) -> EventFrames:
     """DVS Gesture (Amir et al. 2017), tonic's preprocessed release: 128x128, 11 classes."""
-    reader = _readers()["dvsgesture"](_root(root, "DVS Gesture"), train=split == "train")
-    return EventFrames(reader, range(len(reader)), "dvsgesture", list(reader.classes), reader.sensor_size,
-                       T, split_by, denoise_us, cache)
+    cls = _local(_tonic().datasets.DVSGesture, "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and "
+                 "DVSGesture/ibmGestureTest/... (tonic's preprocessed release)", "DVS Gesture", ".npy")
+    dataset = cls(_root(root, "DVS Gesture"), train=split == "train")
+    return EventFrames(TonicReader(dataset, "DVS Gesture"), range(len(dataset)), "dvsgesture",
+                       list(dataset.classes), dataset.sensor_size, T, split_by, denoise_us, cache)
 
 
 def cifar10dvs(root=None, split: str = "train", T: int = 16, split_by: str = "number",
                denoise_us: int | None = None, cache: bool = True) -> EventFrames:
     """CIFAR10-DVS (Li et al. 2017): 128x128, 10 classes, the zoo's seeded 90/10 split per class."""
-    reader = _readers()["cifar10dvs"](_root(root, "CIFAR10-DVS"))
-    if len(reader) == 0:
-        raise DatasetNotFoundError(f"CIFAR10-DVS under {root} has no .aedat4 files in class folders")
-    indices = per_class_split(reader.targets, CIFAR10DVS_SPLIT["train_fraction"], CIFAR10DVS_SPLIT["seed"], split)
-    classes = sorted(reader.classes, key=reader.classes.get)
-    return EventFrames(reader, indices, "cifar10dvs", classes, reader.sensor_size, T, split_by, denoise_us, cache)
+    cls = _local(_tonic().datasets.CIFAR10DVS, "CIFAR10DVS/<class>/*.aedat4 (tonic's release, one folder "
+                 "per class: airplane, automobile, ...)", "CIFAR10-DVS", ".aedat4")
+    dataset = cls(_root(root, "CIFAR10-DVS"))
+    indices = per_class_split(dataset.targets, CIFAR10DVS_SPLIT["train_fraction"], CIFAR10DVS_SPLIT["seed"], split)
+    classes = sorted(dataset.classes, key=dataset.classes.get)
+    return EventFrames(TonicReader(dataset, "CIFAR10-DVS"), indices, "cifar10dvs", classes, dataset.sensor_size,
+                       T, split_by, denoise_us, cache)
+
+
+def event_folder(root=None, split: str = "train", T: int = 10, sensor_size: tuple | None = None,
+                 split_by: str = "number", denoise_us: int | None = None, cache: bool = True,
+                 train_fraction: float = FOLDER_SPLIT["train_fraction"], seed: int = FOLDER_SPLIT["seed"]) -> EventFrames:
+    """The user's recordings: ``root/<class>/<sample>.{npy,npz,bin,aedat4}``, a seeded per-class
+    train/test split, the sensor size given as ``(W, H, P)`` or inferred from the events."""
+    reader = FolderReader(_root(root, "event folder"))
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    sensor = tuple(sensor_size) if sensor_size is not None else reader.infer_sensor_size()
+    indices = per_class_split(reader.labels, train_fraction, seed, split)
+    name = f"events-{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]}"
+    return EventFrames(reader, indices, name, reader.classes, sensor, T, split_by, denoise_us, cache)
