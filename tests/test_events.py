@@ -112,9 +112,9 @@ def test_frames_are_cached_under_a_key_of_every_parameter(nmnist_root, tmp_path,
     root, _ = nmnist_root
     first = load_dataset("nmnist", root=root, split="test", T=4)
     frames, _ = first[0]
-    cached = list(first.cache_dir.glob("*.npy"))
-    assert len(cached) == 1 and np.array_equal(np.load(cached[0]), frames.numpy())
-    np.save(cached[0], np.full_like(frames.numpy(), 7.0))  # a later read comes from the cache
+    cached = list(first.cache_dir.glob("*.npz"))
+    assert len(cached) == 1 and np.array_equal(np.load(cached[0])["frames"], frames.numpy())
+    np.savez(cached[0], frames=np.full_like(frames.numpy(), 7.0))  # a later read comes from the cache
     assert load_dataset("nmnist", root=root, split="test", T=4)[0][0].eq(7.0).all()
     other = load_dataset("nmnist", root=root, split="test", T=4, split_by="time")
     assert other.cache_dir != first.cache_dir

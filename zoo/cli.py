@@ -1,4 +1,4 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish.
+"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
 ``--debug`` shows the traceback instead.
@@ -91,6 +91,20 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_events_to_frames(args) -> int:
+    from .data import load_dataset
+    from .data.export import export_event_dataset
+
+    options = {"T": args.T, "split_by": args.split_by}
+    if args.sensor_size:
+        options["sensor_size"] = tuple(args.sensor_size)
+    dataset = load_dataset(args.data, root=args.root, split=args.split, **options)
+    count = export_event_dataset(dataset, args.out, kind=args.format, limit=args.limit)
+    print(f"wrote {count} {dataset.name} samples as {args.format} to {args.out}"
+          + (f" (read back with load_dataset('events', root='{args.out}'))" if args.format == "events" else ""))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -141,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")
     p.add_argument("--batch-size", type=_positive_int, default=500)
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("events-to-frames", help="write an event dataset as frames, or as events in the "
+                       "custom-folder format (e.g. the emulated fashion-mnist-dvs)")
+    p.add_argument("data", help="event dataset: nmnist, cifar10dvs, dvsgesture, fashion-mnist-dvs, events")
+    p.add_argument("--out", required=True, help="output folder: OUT/<class>/<n>.npy")
+    p.add_argument("--root", default=None, help="dataset root folder")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--format", default="frames", choices=["frames", "events"])
+    p.add_argument("--T", type=_positive_int, default=10, help="frames per sample")
+    p.add_argument("--split-by", default="number", choices=["number", "time"])
+    p.add_argument("--sensor-size", type=_positive_int, nargs=3, metavar=("W", "H", "P"), default=None,
+                   help="custom folders only: the sensor (default: inferred)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="only the first N samples")
+    p.set_defaults(func=_cmd_events_to_frames)
     return parser
 
 

@@ -20,6 +20,7 @@ DATASETS = {
     "cifar10dvs": events.cifar10dvs,
     "dvsgesture": events.dvsgesture,
     "events": events.event_folder,
+    "fashion-mnist-dvs": events.fashion_mnist_dvs,
 }
 SPLITS = ("train", "test")
 

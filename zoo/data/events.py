@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
 from .frames import SPLITS, check_sensor, events_to_frames
-from .static import data_cache
+from .emulator import EmulatedReader, SaccadeEmulator
+from .static import data_cache, fashion_mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
 CIFAR10DVS_SPLIT = {"train_fraction": 0.9, "seed": 0}  # no official split: per class, seeded
@@ -222,9 +223,10 @@ class EventFrames(Dataset):
     def frames(self, index: int) -> np.ndarray:
         position = self.indices[index]
         identity = self.reader.identity(position) if self.cache_dir else None
-        cached = self.cache_dir / f"{hashlib.sha1(identity.encode()).hexdigest()[:20]}.npy" if identity else None
+        cached = self.cache_dir / f"{hashlib.sha1(identity.encode()).hexdigest()[:20]}.npz" if identity else None
         if cached is not None and cached.is_file():
-            return np.load(cached)
+            with np.load(cached) as archive:
+                return archive["frames"]
         events = self.reader.events(position)
         where = self.reader.where(position)
         check_sensor(events, self.sensor_size, where)
@@ -233,8 +235,8 @@ class EventFrames(Dataset):
         frames = events_to_frames(events, self.sensor_size, self.T, self.split_by, source=where)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_open(cached) as handle:
-                np.save(handle, frames)
+            with atomic_open(cached) as handle:  # frames are sparse: compressed, they are small
+                np.savez_compressed(handle, frames=frames)
         return frames
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
@@ -317,3 +319,13 @@ def event_folder(root=None, split: str = "train", T: int = 10, sensor_size: tupl
     indices = per_class_split(reader.labels, train_fraction, seed, split)
     name = f"events-{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]}"
     return EventFrames(reader, indices, name, reader.classes, sensor, T, split_by, denoise_us, cache)
+
+
+def fashion_mnist_dvs(root=None, split: str = "train", T: int = 10, split_by: str = "number",
+                      denoise_us: int | None = None, cache: bool = True, seed: int = 0) -> EventFrames:
+    """Fashion-MNIST seen by an *emulated* N-MNIST recording (:mod:`zoo.data.emulator`): 34x34x2."""
+    images = fashion_mnist(root, split)
+    emulator = SaccadeEmulator()
+    reader = EmulatedReader(images, f"fashion-mnist-dvs/{split}", emulator, seed)
+    return EventFrames(reader, range(len(reader)), "fashion-mnist-dvs", images.classes, emulator.sensor_size,
+                       T, split_by, denoise_us, cache)
