@@ -1,4 +1,4 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, events-to-frames.
+"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
 ``--debug`` shows the traceback instead.
@@ -91,6 +91,34 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_finetune(args) -> int:
+    from .hub.publish import publish
+    from .train import train
+    from .train.finetune import finetune_config
+
+    out = Path(args.out or Path("runs") / f"finetune-{args.name.replace('.', '-')}")
+    if args.resume:
+        config = None
+    else:
+        if (out / "checkpoints" / "last.pt").exists():
+            raise ZooError(f"{out} already holds a run; continue it with --resume or pick --out")
+        config = finetune_config(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                 T=args.T, sensor_size=args.sensor_size, freeze_backbone=args.freeze_backbone)
+    summary = train(config, out, resume=args.resume)
+    if not summary["finished"]:
+        print(f"fine-tuning stopped at step {summary['step']}/{summary['total_steps']}; "
+              f"continue with: python -m zoo finetune {args.name} --data {args.data} --out {out} --resume")
+        return 0
+    card = publish(out / "checkpoints" / "best.pt", tag=args.tag, out_dir=out / "weights",
+                   batch_size=args.batch_size or 16)
+    name = f"{card['arch']}.{card['tag']}"
+    print(f"fine-tuned {args.name} on {args.data}: validation acc1 {summary['best_val_acc1']:.2f}%, "
+          f"test acc1 {card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']} samples)")
+    print(f"weight {out / 'weights' / card['file']}; load with ZOO_WEIGHTS={out / 'weights'} and "
+          f"zoo.create_model('{name}')")
+    return 0
+
+
 def _cmd_events_to_frames(args) -> int:
     from .data import load_dataset
     from .data.export import export_event_dataset
@@ -155,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")
     p.add_argument("--batch-size", type=_positive_int, default=500)
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("finetune", help="fine-tune a pretrained model on your own event recordings "
+                       "(DIR/<class>/<sample>.npy|npz|bin|aedat4) and publish the result locally")
+    p.add_argument("name", help="arch or arch.tag of a pretrained weight")
+    p.add_argument("--data", required=True, help="custom event folder")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="default 5")
+    p.add_argument("--out", default=None, help="run folder (default runs/finetune-<name>)")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the read-out layer")
+    p.add_argument("--T", type=_positive_int, default=None, help="frames per sample (default: the card's T)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="default 16")
+    p.add_argument("--sensor-size", type=_positive_int, nargs=3, metavar=("W", "H", "P"), default=None,
+                   help="default: inferred from the events")
+    p.add_argument("--tag", default="finetuned", help="tag of the published weight")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted fine-tuning in --out")
+    p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("events-to-frames", help="write an event dataset as frames, or as events in the "
                        "custom-folder format (e.g. the emulated fashion-mnist-dvs)")

@@ -80,7 +80,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
     config = state["config"]
-    arch, data_cfg, train_cfg = config["model"]["name"], config["data"], config["train"]
+    arch, data_cfg, train_cfg = config["model"]["name"].partition(".")[0], config["data"], config["train"]
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
     kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
     model = create_model(arch, **kwargs)
@@ -108,6 +108,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
                           else "inputs in [0, 1]; no mean/std normalisation"),
         "neuron": neuron, "surrogate": surrogate,
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
+        "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
                   "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],

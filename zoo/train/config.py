@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
         "checkpoint_every": 200,
         "eval_seed": 0,
+        "freeze": "none",
     },
 }
 SCHEDULES = ("cosine", "constant", "step")
@@ -92,6 +93,8 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.loss must be 'ce' or 'mse', got {train['loss']!r}")
     if train["optimizer"] not in ("adam", "sgd"):
         raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
+    if train["freeze"] not in ("none", "backbone"):
+        raise RecipeError(f"train.freeze must be 'none' or 'backbone', got {train['freeze']!r}")
     if train["schedule"] not in SCHEDULES:
         raise RecipeError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {train['schedule']!r}")
     for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lr_step_epochs"):

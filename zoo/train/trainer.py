@@ -98,7 +98,11 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config["train"]
-        params = self.model.parameters()
+        if cfg["freeze"] == "backbone":  # fine-tuning: only the read-out layer learns
+            head = self.model.head + "."
+            for name, param in self.model.named_parameters():
+                param.requires_grad_(name.startswith(head))
+        params = [p for p in self.model.parameters() if p.requires_grad]
         if cfg["optimizer"] == "sgd":
             return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
                                    weight_decay=cfg["weight_decay"])

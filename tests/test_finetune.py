@@ -1,0 +1,71 @@
+"""zoo finetune: a pretrained SEW-ResNet fine-tuned on a custom event folder with another class
+count, input channels and sensor size, published as a local weight with a card."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from event_files import random_events
+from zoo.cli import main
+from zoo.hub.publish import publish
+from zoo.train import load_recipe, train
+
+
+@pytest.fixture(scope="module")
+def pretrained_sew(tmp_path_factory, fmnist_root):
+    """A tiny SEW-ResNet-18 trained one epoch on the Fashion-MNIST fixture and published."""
+    out = tmp_path_factory.mktemp("sew_run")
+    config = load_recipe({
+        "model": {"name": "sew_resnet18", "kwargs": {"T": 2, "stem": "cifar", "width": 4, "in_channels": 1}},
+        "data": {"name": "fashion-mnist", "root": str(fmnist_root), "val_fraction": 0.2},
+        "train": {"epochs": 1, "batch_size": 40, "eval_batch_size": 50, "lr": 5e-3},
+    })
+    train(config, out, progress=False)
+    weights = tmp_path_factory.mktemp("sew_weights")
+    publish(out / "checkpoints" / "best.pt", tag="tiny", out_dir=weights, batch_size=50)
+    return weights
+
+
+@pytest.fixture()
+def event_folder(tmp_path):
+    """Three gesture-like classes on a 20x16 sensor: each class lights a different third of it."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(["swipe", "tap", "wave"]):
+        for n in range(8):
+            events = random_events(rng, 150, 20, 16, 100_000)
+            events["x"] = events["x"] % 6 + 6 * label + 1
+            (tmp_path / "rec" / name).mkdir(parents=True, exist_ok=True)
+            np.save(tmp_path / "rec" / name / f"{n}.npy", events)
+    return tmp_path / "rec"
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_finetune_adapts_publishes_and_loads(pretrained_sew, event_folder, tmp_path, monkeypatch, capsys, freeze):
+    monkeypatch.setenv("ZOO_WEIGHTS", str(pretrained_sew))
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "ft"
+    argv = ["finetune", "sew_resnet18.tiny", "--data", str(event_folder), "--epochs", "2", "--batch-size", "4",
+            "--T", "3", "--out", str(out)] + (["--freeze-backbone"] if freeze else [])
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "fine-tuned sew_resnet18.tiny" in printed and "test acc1" in printed
+    card = json.loads((out / "weights" / "sew_resnet18.finetuned.json").read_text())
+    assert card["finetuned_from"] == "sew_resnet18.tiny" and card["dataset"] == "events"
+    assert card["kwargs"]["num_classes"] == 3 and card["kwargs"]["in_channels"] == 2
+    assert card["kwargs"]["input_size"] == [16, 19] and card["T"] == 3  # inferred: the largest x is 18
+    assert card["metrics"]["num_samples"] == 6  # 20% of 8 per class, rounded, held out as the test split
+
+    monkeypatch.setenv("ZOO_WEIGHTS", str(out / "weights"))
+    tuned = zoo.create_model("sew_resnet18.finetuned")
+    assert tuned(torch.rand(3, 2, 2, 16, 19)).shape == (2, 3)
+    monkeypatch.setenv("ZOO_WEIGHTS", str(pretrained_sew))
+    base = zoo.create_model("sew_resnet18.tiny", in_channels=2, num_classes=3, input_size=(16, 19))
+    same = torch.equal(tuned.layer1[0].conv1.weight, base.layer1[0].conv1.weight)
+    assert same == freeze  # a frozen backbone keeps the pretrained kernels exactly
+
+
+def test_finetune_reports_a_missing_weight_and_folder(tmp_path, capsys):
+    assert main(["finetune", "sew_resnet18.nosuch", "--data", str(tmp_path)]) == 2
+    assert "no weights named 'sew_resnet18.nosuch'" in capsys.readouterr().err
