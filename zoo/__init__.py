@@ -1,5 +1,5 @@
 """Spiking model zoo: pretrained spiking neural networks on SpikingJelly."""
-from .hub import Weights, create_model, get_weights, list_models, list_weights, register_model
+from .hub import Weights, create_model, get_weights, list_models, list_weights, load_weights, register_model
 
 __version__ = "0.1.0"
 
@@ -12,4 +12,4 @@ def load_dataset(*args, **kwargs):
 
 
 __all__ = ["Weights", "create_model", "get_weights", "list_models", "list_weights", "load_dataset",
-           "register_model", "__version__"]
+           "load_weights", "register_model", "__version__"]

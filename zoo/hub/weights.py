@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 
 from ..errors import UnknownModelError, WeightsError
+from .download import fetch
 from .registry import model_entry, suggest
 
 log = logging.getLogger("zoo")
@@ -127,13 +128,7 @@ def get_weights(name: str) -> Weights:
 
 def download(url: str, filename: str, sha256: str) -> Path:
     """Fetch ``url`` into the hub cache, verified against the card's hash before it is used."""
-    target = hub_cache_dir() / filename
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=sha256, progress=True)
-    except Exception as error:
-        raise WeightsError(f"could not download {filename} from {url}: {error}") from None
-    return target
+    return fetch(url, hub_cache_dir() / filename, sha256)
 
 
 def load_state_dict(weights: Weights) -> dict[str, torch.Tensor]:

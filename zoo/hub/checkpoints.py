@@ -1,0 +1,69 @@
+"""Loading a user's own weight files into zoo models without running any code from them:
+``.safetensors`` directly, ``.pt``/``.pth`` through ``torch.load(weights_only=True)``. Checkpoints
+saved by training scripts (SpikingJelly's, torchvision's reference scripts, DDP) are unwrapped."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ..errors import WeightsError
+from .weights import adapt_state_dict
+
+WRAPPER_KEYS = ("state_dict", "model", "net", "model_state_dict")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weight file; a checkpoint dict is unwrapped (``state_dict``/``model``/``net``
+    entries) and DDP's ``module.`` prefix removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weight file {path} does not exist")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, ValueError, OSError) as error:
+            raise WeightsError(f"{path} is not valid safetensors: {error}") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # weights_only refuses anything that would run code
+        raise WeightsError(f"{path} holds more than tensors and was not loaded (it could run code): "
+                           f"{str(error).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise WeightsError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): "
+                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    while isinstance(obj, dict) and not _is_state_dict(obj):
+        inner = next((obj[key] for key in WRAPPER_KEYS if isinstance(obj.get(key), dict)), None)
+        if inner is None:
+            raise WeightsError(f"{path} is a dict without tensors or one of {', '.join(WRAPPER_KEYS)}")
+        obj = inner
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    prefix = "module."
+    if obj and all(key.startswith(prefix) for key in obj):
+        obj = {key[len(prefix):]: value for key, value in obj.items()}
+    return obj
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load a user's weight file into ``model`` (stem/head adapted as for shipped weights); any
+    other mismatch is a :class:`~zoo.errors.WeightsError` naming the first differing keys."""
+    state = adapt_state_dict(model, read_state_dict(path))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+        raise WeightsError(f"{Path(path).name} does not fit {type(model).__name__}: {'; '.join(parts)}")
+    model.load_state_dict(state)
+    return model
