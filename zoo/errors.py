@@ -23,3 +23,9 @@ class DatasetNotFoundError(ZooError, FileNotFoundError):
 
 class RecipeError(ZooError, ValueError):
     """A recipe or ``--set`` override that does not describe a valid run."""
+
+
+def first_sentence(error: BaseException) -> str:
+    """The first sentence of a third-party error message (torch's run on for a paragraph)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split(". ")[0].rstrip(".")

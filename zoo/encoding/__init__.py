@@ -134,4 +134,6 @@ def build_encoder(name: str, T: int, **kwargs) -> nn.Module:
         cls = ENCODERS[name]
     except KeyError:
         raise ValueError(f"unknown encoding {name!r}; choose from {', '.join(ENCODERS)}") from None
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive number of time steps, got {T!r}")
     return cls(T, **kwargs)

@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ..errors import WeightsError
+from ..errors import WeightsError, first_sentence
 from .weights import adapt_state_dict
 
 WRAPPER_KEYS = ("state_dict", "model", "net", "model_state_dict")
@@ -32,10 +32,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:  # weights_only refuses anything that would run code
         raise WeightsError(f"{path} holds more than tensors and was not loaded (it could run code): "
-                           f"{str(error).splitlines()[0]}") from None
+                           f"{first_sentence(error)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise WeightsError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): "
-                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+                           f"{first_sentence(error)}") from None
     while isinstance(obj, dict) and not _is_state_dict(obj):
         inner = next((obj[key] for key in WRAPPER_KEYS if isinstance(obj.get(key), dict)), None)
         if inner is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_open
-from ..errors import ZooError
+from ..errors import ZooError, first_sentence
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -25,6 +25,6 @@ def load_checkpoint(path: Path) -> dict:
         try:
             return torch.load(candidate, map_location="cpu", weights_only=True)
         except Exception as error:  # a torn or corrupt file: try the previous one
-            errors.append(f"{candidate.name}: {error}")
+            errors.append(f"{candidate.name}: {first_sentence(error)}")
     detail = "; ".join(errors) if errors else "no checkpoint file"
     raise ZooError(f"no usable checkpoint at {path} ({detail})")

@@ -79,7 +79,10 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         try:
             recipe = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise RecipeError(f"recipe {path} is not valid YAML: {error}") from None
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise RecipeError(f"recipe {path} is not valid YAML: {problem}{where}") from None
     config = _merge(DEFAULTS, recipe)
     if not isinstance(source, dict):
         config["recipe"] = Path(source).as_posix()

@@ -1,0 +1,360 @@
+"""The catalogue of bad inputs: every case must end in a clean, specific error (API: the documented
+exception type and message; CLI: one line on stderr, the documented exit code, no traceback), never
+in a crash or a silent acceptance. The table in docs/reliability.md is generated from these cases
+and the messages they really produce (``ZOO_WRITE_DOCS=1 pytest tests/reliability`` rewrites it),
+so it cannot drift from the code."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from conftest import REPO
+from event_files import random_events, write_nmnist_bin
+from zoo.cli import main
+from zoo.data import load_dataset
+from zoo.data.augment import BatchAugment
+from zoo.data.emulator import SaccadeEmulator
+from zoo.data.frames import events_to_frames
+from zoo.encoding import build_encoder
+from zoo.errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
+from zoo.neurons import build_neuron
+from zoo.neurons.surrogates import build_surrogate
+from zoo.train import load_recipe, train
+from zoo.train.checkpoint import load_checkpoint
+
+DOC = REPO / "docs" / "reliability.md"
+OBSERVED: dict[str, str] = {}
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    weights: Path  # a private copy of the tiny published weight (cards + file), on ZOO_WEIGHTS
+
+
+@dataclass
+class Case:
+    area: str
+    what: str
+    run: Callable[[Ctx], object]
+    error: type[BaseException]
+    message: str  # a regex the message must match
+
+
+@dataclass
+class CliCase:
+    what: str
+    argv: Callable[[Ctx], list[str]]
+    code: int
+    message: str
+    prepare: Callable[[Ctx], None] | None = None
+
+
+def _card(ctx: Ctx) -> tuple[Path, dict]:
+    path = next(ctx.weights.glob("*.json"))
+    return path, json.loads(path.read_text())
+
+
+def _damage_weight(ctx: Ctx, how: str):
+    path, card = _card(ctx)
+    file = ctx.weights / card["file"]
+    data = bytearray(file.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x01
+    file.write_bytes(bytes(data[: len(data) // 2] if how == "truncate" else data))
+    return zoo.create_model("stbp_cnn.tiny")
+
+
+def _edit_card(ctx: Ctx, text: str):
+    path, _ = _card(ctx)
+    path.write_text(text)
+    return zoo.create_model("stbp_cnn.tiny")
+
+
+def _event_file(ctx: Ctx, name: str, content) -> Path:
+    folder = ctx.tmp / "rec" / "a"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif name.endswith(".npz"):
+        np.savez(path, **content)
+    else:
+        np.save(path, content)
+    return path
+
+
+def _read_events(ctx: Ctx, name: str, content):
+    _event_file(ctx, name, content)
+    return load_dataset("events", root=ctx.tmp / "rec", T=2)
+
+
+def _truncated_bin(ctx: Ctx):
+    events = random_events(np.random.default_rng(0), 30, 34, 34, 1000)
+    path = ctx.tmp / "NMNIST" / "Test" / "1" / "00001.bin"
+    write_nmnist_bin(path, events)
+    path.write_bytes(path.read_bytes()[:-3])
+    return load_dataset("nmnist", root=ctx.tmp, split="test", T=2)[0]
+
+
+def _corrupt_aedat4(ctx: Ctx):
+    path = ctx.tmp / "rec" / "a" / "x.aedat4"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"#!AER-DAT4.0\r\n" + bytes(range(256)) * 4)
+    return load_dataset("events", root=ctx.tmp / "rec", T=2, sensor_size=(128, 128, 2))[0]
+
+
+def _events_outside(ctx: Ctx):
+    events = random_events(np.random.default_rng(0), 30, 40, 40, 1000)
+    _event_file(ctx, "big.npy", events)
+    return load_dataset("events", root=ctx.tmp / "rec", T=2, sensor_size=(34, 34, 2))[0]
+
+
+def _torch_save(ctx: Ctx, obj, name: str = "user.pt") -> Path:
+    path = ctx.tmp / name
+    torch.save(obj, path)
+    return path
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def _truncated_pt(ctx: Ctx):
+    path = _torch_save(ctx, zoo.create_model("stbp_cnn").state_dict())
+    path.write_bytes(path.read_bytes()[:200])
+    return zoo.load_weights(zoo.create_model("stbp_cnn"), path)
+
+
+def _recipe_file(ctx: Ctx, text: str) -> Path:
+    path = ctx.tmp / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def _damaged_checkpoints(ctx: Ctx):
+    folder = ctx.tmp / "ckpt"
+    folder.mkdir()
+    (folder / "last.pt").write_bytes(b"PK\x03\x04 torn")
+    (folder / "last.prev.pt").write_bytes(b"")
+    return load_checkpoint(folder / "last.pt")
+
+
+CASES = [
+    # models and the registry
+    Case("models", "unknown model name", lambda c: zoo.create_model("sew_resnet81"),
+         UnknownModelError, r"unknown model 'sew_resnet81'; did you mean sew_resnet18"),
+    Case("models", "pretrained weights for an architecture that has none", lambda c: zoo.create_model("sew_resnet152", pretrained=True),
+         UnknownModelError, r"has no pretrained weights yet"),
+    Case("models", "unknown weight tag", lambda c: zoo.create_model("stbp_cnn", pretrained="tinyy"),
+         UnknownModelError, r"no weights named 'stbp_cnn.tinyy'; did you mean stbp_cnn.tiny"),
+    Case("models", "images with the wrong number of channels", lambda c: zoo.create_model("stbp_cnn")(torch.rand(2, 3, 28, 28)),
+         ValueError, r"expects input of shape \[B, 1, 28, 28\] or \[T, B, 1, 28, 28\], got \[2, 3, 28, 28\]"),
+    Case("models", "images of the wrong size", lambda c: zoo.create_model("stbp_cnn")(torch.rand(2, 1, 32, 32)),
+         ValueError, r"expects input of shape \[B, 1, 28, 28\]"),
+    Case("models", "a 3-D tensor", lambda c: zoo.create_model("stbp_cnn")(torch.rand(1, 28, 28)),
+         ValueError, r"expects input of shape"),
+    Case("models", "integer pixels", lambda c: zoo.create_model("stbp_cnn")(torch.zeros(1, 1, 28, 28, dtype=torch.uint8)),
+         ValueError, r"expects float input in \[0, 1\], got torch.uint8"),
+    Case("models", "a list instead of a tensor", lambda c: zoo.create_model("stbp_cnn")([[0.0]]),
+         TypeError, r"expects a torch.Tensor, got list"),
+    Case("models", "zero time steps", lambda c: zoo.create_model("sew_resnet18", T=0),
+         ValueError, r"T must be a positive number of time steps, got 0"),
+    Case("models", "unknown SEW connection function", lambda c: zoo.create_model("sew_resnet18", cnf="OR"),
+         ValueError, r"unknown connection function 'OR'; choose from ADD, AND, IAND"),
+    Case("models", "unknown ResNet stem", lambda c: zoo.create_model("sew_resnet18", stem="tiny"),
+         ValueError, r"stem must be one of imagenet, cifar, got 'tiny'"),
+    Case("models", "unknown neuron", lambda c: build_neuron("lifx"),
+         ValueError, r"unknown neuron 'lifx'; choose from if, lif, plif"),
+    Case("models", "unknown surrogate", lambda c: build_surrogate("atn"),
+         ValueError, r"unknown surrogate 'atn'; choose from sigmoid, atan"),
+    Case("models", "an encoder with zero time steps", lambda c: build_encoder("rate", 0),
+         ValueError, r"T must be a positive number of time steps, got 0"),
+    Case("models", "pretrained tag that contradicts the name", lambda c: zoo.create_model("stbp_cnn.tiny", pretrained="other"),
+         ValueError, r"names the weight 'tiny' but pretrained='other'"),
+    # weight files
+    Case("weights", "a weight file with one flipped bit", lambda c: _damage_weight(c, "flip"),
+         WeightsError, r"is corrupt: sha256 .* does not match the card's"),
+    Case("weights", "a truncated weight file", lambda c: _damage_weight(c, "truncate"),
+         WeightsError, r"is truncated or padded: \d+ bytes, card says \d+"),
+    Case("weights", "a card that is not JSON", lambda c: _edit_card(c, "{not json"),
+         WeightsError, r"weight card .* is unreadable"),
+    Case("weights", "a card without its sha256", lambda c: _edit_card(c, json.dumps({"arch": "stbp_cnn", "tag": "tiny", "file": "x", "kwargs": {}})),
+         WeightsError, r"lacks sha256"),
+    Case("weights", "a user .pt whose pickle would run code", lambda c: zoo.load_weights(zoo.create_model("stbp_cnn"), _torch_save(c, {"x": _RunsCode()})),
+         WeightsError, r"holds more than tensors and was not loaded \(it could run code\)"),
+    Case("weights", "a truncated user .pt", _truncated_pt,
+         WeightsError, r"is not a readable torch checkpoint"),
+    Case("weights", "a user checkpoint of another architecture", lambda c: zoo.load_weights(zoo.create_model("stbp_cnn"), _torch_save(c, zoo.create_model("sew_resnet18", width=4).state_dict())),
+         WeightsError, r"does not fit STBPCNN: missing .*; unexpected"),
+    Case("weights", "a missing user weight file", lambda c: zoo.load_weights(zoo.create_model("stbp_cnn"), c.tmp / "none.pt"),
+         FileNotFoundError, r"weight file .*none.pt does not exist"),
+    # data and event files
+    Case("data", "unknown dataset name", lambda c: load_dataset("fashionmnist"),
+         ValueError, r"unknown dataset 'fashionmnist'; did you mean fashion-mnist"),
+    Case("data", "unknown split", lambda c: load_dataset("fashion-mnist", split="val"),
+         ValueError, r"split must be one of train, test, got 'val'"),
+    Case("data", "CIFAR-10 without a root", lambda c: load_dataset("cifar10"),
+         DatasetNotFoundError, r"CIFAR-10 not found: pass root= a folder holding cifar-10-batches-py"),
+    Case("data", "N-MNIST not where it was said to be", lambda c: load_dataset("nmnist", root=c.tmp),
+         DatasetNotFoundError, r"N-MNIST not found under .*: expected NMNIST/Train/<digit>/\*.bin"),
+    Case("data", "an event folder without class folders", lambda c: load_dataset("events", root=c.tmp),
+         DatasetNotFoundError, r"has no class sub-folders"),
+    Case("data", "a class folder without event files", lambda c: (c.tmp / "rec" / "a").mkdir(parents=True) or load_dataset("events", root=c.tmp / "rec"),
+         ValueError, r"class folder .*a has no event files"),
+    Case("events", "random bytes named .npy", lambda c: _read_events(c, "x.npy", b"\x93NUMPY garbage"),
+         ValueError, r"x.npy: unreadable event file"),
+    Case("events", "an (N, 3) array", lambda c: _read_events(c, "x.npy", np.zeros((4, 3))),
+         ValueError, r"x.npy: expected a structured array with fields x, y, t, p or an \(N, 4\) array"),
+    Case("events", "a structured array without polarity", lambda c: _read_events(c, "x.npy", np.zeros(3, dtype=[("x", int), ("y", int), ("t", int)])),
+         ValueError, r"x.npy: structured events need fields x, y, t, p; missing p"),
+    Case("events", "an .npz with two unnamed arrays", lambda c: _read_events(c, "x.npz", {"a": np.zeros((2, 4)), "b": np.zeros((2, 4))}),
+         ValueError, r"x.npz: unreadable event file \(holds \['a', 'b'\]; name the array 'events'\)"),
+    Case("events", "NaN timestamps", lambda c: _read_events(c, "x.npy", np.array([[1.0, 1.0, np.nan, 1.0]])),
+         ValueError, r"x.npy: field t holds NaN or infinite values"),
+    Case("events", "events outside the given sensor", _events_outside,
+         ValueError, r"big.npy: x must be in \[0, 34\) for sensor \(34, 34, 2\)"),
+    Case("events", "a truncated N-MNIST .bin", _truncated_bin,
+         ValueError, r"00001.bin: unreadable N-MNIST event file"),
+    Case("events", "a corrupt AEDAT4 file", _corrupt_aedat4,
+         ValueError, r"x.aedat4: unreadable event file"),
+    Case("events", "zero frames", lambda c: events_to_frames(random_events(np.random.default_rng(0), 5, 4, 4, 10), (4, 4, 2), T=0),
+         ValueError, r"T must be a positive number of frames, got 0"),
+    Case("events", "an RGB image for the emulator", lambda c: SaccadeEmulator()(np.zeros((28, 28, 3)), np.random.default_rng(0)),
+         ValueError, r"expects one grey image \[H, W\] with values in \[0, 1\], got shape \(28, 28, 3\)"),
+    # recipes, training and checkpoints
+    Case("training", "a misspelt recipe key", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epoch=3"]),
+         RecipeError, r"unknown recipe key 'train.epoch'; did you mean epochs"),
+    Case("training", "zero epochs", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epochs=0"]),
+         RecipeError, r"train.epochs must be a positive integer, got 0"),
+    Case("training", "a recipe that is not YAML", lambda c: load_recipe(_recipe_file(c, "model: [unclosed")),
+         RecipeError, r"is not valid YAML"),
+    Case("training", "an unknown schedule", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.schedule=linear"]),
+         RecipeError, r"train.schedule must be one of cosine, constant, step, got 'linear'"),
+    Case("training", "resuming a folder that is not a run", lambda c: train(None, c.tmp, resume=True),
+         ZooError, r"cannot resume: .* has no config.yaml"),
+    Case("training", "both checkpoints of a run damaged", _damaged_checkpoints,
+         ZooError, r"no usable checkpoint at .*last.pt \(last.pt: .*; last.prev.pt: .*\)"),
+    Case("training", "negative crop padding", lambda c: BatchAugment(crop_padding=-2),
+         ValueError, r"crop_padding and time_subsample must be >= 0"),
+]
+
+CLI_CASES = [
+    CliCase("an unknown command", lambda c: ["evaluate"], 2, r"invalid choice: 'evaluate'"),
+    CliCase("an unknown model", lambda c: ["eval", "stbp_cn"], 2, r"unknown model 'stbp_cn'; did you mean stbp_cnn"),
+    CliCase("a zero --limit", lambda c: ["eval", "stbp_cnn", "--limit", "0"], 2, r"expected a positive number, got 0"),
+    CliCase("a recipe file that does not exist", lambda c: ["train", str(c.tmp / "none.yaml")], 2, r"recipe .*none.yaml does not exist"),
+    CliCase("a malformed --set", lambda c: ["train", str(REPO / "recipes/stbp_fashion_mnist.yaml"), "--set", "train.lr"], 2,
+            r"--set expects key=value, got 'train.lr'"),
+    CliCase("train with neither recipe nor --resume", lambda c: ["train"], 2, r"train needs a RECIPE or --resume DIR"),
+    CliCase("evaluating on a dataset that is not there", lambda c: ["eval", "stbp_cnn", "--data", "cifar10"], 1, r"CIFAR-10 not found"),
+    CliCase("publishing a checkpoint that does not exist", lambda c: ["publish", str(c.tmp / "best.pt"), "--tag", "x"], 1,
+            r"no usable checkpoint at .*best.pt \(no checkpoint file\)"),
+    CliCase("fine-tuning on a folder that does not exist", lambda c: ["finetune", "stbp_cnn", "--data", str(c.tmp / "none")], 1,
+            r"event folder not found: .*none is not a folder"),
+    CliCase("exporting an event dataset without its root", lambda c: ["events-to-frames", "nmnist", "--out", str(c.tmp / "o")], 1,
+            r"N-MNIST not found: pass root="),
+    CliCase("a corrupt shipped weight", lambda c: ["eval", "stbp_cnn.tiny", "--limit", "5"], 1, r"is corrupt: sha256",
+            prepare=lambda c: _damage_weight_file(c)),
+]
+
+
+def _damage_weight_file(ctx: Ctx) -> None:
+    _, card = _card(ctx)
+    file = ctx.weights / card["file"]
+    data = bytearray(file.read_bytes())
+    data[-1] ^= 0xFF
+    file.write_bytes(bytes(data))
+
+
+@pytest.fixture()
+def ctx(tmp_path, tiny_weights, monkeypatch) -> Ctx:
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights, weights)
+    monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    return Ctx(work, weights)
+
+
+def _normalise(text: str, ctx: Ctx) -> str:
+    text = text.replace(str(ctx.tmp.parent), "<tmp>").replace(str(REPO), "<repo>")
+    text = re.sub(r"-[0-9a-f]{8}\.safetensors", "-<sha8>.safetensors", text)  # trained bits differ by CPU
+    return re.sub(r"[0-9a-f]{16}\.\.\.", "…", text)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.area}: {c.what}" for c in CASES])
+def test_api_bad_input(case, ctx):
+    with pytest.raises(case.error, match=case.message) as caught:
+        case.run(ctx)
+    message = str(caught.value)
+    assert "\n" not in message.strip() and "Traceback" not in message
+    OBSERVED[f"{case.area}|{case.what}"] = f"`{type(caught.value).__name__}`: {_normalise(message, ctx)}"
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.what for c in CLI_CASES])
+def test_cli_bad_input(case, ctx, capsys):
+    if case.prepare:
+        case.prepare(ctx)
+    argv = case.argv(ctx)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip() and "it/s]" not in line and "batch/s" not in line]
+    assert code == case.code, captured.err
+    assert len(lines) == 1 and re.search(case.message, lines[0]) and "Traceback" not in captured.err
+    OBSERVED[f"cli|{case.what}"] = f"exit {code}: {_normalise(lines[0], ctx)}"
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "zoo", "eval", "sew_resnet81"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith("zoo: error: unknown model 'sew_resnet81'; did you mean sew_resnet18")
+
+
+def render_doc() -> str:
+    rows = ["| # | area | bad input | the zoo answers |", "|---|---|---|---|"]
+    for number, case in enumerate(CASES, 1):
+        answer = OBSERVED[f"{case.area}|{case.what}"].replace("|", "\\|")
+        rows.append(f"| {number} | {case.area} | {case.what} | {answer} |")
+    for number, case in enumerate(CLI_CASES, len(CASES) + 1):
+        answer = OBSERVED[f"cli|{case.what}"].replace("|", "\\|")
+        rows.append(f"| {number} | cli | `zoo {' '.join(_shown_argv(case))}`: {case.what} | {answer} |")
+    return ("# What the zoo answers to bad input\n\n"
+            "Generated by `tests/reliability/test_bad_inputs.py` from the messages the code really produces\n"
+            "(`ZOO_WRITE_DOCS=1 python -m pytest tests/reliability` rewrites it; the test fails when it is stale).\n"
+            "Every case ends in a clean error: an exception of the listed type from the API, or one line on\n"
+            "stderr and the exit code from the CLI (2: usage, 1: data and files); none is silently accepted.\n\n"
+            + "\n".join(rows) + "\n")
+
+
+def _shown_argv(case: CliCase) -> list[str]:
+    return [arg.replace(str(REPO), "<repo>") for arg in case.argv(Ctx(Path("<tmp>"), Path("<tmp>/weights")))]
+
+
+def test_the_reliability_table_is_generated_from_these_cases():
+    if len(OBSERVED) < len(CASES) + len(CLI_CASES):
+        pytest.skip("run the whole file: the table needs every case's observed message")
+    assert len(CASES) + len(CLI_CASES) >= 30
+    text = render_doc()
+    if os.environ.get("ZOO_WRITE_DOCS"):
+        DOC.write_text(text)
+    assert DOC.is_file() and DOC.read_text() == text, "docs/reliability.md is stale: rerun with ZOO_WRITE_DOCS=1"
