@@ -84,7 +84,9 @@ class TonicReader:
     def events(self, index: int) -> np.ndarray:
         try:
             events, _ = self.dataset[index]
-        except Exception as error:  # readers fail in many ways on damaged files
+        except BaseException as error:  # readers fail in many ways on damaged files, Rust ones by panicking
+            if isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
             raise ValueError(f"{self.where(index)}: unreadable {self.name} event file "
                              f"({type(error).__name__}: {error})") from None
         return events
@@ -137,7 +139,9 @@ def read_event_file(path: str | Path) -> np.ndarray:
         if str(error).startswith(str(path)):
             raise
         raise ValueError(f"{path}: unreadable event file ({error})") from None
-    except Exception as error:
+    except BaseException as error:  # the AEDAT4 decoder panics (a BaseException) on some damage
+        if isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         raise ValueError(f"{path}: unreadable event file ({type(error).__name__}: {error})") from None
     return as_event_array(array, str(path))
 

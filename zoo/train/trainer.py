@@ -9,6 +9,7 @@ import math
 import platform
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -56,10 +57,23 @@ class _StopRequested:
             signal.signal(sig, handler)
 
 
+def git_commit() -> str | None:
+    """The zoo checkout's commit (with ``+dirty`` for uncommitted changes), or None outside git."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def versions() -> dict:
     return {"zoo": __version__, "torch": torch.__version__,
             "spikingjelly": importlib.metadata.version("spikingjelly"),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "git_commit": git_commit()}
 
 
 def describe_device(device: torch.device) -> str:

@@ -1,0 +1,58 @@
+"""A training run killed with SIGKILL at a random moment loses at most the steps since its last
+checkpoint: resumed, it ends with exactly the weights of an uninterrupted run."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+import yaml
+
+from conftest import REPO
+from zoo.train.checkpoint import load_checkpoint
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # same arithmetic in every process
+
+
+def _recipe(tmp_path, fmnist_root):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({
+        "model": {"name": "stbp_cnn", "kwargs": {"T": 4}},
+        "data": {"name": "fashion-mnist", "root": str(fmnist_root), "val_fraction": 0.2},
+        "train": {"epochs": 4, "batch_size": 20, "eval_batch_size": 50, "loss": "mse", "lr": 5e-3,
+                  "checkpoint_every": 2},
+    }))
+    return path
+
+
+def _zoo(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "zoo", *args], cwd=REPO, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, fmnist_root):
+    recipe = _recipe(tmp_path, fmnist_root)
+    straight = _zoo("train", str(recipe), "--out", str(tmp_path / "straight"))
+    assert straight.wait(600) == 0, straight.stderr.read()
+
+    killed = _zoo("train", str(recipe), "--out", str(tmp_path / "killed"))
+    last = tmp_path / "killed" / "checkpoints" / "last.pt"
+    deadline = time.time() + 600
+    while not last.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))  # somewhere after the first checkpoint
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(60)
+    reached = load_checkpoint(last)["step"]
+    total = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["step"]
+    assert killed.returncode == -signal.SIGKILL and 0 < reached < total
+
+    resumed = _zoo("train", "--resume", str(tmp_path / "killed"))
+    assert resumed.wait(600) == 0, resumed.stderr.read()
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(last)
+    assert a["step"] == b["step"] == total
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
