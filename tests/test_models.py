@@ -44,8 +44,8 @@ def test_integer_images_are_rejected():
 def test_gradient_reaches_the_first_layer_through_every_neuron():
     torch.manual_seed(0)
     model = zoo.create_model("stbp_cnn", T=4)
-    rates = model(torch.rand(8, 1, 28, 28))
-    zoo.train.losses.rate_mse(rates, torch.arange(8) % 10).backward()
+    steps = model.forward_steps(torch.rand(8, 1, 28, 28))
+    zoo.train.losses.rate_mse(steps, torch.arange(8) % 10).backward()
     for name in ("conv1.weight", "conv2.weight", "fc1.weight", "fc2.bias"):
         grad = model.get_parameter(name).grad
         assert grad is not None and grad.abs().sum() > 0, name

@@ -52,3 +52,22 @@ def test_readme_quotes_each_shipped_weights_card_number():
         card = json.loads(path.read_text())
         row = next((line for line in readme.splitlines() if f"`{card['arch']}.{card['tag']}`" in line), "")
         assert f"{card['metrics']['acc1']:.2f}" in row, f"README has no row with {path.stem}'s card number"
+
+
+@pytest.mark.parametrize("card_path", CARDS, ids=card_id)
+def test_every_shipped_weight_loads_through_torch_hub(card_path):
+    import torch
+
+    card = json.loads(card_path.read_text())
+    by_tag = torch.hub.load(str(REPO_WEIGHTS.parent), card["arch"], source="local", pretrained=card["tag"])
+    reference = load_file(REPO_WEIGHTS / card["file"])
+    assert all(torch.equal(by_tag.state_dict()[key], value) for key, value in reference.items())
+    if card["default"]:
+        default = torch.hub.load(str(REPO_WEIGHTS.parent), card["arch"], source="local", pretrained=True)
+        assert all(torch.equal(default.state_dict()[key], value) for key, value in reference.items())
+
+
+def test_each_architecture_with_weights_has_exactly_one_default():
+    cards = [json.loads(p.read_text()) for p in CARDS]
+    for arch in {c["arch"] for c in cards}:
+        assert sum(c["default"] for c in cards if c["arch"] == arch) == 1, arch

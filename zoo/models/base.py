@@ -16,7 +16,8 @@ class SpikingClassifier(nn.Module):
 
     ``forward`` takes images ``[B, C, H, W]`` in [0, 1] (encoded over ``T`` steps inside the model)
     or frame sequences ``[T, B, C, H, W]``, resets every neuron, runs :meth:`forward_sequence`
-    (which returns ``[T, B, num_classes]``) and returns the mean over time: firing-rate logits.
+    (which returns ``[T, B, num_classes]``, also available as :meth:`forward_steps`) and returns the
+    mean over time: firing-rate logits.
 
     Subclasses set ``stem`` and ``head`` to the attribute names of their first and last layers, so
     weights can be adapted to another ``in_channels``/``num_classes``.
@@ -57,8 +58,13 @@ class SpikingClassifier(nn.Module):
         if not x.is_floating_point():
             raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """The read-out at every time step, ``[T, B, num_classes]`` (what per-step losses such as TET
+        need); :meth:`forward` is its mean over time."""
         self.check_input(x)
         x_seq = self.encoder(x) if x.dim() == 4 else x
         sj.functional.reset_net(self)
-        return self.forward_sequence(x_seq).mean(dim=0)
+        return self.forward_sequence(x_seq)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_steps(x).mean(dim=0)

@@ -220,11 +220,11 @@ class SEWResNet(SpikingClassifier):
                 if isinstance(module, _Block):
                     nn.init.zeros_(module.last_bn().weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is not None and x.dim() == 4:
             self.check_input(x)
             x = (x - self.mean) / self.std
-        return super().forward(x)
+        return super().forward_steps(x)
 
     def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.sn1(self.bn1(self.conv1(x_seq))))

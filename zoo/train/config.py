@@ -10,6 +10,7 @@ import yaml
 
 from ..errors import RecipeError
 from ..hub.registry import suggest
+from .losses import LOSSES
 
 DEFAULTS: dict[str, Any] = {
     "recipe": None,
@@ -30,6 +31,13 @@ DEFAULTS: dict[str, Any] = {
         "lr_gamma": 0.1,
         "warmup_steps": 0,
         "loss": "ce",
+        "label_smoothing": 0.0,
+        "tet_lambda": 1e-3,
+        "tet_phi": 1.0,
+        "grad_clip": 0.0,
+        "ema_decay": 0.0,
+        "amp": False,
+        "compile": False,
         "seed": 0,
         "checkpoint_every": 200,
         "eval_seed": 0,
@@ -92,8 +100,15 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         if not config[section][key]:
             raise RecipeError(f"recipe needs {section}.{key}")
     train = config["train"]
-    if train["loss"] not in ("ce", "mse"):
-        raise RecipeError(f"train.loss must be 'ce' or 'mse', got {train['loss']!r}")
+    if train["loss"] not in LOSSES:
+        raise RecipeError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
+    if train["loss"] == "mse" and train["label_smoothing"]:
+        raise RecipeError("train.label_smoothing applies to the 'ce' and 'tet' losses, not to 'mse'")
+    for key, low, high in (("label_smoothing", 0.0, 1.0), ("ema_decay", 0.0, 1.0), ("tet_lambda", 0.0, 1.0)):
+        if not isinstance(train[key], (int, float)) or not low <= train[key] < high:
+            raise RecipeError(f"train.{key} must be in [{low}, {high}), got {train[key]!r}")
+    if not isinstance(train["grad_clip"], (int, float)) or train["grad_clip"] < 0:
+        raise RecipeError(f"train.grad_clip must be >= 0 (0: off), got {train['grad_clip']!r}")
     if train["optimizer"] not in ("adam", "sgd"):
         raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
     if train["freeze"] not in ("none", "backbone"):

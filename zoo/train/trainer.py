@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import math
 import platform
 import random
@@ -26,10 +27,12 @@ from ..hub.registry import create_model
 from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
 from .evaluate import evaluate
-from .losses import LOSSES
+from .losses import build_loss
 from .plots import plot_curves
 
 __all__ = ["Trainer", "train"]
+
+log = logging.getLogger("zoo")
 
 
 class _StopRequested:
@@ -102,7 +105,22 @@ class Trainer:
         kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
         torch.manual_seed(train_cfg["seed"])
         self.model = create_model(config["model"]["name"], **kwargs).to(self.device)
-        self.loss_fn = LOSSES[train_cfg["loss"]]
+        self.loss_fn = build_loss(train_cfg["loss"], train_cfg["label_smoothing"], train_cfg["tet_lambda"],
+                                  train_cfg["tet_phi"])
+        self.ema = None
+        if train_cfg["ema_decay"]:  # an exponential moving average of the weights, validated and kept as best
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_cfg["ema_decay"]),
+                use_buffers=True)
+        on_gpu = self.device.type == "cuda"
+        self.amp = bool(train_cfg["amp"]) and on_gpu
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.forward_steps = self.model.forward_steps
+        if train_cfg["compile"] and on_gpu:
+            self.forward_steps = torch.compile(self.model.forward_steps)
+        for key in ("amp", "compile"):
+            if train_cfg[key] and not on_gpu:
+                log.info("train.%s applies on CUDA only; training on %s without it", key, self.device)
         self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.total_steps = self.steps_per_epoch * train_cfg["epochs"]
         self.optimizer = self._make_optimizer()
@@ -154,6 +172,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step, "best_val": self.best_val,
                 "rng_torch": torch.get_rng_state(), "rng_python": list(random.getstate()[1]),
+                "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
                 "config": self.config}
 
     def save(self) -> None:
@@ -166,6 +185,10 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(int(v) for v in state["rng_python"]), None))
 
@@ -176,12 +199,13 @@ class Trainer:
 
     def validate(self, epoch: int) -> float:
         cfg = self.config["train"]
-        result = evaluate(self.model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
+        model = self.ema.module if self.ema is not None else self.model
+        result = evaluate(model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           device=self.device, progress=self.progress, desc="val")
         improved = result["acc1"] > self.best_val
         if improved:
             self.best_val = result["acc1"]
-            save_atomic({"model": self.model.state_dict(), "epoch": epoch, "step": self.step,
+            save_atomic({"model": model.state_dict(), "epoch": epoch, "step": self.step,
                          "val_acc1": result["acc1"], "config": self.config}, self.best_path)
         self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
                   "best": self.best_val})
@@ -233,13 +257,20 @@ class Trainer:
         images, labels = time_major(images.to(self.device)), labels.to(self.device)
         if self.augment.active:
             images = self.augment(images)
-        rates = self.model(images)
-        loss = self.loss_fn(rates, labels)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            steps = self.forward_steps(images)
+            loss = self.loss_fn(steps, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        if self.config["train"]["grad_clip"]:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["train"]["grad_clip"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
-        acc = 100.0 * float((rates.argmax(1) == labels).float().mean())
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        acc = 100.0 * float((steps.detach().mean(0).argmax(1) == labels).float().mean())
         return float(loss.detach()), acc
 
 

@@ -1,0 +1,70 @@
+"""Trainer options: TET loss, label smoothing, gradient clipping, weight EMA, and the GPU-only
+options (AMP, torch.compile) on CPU."""
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_recipe
+from zoo.errors import RecipeError
+from zoo.train import Trainer, train
+from zoo.train.checkpoint import load_checkpoint
+from zoo.train.losses import build_loss, tet
+
+
+def test_tet_is_the_papers_formula():
+    torch.manual_seed(0)
+    steps, target = torch.randn(4, 3, 5), torch.tensor([0, 3, 1])
+    per_step = sum(F.cross_entropy(steps[t], target) for t in range(4)) / 4
+    mse = ((steps - 1.0) ** 2).mean()
+    assert torch.allclose(tet(steps, target, lamb=0.05, phi=1.0), 0.95 * per_step + 0.05 * mse)
+    assert torch.allclose(tet(steps, target, lamb=0.0), per_step)
+    assert not torch.allclose(tet(steps, target, lamb=0.0), F.cross_entropy(steps.mean(0), target))
+
+
+def test_losses_by_name_and_label_smoothing():
+    steps, target = torch.randn(2, 3, 4), torch.tensor([0, 1, 2])
+    smooth = build_loss("ce", label_smoothing=0.1)(steps, target)
+    assert torch.allclose(smooth, F.cross_entropy(steps.mean(0), target, label_smoothing=0.1))
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        build_loss("hinge")
+    with pytest.raises(ValueError, match="label smoothing applies to 'ce' and 'tet'"):
+        build_loss("mse", label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"loss": "ce", "label_smoothing": 1.0}, r"train.label_smoothing must be in \[0.0, 1.0\)"),
+    ({"grad_clip": -1}, "train.grad_clip must be >= 0"),
+    ({"loss": "mse", "label_smoothing": 0.1}, "applies to the 'ce' and 'tet' losses"),
+])
+def test_bad_options_fail_before_training(fmnist_root, override, message):
+    with pytest.raises(RecipeError, match=message):
+        tiny_recipe(fmnist_root, **override)
+
+
+def test_gradient_clipping_bounds_the_update(fmnist_root, tmp_path):
+    config = tiny_recipe(fmnist_root, optimizer="sgd", momentum=0.0, lr=1.0, grad_clip=1e-6, loss="ce")
+    trainer = Trainer(config, tmp_path, progress=False)
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()])
+    images, labels = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=20)))
+    trainer._train_step(images, labels)
+    after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+    assert 0 < (after - before).norm() <= 1e-6 * 1.001
+
+
+def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root, tmp_path):
+    config = tiny_recipe(fmnist_root, epochs=1, loss="tet", ema_decay=0.5, label_smoothing=0.1)
+    summary = train(config, tmp_path, progress=False)
+    assert summary["finished"] and summary["best_val_acc1"] > 0
+    last, best = load_checkpoint(tmp_path / "checkpoints" / "last.pt"), load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    averaged = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert all(torch.equal(best["model"][k], averaged[k]) for k in best["model"])
+    assert not torch.equal(best["model"]["conv1.weight"], last["model"]["conv1.weight"])
+
+
+def test_amp_and_compile_are_gpu_options(fmnist_root, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="zoo"):
+        trainer = Trainer(tiny_recipe(fmnist_root, amp=True, compile=True), tmp_path, device="cpu", progress=False)
+    assert not trainer.amp and trainer.forward_steps == trainer.model.forward_steps
+    assert "train.amp applies on CUDA only" in caplog.text and "train.compile applies on CUDA only" in caplog.text
