@@ -56,3 +56,22 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, fmnist_root):
     assert a["step"] == b["step"] == total
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
+
+
+def test_sigterm_and_sigint_save_a_checkpoint_and_exit_cleanly(tmp_path, fmnist_root):
+    recipe = _recipe(tmp_path, fmnist_root)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        out = tmp_path / sig.name
+        run = subprocess.Popen([sys.executable, "-m", "zoo", "train", str(recipe), "--out", str(out)], cwd=REPO,
+                               env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        last = out / "checkpoints" / "last.pt"
+        deadline = time.time() + 600
+        while not last.exists() and run.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        run.send_signal(sig)
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0 and "Traceback" not in stderr, stderr
+        state = load_checkpoint(last)
+        assert f"stopped at step {state['step']}/" in stdout and "continue with: python -m zoo train --resume" in stdout
+        events = (out / "metrics.jsonl").read_text()
+        assert '"interrupted": true' in events
