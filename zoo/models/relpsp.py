@@ -1,0 +1,213 @@
+"""ReL-PSP temporal-coding networks (Zhang et al., "Rectified Linear Postsynaptic Potential Function for
+Backpropagation in Deep Spiking Neural Networks", IEEE TNNLS 2021).
+
+Every neuron fires at most once. An input spike at ``t_i`` raises the membrane potential linearly
+from then on, ``V(t) = sum_i w_i * max(0, t - t_i)`` (no leak, no refractory period), and the neuron
+fires when ``V`` first reaches ``theta``. On the interval where that happens the causal inputs ``C``
+(those that arrived before the output spike) are fixed, so the spike time has a closed form
+
+    t_out = (theta + sum_{i in C} w_i t_i) / sum_{i in C} w_i,
+
+and its exact gradients are ``dt_out/dw_i = (t_i - t_out) / sum_C w`` and ``dt_out/dt_i = w_i / sum_C w``
+for ``i`` in ``C`` (zero otherwise). :func:`spike_times` finds ``C`` without gradient and evaluates the
+closed form with autograd, which yields exactly these gradients.
+
+Inputs are latency coded (a brighter pixel fires earlier: ``t = t_max * (1 - x)``; black pixels never
+fire). Convention for neurons that never fire: their time is ``NEVER`` (``+inf``) and no gradient flows
+through them; the read-out uses ``-t`` as logits, with silent outputs at ``-t_max_out``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hub.registry import register_model
+
+PAPER = "Zhang et al., Rectified Linear Postsynaptic Potential Function for Backpropagation in Deep SNNs, IEEE TNNLS 2021"
+NEVER = math.inf
+
+
+def spike_times(t_in: torch.Tensor, weight: torch.Tensor, theta: float = 1.0) -> torch.Tensor:
+    """First spike times ``[B, N_out]`` of ReL-PSP neurons with weights ``[N_out, N_in]`` receiving
+    spikes at ``t_in`` ``[B, N_in]`` (``inf``: no spike). Differentiable in ``t_in`` and ``weight``."""
+    if t_in.dim() != 2 or weight.dim() != 2 or t_in.shape[1] != weight.shape[1]:
+        raise ValueError(f"spike_times expects t_in [B, N_in] and weight [N_out, N_in], got "
+                         f"{list(t_in.shape)} and {list(weight.shape)}")
+    with torch.no_grad():
+        causal = causal_inputs(t_in.detach(), weight.detach(), theta)  # [B, N_out, N_in], bool
+    fired = causal.any(dim=2)
+    finite_t = torch.where(torch.isfinite(t_in), t_in, torch.zeros_like(t_in))
+    mask = causal.to(weight.dtype)
+    denominator = torch.einsum("bji,ji->bj", mask, weight)
+    numerator = theta + torch.einsum("bji,ji,bi->bj", mask, weight, finite_t)
+    safe = torch.where(fired, denominator, torch.ones_like(denominator))
+    return torch.where(fired, numerator / safe, torch.full_like(numerator, NEVER))
+
+
+def causal_inputs(t_in: torch.Tensor, weight: torch.Tensor, theta: float) -> torch.Tensor:
+    """For every sample and output neuron, which inputs arrived before its first spike (all False
+    for a neuron that never fires): the first prefix of time-sorted inputs whose closed-form crossing
+    time lies before the next input."""
+    batch, n_in = t_in.shape
+    times, order = torch.sort(t_in, dim=1)                                    # [B, N_in]
+    w_sorted = weight[:, order].permute(1, 0, 2)                              # [B, N_out, N_in]
+    present = torch.isfinite(times)[:, None, :]
+    finite = torch.where(torch.isfinite(times), times, torch.zeros_like(times))[:, None, :]
+    slope = torch.cumsum(w_sorted * present, dim=2)
+    offset = torch.cumsum(w_sorted * finite * present, dim=2)
+    crossing = (theta + offset) / torch.where(slope > 0, slope, torch.ones_like(slope))
+    next_time = torch.cat([times[:, 1:], torch.full_like(times[:, :1], NEVER)], dim=1)[:, None, :]
+    valid = present & (slope > 0) & (crossing >= times[:, None, :]) & (crossing < next_time)
+    first = torch.where(valid.any(dim=2), valid.float().argmax(dim=2), torch.full(valid.shape[:2], -1, device=t_in.device))
+    prefix = torch.arange(n_in, device=t_in.device)[None, None, :] <= first[:, :, None]  # sorted positions in C
+    causal = torch.zeros_like(prefix)
+    causal.scatter_(2, order[:, None, :].expand_as(prefix), prefix)
+    return causal
+
+
+def simulate(t_in: torch.Tensor, weight: torch.Tensor, theta: float = 1.0) -> torch.Tensor:
+    """Reference: the same neurons simulated event by event (slow, for tests)."""
+    out = torch.full((t_in.shape[0], weight.shape[0]), NEVER, dtype=torch.float64)
+    for b in range(t_in.shape[0]):
+        events = sorted((float(t), i) for i, t in enumerate(t_in[b]) if math.isfinite(float(t)))
+        for j in range(weight.shape[0]):
+            potential, slope, now = 0.0, 0.0, 0.0
+            for k, (t, i) in enumerate(events + [(NEVER, None)]):
+                if slope > 0 and potential + slope * (t - now) >= theta:  # crosses before this event
+                    out[b, j] = now + (theta - potential) / slope
+                    break
+                if i is None:
+                    break
+                potential += slope * (t - now)
+                now, slope = t, slope + float(weight[j, i])
+    return out
+
+
+class LatencyTimes(nn.Module):
+    """Latency coding of images in [0, 1]: ``t = t_max * (1 - x)``; pixels at or below ``threshold``
+    never fire."""
+
+    def __init__(self, t_max: float = 1.0, threshold: float = 0.0):
+        super().__init__()
+        self.t_max, self.threshold = t_max, threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        times = self.t_max * (1.0 - x)
+        return torch.where(x > self.threshold, times, torch.full_like(times, NEVER))
+
+
+class ReLPSPLinear(nn.Module):
+    """A fully connected layer of ReL-PSP neurons: spike times in, spike times out."""
+
+    def __init__(self, in_features: int, out_features: int, theta: float = 1.0):
+        super().__init__()
+        self.theta = theta
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        # positive mean so that neurons start firing inside the input window
+        nn.init.normal_(self.weight, mean=2.0 * theta / in_features, std=math.sqrt(2.0 / in_features))
+
+    def forward(self, t_in: torch.Tensor) -> torch.Tensor:
+        return spike_times(t_in, self.weight, self.theta)
+
+
+class ReLPSPConv2d(nn.Module):
+    """A convolution of ReL-PSP neurons (stride 1, no padding): every output position is a neuron with
+    the shared kernel as its weights."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, theta: float = 1.0):
+        super().__init__()
+        self.theta, self.kernel_size = theta, kernel_size
+        fan_in = in_channels * kernel_size * kernel_size
+        self.weight = nn.Parameter(torch.empty(out_channels, fan_in))
+        nn.init.normal_(self.weight, mean=2.0 * theta / fan_in, std=math.sqrt(2.0 / fan_in))
+
+    def forward(self, t_in: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] spike times
+        batch, _, height, width = t_in.shape
+        k = self.kernel_size
+        # unfold cannot carry inf: mark silence with a sentinel, restore it after
+        big = torch.finfo(t_in.dtype).max
+        patches = F.unfold(torch.where(torch.isfinite(t_in), t_in, torch.full_like(t_in, big)), k)
+        patches = torch.where(patches >= big, torch.full_like(patches, NEVER), patches)  # [B, C*k*k, L]
+        positions = patches.shape[2]
+        flat = patches.transpose(1, 2).reshape(batch * positions, -1)
+        out = spike_times(flat, self.weight, self.theta)                  # [B*L, C_out]
+        return out.view(batch, positions, -1).transpose(1, 2).reshape(batch, -1, height - k + 1, width - k + 1)
+
+
+class MinPool2d(nn.Module):
+    """Pooling of spike times: the earliest spike of each window (max-pooling of activity)."""
+
+    def __init__(self, kernel_size: int = 2):
+        super().__init__()
+        self.kernel_size = kernel_size
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return -F.max_pool2d(-t, self.kernel_size)
+
+
+class ReLPSPNet(nn.Module):
+    """A ReL-PSP network: latency-coded input, layers of single-spike neurons, output spike times.
+
+    ``forward`` returns ``-t_out`` (earliest spike wins: argmax is the prediction, and softmax
+    cross-entropy on it is the paper's loss on spike times); silent outputs read ``-t_silent``.
+    """
+
+    stem: str = ""
+    head: str = ""
+
+    def __init__(self, layers: nn.Sequential, in_channels: int, num_classes: int, input_size: tuple[int, int],
+                 t_max: float = 1.0, t_silent: float = 10.0, head: str = ""):
+        super().__init__()
+        self.encoder = LatencyTimes(t_max)
+        self.layers = layers
+        self.in_channels, self.num_classes, self.input_size = in_channels, num_classes, tuple(input_size)
+        self.T = None  # continuous time: no time steps
+        self.t_silent = t_silent
+        self.head = head
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        expected = (self.in_channels, *self.input_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
+                             f"got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+
+    def output_times(self, x: torch.Tensor) -> torch.Tensor:
+        """Spike times of the output neurons ``[B, num_classes]`` (``inf``: silent)."""
+        self.check_input(x)
+        return self.layers(self.encoder(x))
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        times = self.output_times(x)
+        return -torch.where(torch.isfinite(times), times, torch.full_like(times, self.t_silent))[None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_steps(x)[0]
+
+
+@register_model(paper=PAPER)
+def relpsp_fc(num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28),
+              hidden: int = 800, theta: float = 1.0, t_max: float = 1.0) -> ReLPSPNet:
+    """Fully connected ReL-PSP net, 784-800-10 as in the paper's MNIST experiment."""
+    n_in = in_channels * input_size[0] * input_size[1]
+    layers = nn.Sequential(nn.Flatten(), ReLPSPLinear(n_in, hidden, theta), ReLPSPLinear(hidden, num_classes, theta))
+    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, head="layers.2")
+
+
+@register_model(paper=PAPER)
+def relpsp_cnn(num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28),
+               channels: tuple[int, int] = (16, 32), hidden: int = 128, theta: float = 1.0,
+               t_max: float = 1.0) -> ReLPSPNet:
+    """Convolutional ReL-PSP net: 16C5-MP2-32C5-MP2-FC128-FC10 (pooling takes the earliest spike)."""
+    h, w = input_size
+    h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
+    layers = nn.Sequential(ReLPSPConv2d(in_channels, channels[0], 5, theta), MinPool2d(2),
+                           ReLPSPConv2d(channels[0], channels[1], 5, theta), MinPool2d(2), nn.Flatten(),
+                           ReLPSPLinear(channels[1] * h * w, hidden, theta), ReLPSPLinear(hidden, num_classes, theta))
+    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, head="layers.6")
