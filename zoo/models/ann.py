@@ -1,0 +1,95 @@
+"""ReLU networks to be converted into SNNs (:mod:`zoo.convert`).
+
+``ann_resnet20`` is He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, 16/32/64 channels, global
+average pooling): every ReLU is its own module, so conversion can give each one its own neurons and
+threshold. ANNs answer the zoo's classifier interface (``forward_steps`` gives a single "step"), so the
+zoo's trainer, evaluation and hub treat them like the SNNs.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..hub.registry import register_model
+
+PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (CIFAR ResNet-20)"
+
+
+class ANNClassifier(nn.Module):
+    """Input checks and the ``forward_steps`` view (``[1, B, classes]``) shared with the SNNs."""
+
+    stem: str = ""
+    head: str = ""
+
+    def __init__(self, in_channels: int, num_classes: int, input_size: tuple[int, int]):
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
+        self.in_channels, self.num_classes, self.input_size = in_channels, num_classes, tuple(input_size)
+        self.T = None
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        expected = (self.in_channels, *self.input_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
+                             f"got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)[None]
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNetANN(ANNClassifier):
+    stem = "conv1"
+    head = "fc"
+
+    def __init__(self, blocks: int = 3, width: int = 16, num_classes: int = 10, in_channels: int = 3,
+                 input_size: tuple[int, int] = (32, 32)):
+        super().__init__(in_channels, num_classes, input_size)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU()
+        layers, planes = [], width
+        for stage, channels in enumerate((width, 2 * width, 4 * width)):
+            for index in range(blocks):
+                layers.append(BasicBlock(planes, channels, 2 if stage > 0 and index == 0 else 1))
+                planes = channels
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(planes, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        out = self.layers(self.relu(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(self.pool(out), 1))
+
+
+@register_model(paper=PAPER)
+def ann_resnet20(num_classes: int = 10, in_channels: int = 3, input_size: tuple[int, int] = (32, 32),
+                 width: int = 16) -> ResNetANN:
+    """ReLU ResNet-20 (3x3 basic blocks per stage, 16-32-64 channels): the ANN that is converted."""
+    return ResNetANN(3, width, num_classes, in_channels, input_size)

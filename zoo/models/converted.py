@@ -1,0 +1,18 @@
+"""SNNs converted from trained ANNs (:mod:`zoo.convert`). The registered builder makes the converted
+structure (BN folded into convolution biases, IF neurons with threshold/shift/initial-potential
+buffers), so a shipped conversion loads like any other weight and runs at any ``T``."""
+from __future__ import annotations
+
+from ..convert import ConvertedSNN, fold_bn
+from ..hub.registry import register_model
+from .ann import ann_resnet20
+
+PAPER = "ANN-to-SNN conversion with threshold balancing and layer-wise calibration (Li et al., ICML 2021)"
+
+
+@register_model(paper=PAPER)
+def converted_resnet20(num_classes: int = 10, in_channels: int = 3, input_size: tuple[int, int] = (32, 32),
+                       width: int = 16, T: int = 32, bias_shift: bool = True) -> ConvertedSNN:
+    """ResNet-20 converted to IF neurons with soft reset; choose ``T`` at load time."""
+    ann = ann_resnet20(num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width)
+    return ConvertedSNN(fold_bn(ann), T=T, bias_shift=bias_shift)
