@@ -46,16 +46,35 @@ def _cmd_eval(args) -> int:
     from .hub.publish import evaluate_weights
 
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
-                              limit=args.limit, batch_size=args.batch_size)
+                              limit=args.limit, batch_size=args.batch_size, activity=args.activity,
+                              plots=args.plots)
     card = result.pop("card_metrics", None)
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"
     if card:
         line += f"; card: {card['acc1']:.2f}% on {card['num_samples']}"
     print(line)
+    if "activity" in result:
+        print(format_activity(result["activity"]))
+    if args.plots:
+        print(f"plots and activity.json in {args.plots}")
     if args.json:
         print(json.dumps(result))
     return 0
+
+
+def format_activity(activity: dict) -> str:
+    """Firing rate per layer, then SynOps and the energy estimate, as printed by ``zoo eval --activity``."""
+    width = max((len(name) for name in activity["firing_rates"]), default=5)
+    lines = [f"  {name:<{width}}  {100 * rate:6.2f}%" for name, rate in activity["firing_rates"].items()]
+    ops = activity["energy_per_op_pJ"]
+    ann, snn = activity["energy_ann_uJ"], activity["energy_snn_uJ"]
+    lines.append(f"  per sample: {activity['synops_per_sample']:,} SynOps + {activity['snn_macs_per_sample']:,} MACs "
+                 f"(SNN) vs {activity['ann_macs_per_sample']:,} MACs (same network as an ANN)")
+    ratio = "" if not snn or not ann else (f" ({ann / snn:.1f}x less)" if ann >= snn else f" ({snn / ann:.1f}x more)")
+    lines.append(f"  energy: SNN {snn:.3f} uJ vs ANN {ann:.3f} uJ{ratio}; {ops['ac']} pJ per accumulate, "
+                 f"{ops['mac']} pJ per MAC ({ops['source']})")
+    return "firing rate per layer:\n" + "\n".join(lines)
 
 
 def _cmd_train(args) -> int:
@@ -172,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None, help="only the first N samples")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="default: the card's eval batch size")
     p.add_argument("--json", action="store_true", help="also print the result as JSON")
+    p.add_argument("--activity", action="store_true",
+                   help="also firing rate per layer, SynOps and energy against the same network as an ANN")
+    p.add_argument("--plots", default=None, metavar="DIR",
+                   help="write firing_rates.png, raster.png, confusion.png and activity.json into DIR")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("train", help="train a recipe (or --resume a run folder)")

@@ -12,6 +12,7 @@ from ..atomic import atomic_open
 from ..data import load_dataset
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
+from ..train.plots import save_activity
 from .registry import create_model
 from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, sha256_of, weight_filename
 
@@ -58,8 +59,10 @@ def _run_record(run_dir: Path) -> dict:
 
 
 def evaluate_weights(name: str, dataset: str | None = None, root: str | None = None, split: str = "test",
-                     limit: int | None = None, batch_size: int | None = None, progress: bool = True) -> dict:
-    """Evaluate the shipped weight ``name`` exactly as its card was made (same seed and batch size)."""
+                     limit: int | None = None, batch_size: int | None = None, progress: bool = True,
+                     activity: bool = False, plots: str | Path | None = None) -> dict:
+    """Evaluate the shipped weight ``name`` exactly as its card was made (same seed and batch size);
+    with ``activity`` also firing rates, SynOps and energy, with ``plots`` their pictures in that folder."""
     weights = get_weights(name)
     card = weights.meta
     model = create_model(weights.name)
@@ -67,7 +70,14 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     data_kwargs = card.get("dataset_kwargs", {}) if dataset is None else {}
     data = load_dataset(dataset or card["dataset"], root=root, split=split, **data_kwargs)
     result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
-                      seed=eval_cfg.get("seed", 0), limit=limit, progress=progress)
+                      seed=eval_cfg.get("seed", 0), limit=limit, progress=progress,
+                      per_sample=plots is not None, activity=activity or plots is not None)
+    if plots is not None:
+        save_activity(result, list(data.classes), plots, title=f"{weights.name} on {dataset or card['dataset']} {split}")
+    for key in ("per_sample", "predictions", "targets"):
+        result.pop(key, None)
+    if "activity" in result:
+        result["activity"] = result["activity"].summary()
     return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
             "card_metrics": card.get("metrics")}
 

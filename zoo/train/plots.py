@@ -31,3 +31,88 @@ def plot_curves(run_dir: str | Path) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_firing_rates(firing_rates: dict[str, float], path: str | Path, title: str = "") -> Path:
+    """One bar per spiking layer, in forward order."""
+    plt = _pyplot()
+    names = list(firing_rates)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.32 * len(names) + 2), 3.4))
+    ax.bar(range(len(names)), [100 * firing_rates[n] for n in names], color="#3b75af")
+    ax.set_xticks(range(len(names)), names, rotation=70, ha="right", fontsize=7)
+    ax.set(ylabel="firing rate (% of neuron-steps)", title=title or "firing rate per layer")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int = 6, title: str = "") -> Path:
+    """Spike rasters ``[T, neurons]`` of one sample (its most active neurons) for the first ``layers``
+    spiking layers."""
+    plt = _pyplot()
+    names = list(spikes)[:layers]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.3 * len(names) + 0.5, 3.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        raster = spikes[name]
+        steps, neurons = raster.nonzero(as_tuple=True)
+        ax.scatter(steps.numpy(), neurons.numpy(), s=6, marker="|", color="black")
+        ax.set(xlim=(-0.5, raster.shape[0] - 0.5), ylim=(-0.5, raster.shape[1] - 0.5), xlabel="time step",
+               title=name, ylabel="most active neurons" if ax is axes[0][0] else "")
+        ax.title.set_fontsize(7)
+    fig.suptitle(title or "spike raster of one sample")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion(targets: list[int], predictions: list[int], classes: list[str], path: str | Path,
+                   title: str = "") -> Path:
+    """Row-normalised confusion matrix (rows: true class)."""
+    import numpy as np
+
+    plt = _pyplot()
+    matrix = np.zeros((len(classes), len(classes)))
+    np.add.at(matrix, (np.asarray(targets), np.asarray(predictions)), 1)
+    matrix = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.45 * len(classes) + 2.5, 0.45 * len(classes) + 2))
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if matrix[i, j] >= 0.01:
+                ax.text(j, i, f"{100 * matrix[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if matrix[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion (% of each true class)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_activity(result: dict, classes: list[str], out_dir: str | Path, title: str = "") -> list[Path]:
+    """From an :func:`~zoo.train.evaluate.evaluate` result with ``per_sample`` and ``activity``:
+    ``activity.json``, ``firing_rates.png``, ``raster.png`` (spiking models) and ``confusion.png``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = result["activity"]
+    summary = {"acc1": result["acc1"], "num_samples": result["num_samples"], **report.summary()}
+    (out_dir / "activity.json").write_text(json.dumps(summary, indent=2) + "\n")
+    written = [out_dir / "activity.json"]
+    if report.firing_rates:
+        written.append(plot_firing_rates(report.firing_rates, out_dir / "firing_rates.png", title))
+        written.append(plot_raster(report.spikes, out_dir / "raster.png", title=title))
+    written.append(plot_confusion(result["targets"], result["predictions"], classes, out_dir / "confusion.png", title))
+    return written

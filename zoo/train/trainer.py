@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
 from .evaluate import evaluate
 from .losses import build_loss
-from .plots import plot_curves
+from .plots import plot_curves, save_activity
 
 __all__ = ["Trainer", "train"]
 
@@ -251,7 +251,23 @@ class Trainer:
                    "interrupted": stop.flag, "finished": self.step >= self.total_steps}
         self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
         plot_curves(self.out)
+        if summary["finished"] and self.best_path.exists():
+            self.write_activity()
         return summary
+
+    def write_activity(self) -> None:
+        """Firing rates, a raster, the confusion matrix and SynOps/energy of the best checkpoint on
+        the validation split, into the run folder."""
+        best = load_checkpoint(self.best_path)
+        model = create_model(self.config["model"]["name"].partition(".")[0],
+                             **{"num_classes": self.model.num_classes, **self.config["model"]["kwargs"]})
+        model.load_state_dict(best["model"])
+        cfg = self.config["train"]
+        result = evaluate(model.to(self.device), self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
+                          device=self.device, progress=self.progress, desc="activity", per_sample=True,
+                          activity=True)
+        classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
+        save_activity(result, classes, self.out, title=f"{self.out.name} (validation, best epoch)")
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
         images, labels = time_major(images.to(self.device)), labels.to(self.device)

@@ -1,0 +1,66 @@
+"""Activity monitoring: firing rates, SynOps, MACs and the energy estimate on hand-countable networks;
+the plots and the run folder's activity files."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from zoo.analysis import E_AC_PJ, E_MAC_PJ, ActivityMonitor
+from zoo.cli import main
+from zoo.neurons import build_neuron
+from zoo.neurons.compat import import_spikingjelly
+
+sj = import_spikingjelly()
+layer = sj.layer
+
+
+class TwoLayer(nn.Module):
+    """x (real) -> Linear(4, 3) -> IF -> Linear(3, 2); T steps of the same input."""
+
+    def __init__(self, T=4):
+        super().__init__()
+        self.T = T
+        self.fc1 = layer.Linear(4, 3, bias=False, step_mode="m")
+        self.sn = build_neuron("if", surrogate="atan")
+        self.fc2 = layer.Linear(3, 2, bias=False, step_mode="m")
+        with torch.no_grad():
+            self.fc1.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0], [0.3, 0, 0, 0]]))
+
+    def forward(self, x):
+        sj.functional.reset_net(self)
+        return self.fc2(self.sn(self.fc1(x.unsqueeze(0).repeat(self.T, 1, 1)))).mean(0)
+
+
+def test_rates_synops_and_macs_are_counted_exactly():
+    model = TwoLayer(T=4)
+    x = torch.tensor([[1.0, 0.5, 0.2, 0.1], [0.0, 0.0, 0.0, 0.0]])
+    with ActivityMonitor(model) as monitor:
+        model(x)
+    report = monitor.report()
+    # sample 0: neuron 0 gets 1.0 a step -> 4 spikes; neuron 2 gets 0.3 -> spikes at steps 4 (1.2) -> 1 spike
+    spikes = 4 + 1
+    assert report.samples == 2 and report.steps == 4
+    assert report.firing_rates == {"sn": pytest.approx(spikes / (4 * 2 * 3))}
+    assert report.synops == pytest.approx(spikes * 2 / 2)          # each spike reaches 2 synapses; per sample
+    assert report.snn_macs == pytest.approx(4 * 3 * 4 * 2 / 2)      # fc1 on real inputs every step
+    assert report.ann_macs == pytest.approx(4 * 3 + 3 * 2)          # once per sample
+    assert report.energy_snn_uj == pytest.approx((report.synops * E_AC_PJ + report.snn_macs * E_MAC_PJ) * 1e-6)
+    raster = report.spikes["sn"]
+    assert raster.shape == (4, 3) and raster.sum() == spikes
+
+
+def test_evaluate_with_activity_and_the_cli(use_weights, fmnist_root, tmp_path, capsys):
+    code = main(["eval", "stbp_cnn.tiny", "--root", str(fmnist_root), "--limit", "20", "--activity",
+                 "--plots", str(tmp_path / "plots")])
+    out = capsys.readouterr().out
+    assert code == 0 and "firing rate per layer" in out and "SynOps" in out and "Horowitz" in out
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == {"activity.json", "firing_rates.png", "raster.png",
+                                                                 "confusion.png"}
+    summary = json.loads((tmp_path / "plots" / "activity.json").read_text())
+    assert summary["num_samples"] == 20 and set(summary["firing_rates"]) == {"sn1", "sn2", "sn3", "sn4"}
+
+
+def test_a_finished_run_folder_has_curves_and_activity(tiny_run):
+    for name in ("curves.png", "firing_rates.png", "raster.png", "confusion.png", "activity.json"):
+        assert (tiny_run / name).is_file(), name
