@@ -105,8 +105,22 @@ def test_ltsnn_networks_run_and_every_threshold_learns(arch, shape):
     assert out.shape == (shape[0], 10)
     out.sum().backward()
     thresholds = [m.v_threshold for m in model.modules() if isinstance(m, LearnableThresholdLIF)]
-    assert thresholds and all(t.grad is not None for t in thresholds)
+    assert not thresholds[0].requires_grad and thresholds[0].grad is None  # the first layer's stays fixed
+    assert all(t.grad is not None and t.shape == (1,) for t in thresholds[1:])  # one per layer
     assert set(model.thresholds()) and model.stem == "features.0" and model.head == "classifier.2"
+
+
+def test_vgg9_is_the_authors_vggsnn9():
+    import zoo
+
+    model = zoo.create_model("ltsnn_vgg9", in_channels=3)  # their frames are RGB drawings of the events
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 64, 128, 128, 256, 256, 512, 512]
+    # the authors' README: 7.07M parameters (convolutions, BN and linear layers; thresholds aside)
+    weights = sum(p.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+                  for p in m.parameters()) + sum(p.numel() for m in model.modules()
+                                                 if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+    assert weights == 7_071_818
 
 
 def test_resnet19_has_the_tdbn_layout():

@@ -48,19 +48,20 @@ class LearnableThresholdSpike(torch.autograd.Function):
 class LearnableThresholdLIF(sj.base.MemoryModule):
     """Multi-step LIF with a trainable threshold; input ``[T, B, C, ...]`` (or ``[T, B, C]``).
 
-    ``channels`` gives a per-channel threshold (``None``: one per layer). ``alpha`` scales the firing
-    threshold of the DSR form (``S = V_th * 1{H >= alpha V_th}``); with ``dsr=False`` it is 1.
+    ``channels`` gives a per-channel threshold (``None``: one per layer, as the authors' code). ``alpha``
+    scales the firing threshold of the DSR form (``S = V_th * 1{H >= alpha V_th}``); with ``dsr=False``
+    it is 1. ``learnable=False`` keeps the threshold fixed (the authors' first layer).
     """
 
     def __init__(self, channels: int | None = None, v_threshold: float = 1.0, decay: float = 0.5,
-                 dsr: bool = False, alpha: float = 1.0):
+                 dsr: bool = False, alpha: float = 1.0, learnable: bool = True):
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         if v_threshold <= 0:
             raise ValueError(f"v_threshold must be positive, got {v_threshold}")
         self.channels, self.decay, self.dsr, self.alpha = channels, decay, dsr, alpha if dsr else 1.0
-        self.v_threshold = nn.Parameter(torch.full((channels or 1,), float(v_threshold)))
+        self.v_threshold = nn.Parameter(torch.full((channels or 1,), float(v_threshold)), requires_grad=learnable)
         self.register_memory("v", 0.0)
         self.step_mode = "m"
 
@@ -89,4 +90,5 @@ class LearnableThresholdLIF(sj.base.MemoryModule):
 
     def extra_repr(self) -> str:
         kind = f"per-channel ({self.channels})" if self.channels else "per-layer"
-        return f"{kind} threshold, decay={self.decay}, dsr={self.dsr}, alpha={self.alpha}"
+        fixed = "" if self.v_threshold.requires_grad else " (fixed)"
+        return f"{kind} threshold{fixed}, decay={self.decay}, dsr={self.dsr}, alpha={self.alpha}"
