@@ -207,3 +207,15 @@ def test_custom_event_folder_with_a_given_sensor_and_its_errors(tmp_path, monkey
         load_dataset("events", root=tmp_path / "rec", T=2)
     with pytest.raises(DatasetNotFoundError, match="has no class sub-folders"):
         load_dataset("events", root=tmp_path / "rec" / "left", T=2)
+
+
+def test_resized_frames_keep_the_event_density(cifar10dvs_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    root, _ = cifar10dvs_root
+    full = load_dataset("cifar10dvs", root=root, split="test", T=2)
+    small = load_dataset("cifar10dvs", root=root, split="test", T=2, resize=(48, 48))
+    assert small[0][0].shape == (2, 2, 48, 48) and small.cache_dir != full.cache_dir
+    # area averaging over windows that overlap where 128 is not a multiple of 48: close, not exact
+    assert small[0][0].mean().item() == pytest.approx(full[0][0].mean().item(), rel=0.1)
+    with pytest.raises(ValueError, match=r"resize must be \(H, W\)"):
+        load_dataset("cifar10dvs", root=root, split="test", T=2, resize=(48,))

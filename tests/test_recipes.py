@@ -1,5 +1,6 @@
-"""Every recipe in recipes/ loads, and the SEW recipes train two steps on fixture data in the real
-file formats with the recipe's own architecture, optimizer, schedule and augmentation."""
+"""Every recipe in recipes/ loads, and every recipe whose dataset has a fixture trains two steps on
+fixture data in the real file formats with the recipe's own architecture, optimizer, schedule and
+augmentation."""
 import json
 
 import pytest
@@ -26,11 +27,13 @@ SMOKE = {
     "sew_7b_net_dvsgesture": ("dvsgesture_root", ["data.kwargs.T=4", "data.augment.time_subsample=3",
                                                   "data.num_workers=0"]),
     "sew_wide_7b_net_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "data.num_workers=0"]),
+    "ltsnn_resnet19_cifar10": ("cifar_root", ["data.num_workers=0", "model.kwargs.T=2", "data.val_fraction=0.2"]),
+    "ltsnn_vgg9_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "model.kwargs.T=2", "data.num_workers=0"]),
 }
 
 
 @pytest.mark.parametrize("stem", sorted(SMOKE))
-def test_sew_recipes_train_two_steps_on_fixture_data(stem, request, tmp_path, monkeypatch):
+def test_recipes_train_two_steps_on_fixture_data(stem, request, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
     fixture, overrides = SMOKE[stem]
     root = request.getfixturevalue(fixture)

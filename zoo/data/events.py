@@ -197,7 +197,7 @@ class EventFrames(Dataset):
 
     def __init__(self, reader, indices, name: str, classes: list[str], sensor_size: tuple,
                  T: int, split_by: str = "number", denoise_us: int | None = None, cache: bool = True,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, resize: tuple[int, int] | None = None):
         if split_by not in SPLITS:
             raise ValueError(f"split_by must be one of {', '.join(SPLITS)}, got {split_by!r}")
         if not isinstance(T, int) or T < 1:
@@ -210,9 +210,12 @@ class EventFrames(Dataset):
         self.classes = list(classes)
         self.sensor_size = tuple(int(v) for v in sensor_size)
         self.T, self.split_by, self.denoise_us = T, split_by, denoise_us
+        if resize is not None and (len(resize) != 2 or min(resize) < 1):
+            raise ValueError(f"resize must be (H, W) with positive sizes, got {resize!r}")
+        self.resize = tuple(int(v) for v in resize) if resize is not None else None
         self.targets = [int(reader.labels[i]) for i in self.indices]
         params = {"dataset": name, "sensor_size": self.sensor_size, "T": T, "split_by": split_by,
-                  "denoise_us": denoise_us, "version": FRAMES_VERSION}
+                  "denoise_us": denoise_us, "resize": self.resize, "version": FRAMES_VERSION}
         self.cache_key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
         base = Path(cache_dir) if cache_dir else data_cache() / "event_frames"
         self.cache_dir = base / name / self.cache_key if cache else None
@@ -237,6 +240,8 @@ class EventFrames(Dataset):
         if self.denoise_us:
             events = _tonic().transforms.Denoise(filter_time=self.denoise_us)(events)
         frames = events_to_frames(events, self.sensor_size, self.T, self.split_by, source=where)
+        if self.resize is not None:  # area averaging: a frame keeps its mean event density
+            frames = torch.nn.functional.interpolate(torch.from_numpy(frames), size=self.resize, mode="area").numpy()
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(cached) as handle:  # frames are sparse: compressed, they are small
@@ -250,6 +255,7 @@ class EventFrames(Dataset):
 
     def __repr__(self) -> str:
         w, h, p = self.sensor_size
+        h, w = self.resize or (h, w)
         return (f"{self.name}: {len(self)} samples as [{self.T}, {p}, {h}, {w}] frames "
                 f"(split_by={self.split_by}, denoise_us={self.denoise_us})")
 
@@ -280,27 +286,28 @@ def _root(root, label: str) -> str:
 
 
 def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number",
-           denoise_us: int | None = None, cache: bool = True) -> EventFrames:
+           denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """N-MNIST (Orchard et al. 2015): 34x34 sensor, two polarities, official train/test folders."""
     cls = _local(_tonic().datasets.NMNIST, "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
                  "N-MNIST", ".bin")
     dataset = cls(_root(root, "N-MNIST"), train=split == "train")
     return EventFrames(TonicReader(dataset, "N-MNIST"), range(len(dataset)), "nmnist",
-                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache)
+                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache,
+                       resize=resize)
 
 
 def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "number",
-               denoise_us: int | None = None, cache: bool = True) -> EventFrames:
+               denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """DVS Gesture (Amir et al. 2017), tonic's preprocessed release: 128x128, 11 classes."""
     cls = _local(_tonic().datasets.DVSGesture, "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and "
                  "DVSGesture/ibmGestureTest/... (tonic's preprocessed release)", "DVS Gesture", ".npy")
     dataset = cls(_root(root, "DVS Gesture"), train=split == "train")
     return EventFrames(TonicReader(dataset, "DVS Gesture"), range(len(dataset)), "dvsgesture",
-                       list(dataset.classes), dataset.sensor_size, T, split_by, denoise_us, cache)
+                       list(dataset.classes), dataset.sensor_size, T, split_by, denoise_us, cache, resize=resize)
 
 
 def cifar10dvs(root=None, split: str = "train", T: int = 16, split_by: str = "number",
-               denoise_us: int | None = None, cache: bool = True) -> EventFrames:
+               denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """CIFAR10-DVS (Li et al. 2017): 128x128, 10 classes, the zoo's seeded 90/10 split per class."""
     cls = _local(_tonic().datasets.CIFAR10DVS, "CIFAR10DVS/<class>/*.aedat4 (tonic's release, one folder "
                  "per class: airplane, automobile, ...)", "CIFAR10-DVS", ".aedat4")
@@ -308,7 +315,7 @@ def cifar10dvs(root=None, split: str = "train", T: int = 16, split_by: str = "nu
     indices = per_class_split(dataset.targets, CIFAR10DVS_SPLIT["train_fraction"], CIFAR10DVS_SPLIT["seed"], split)
     classes = sorted(dataset.classes, key=dataset.classes.get)
     return EventFrames(TonicReader(dataset, "CIFAR10-DVS"), indices, "cifar10dvs", classes, dataset.sensor_size,
-                       T, split_by, denoise_us, cache)
+                       T, split_by, denoise_us, cache, resize=resize)
 
 
 def event_folder(root=None, split: str = "train", T: int = 10, sensor_size: tuple | None = None,
