@@ -1,4 +1,4 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, events-to-frames.
+"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, report, events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
 ``--debug`` shows the traceback instead.
@@ -138,6 +138,18 @@ def _cmd_finetune(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from .report import update_readme
+
+    current = update_readme(check=args.check)
+    if args.check:
+        print("README status table is current" if current else
+              "README status table is stale: run python -m zoo report")
+        return 0 if current else 1
+    print("README status table " + ("was already current" if current else "rewritten from recipes/ and weights/"))
+    return 0
+
+
 def _cmd_events_to_frames(args) -> int:
     from .data import load_dataset
     from .data.export import export_event_dataset
@@ -229,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="finetuned", help="tag of the published weight")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fine-tuning in --out")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")
+    p.add_argument("--check", action="store_true", help="only check that the table is current (exit 1 if not)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("events-to-frames", help="write an event dataset as frames, or as events in the "
                        "custom-folder format (e.g. the emulated fashion-mnist-dvs)")
