@@ -126,6 +126,14 @@ def test_adaptive_threshold_rises_after_each_spike():
     assert 0 < spikes.sum() < plain.sum()
 
 
+def test_adaptive_threshold_soft_reset_subtracts_the_threshold_that_was_crossed():
+    neuron = build_neuron("gif", tau=2.0, tau_adapt=10.0, beta=0.5, v_threshold=1.0, v_reset=None, detach_reset=True)
+    neuron.a = torch.tensor([0.4])           # the threshold stands at 1.4
+    neuron.v = torch.tensor([1.0])
+    spike = neuron.single_step_forward(torch.tensor([2.0]))  # V = 1 + (2 - 1) / 2 = 1.5 >= 1.4: spike
+    assert spike.item() == 1.0 and neuron.v.item() == pytest.approx(1.5 - 1.4)
+
+
 def test_cpu_tensors_always_use_the_torch_backend(monkeypatch):
     monkeypatch.setenv("ZOO_BACKEND", "cupy")
     assert backend_for(torch.device("cpu")) == "torch"

@@ -100,6 +100,14 @@ class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
     def neuronal_fire(self) -> torch.Tensor:
         return self.surrogate_function(self.v - (self.v_threshold + self.a))
 
+    def neuronal_reset(self, spike: torch.Tensor) -> None:
+        """Hard reset to ``v_reset``, or soft reset by the threshold the spike crossed, ``V_th + a``."""
+        spike = spike.detach() if self.detach_reset else spike
+        if self.v_reset is None:
+            self.v = self.v - spike * (self.v_threshold + self.a)
+        else:
+            self.v = (1.0 - spike) * self.v + spike * self.v_reset
+
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
         self.v_float_to_tensor(x)
         if not isinstance(self.a, torch.Tensor):
