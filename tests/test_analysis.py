@@ -64,3 +64,10 @@ def test_evaluate_with_activity_and_the_cli(use_weights, fmnist_root, tmp_path, 
 def test_a_finished_run_folder_has_curves_and_activity(tiny_run):
     for name in ("curves.png", "firing_rates.png", "raster.png", "confusion.png", "activity.json"):
         assert (tiny_run / name).is_file(), name
+
+
+def test_runs_compare_on_one_figure(tiny_run, tmp_path):
+    from zoo.train.plots import plot_runs
+
+    path = plot_runs([tiny_run, tiny_run], ["a", "b"], tmp_path / "compare.png", title="two runs")
+    assert path.is_file() and path.stat().st_size > 10_000

@@ -116,3 +116,25 @@ def save_activity(result: dict, classes: list[str], out_dir: str | Path, title: 
         written.append(plot_raster(report.spikes, out_dir / "raster.png", title=title))
     written.append(plot_confusion(result["targets"], result["predictions"], classes, out_dir / "confusion.png", title))
     return written
+
+
+def plot_runs(run_dirs: list[str | Path], labels: list[str], path: str | Path, title: str = "") -> Path:
+    """Training loss and validation accuracy of several runs on shared axes (e.g. an ablation)."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for run_dir, label in zip(run_dirs, labels):
+        events = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+        train = [e for e in events if e["event"] == "train"]
+        val = [e for e in events if e["event"] == "val"]
+        ax_loss.plot([e["step"] for e in train], [e["loss"] for e in train], lw=1, label=label)
+        ax_acc.plot([e["step"] for e in val], [e["acc1"] for e in val], "o-", label=label)
+    ax_loss.set(xlabel="step", ylabel="training loss", title="loss")
+    ax_acc.set(xlabel="step", ylabel="validation accuracy (%)", title="validation accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
