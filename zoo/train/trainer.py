@@ -26,6 +26,7 @@ from ..errors import ZooError
 from ..hub.registry import create_model
 from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
+from .distributed import Distributed, StepsModule
 from .evaluate import evaluate
 from .losses import build_loss
 from .plots import plot_curves, save_activity
@@ -92,7 +93,10 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.progress = progress
+        self.dist = Distributed.from_env(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.progress = progress and self.dist.is_main
         train_cfg = config["train"]
         data_cfg = config["data"]
 
@@ -121,6 +125,9 @@ class Trainer:
         for key in ("amp", "compile"):
             if train_cfg[key] and not on_gpu:
                 log.info("train.%s applies on CUDA only; training on %s without it", key, self.device)
+        if self.dist.enabled:  # gradients averaged over the processes, each holding a share of the batch
+            self.forward_steps = torch.nn.parallel.DistributedDataParallel(
+                StepsModule(self.model), device_ids=[self.device.index] if on_gpu else None)
         self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.total_steps = self.steps_per_epoch * train_cfg["epochs"]
         self.optimizer = self._make_optimizer()
@@ -176,7 +183,9 @@ class Trainer:
                 "config": self.config}
 
     def save(self) -> None:
-        save_atomic(self.state(), self.last_path)
+        if self.dist.is_main:
+            save_atomic(self.state(), self.last_path)
+        self.dist.barrier()  # no process goes on (or ends) before the checkpoint exists
 
     def resume(self) -> None:
         state = load_checkpoint(self.last_path)
@@ -194,10 +203,15 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------
     def log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
         with open(self.out / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def validate(self, epoch: int) -> float:
+        """Rank 0 validates and keeps the best checkpoint; the other processes wait at the next save."""
+        if not self.dist.is_main:
+            return self.best_val
         cfg = self.config["train"]
         model = self.ema.module if self.ema is not None else self.model
         result = evaluate(model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
@@ -214,7 +228,8 @@ class Trainer:
     def fit(self, max_steps: int | None = None) -> dict:
         """Train until the recipe's last epoch or ``max_steps`` optimizer steps (then checkpoint)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        if self.dist.is_main:
+            (self.out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
         cfg = self.config["train"]
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.model.train()
@@ -228,7 +243,8 @@ class Trainer:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
                 # a private generator: creating an iterator must not draw from the global RNG,
                 # or a resumed run (one extra iterator) would diverge from an uninterrupted one
-                loader = DataLoader(self.train_set, batch_sampler=self._batches(epoch)[offset:],
+                shards = [self.dist.shard(batch) for batch in self._batches(epoch)[offset:]]
+                loader = DataLoader(self.train_set, batch_sampler=shards,
                                     generator=torch.Generator(), num_workers=self.config["data"]["num_workers"])
                 for images, labels in loader:
                     loss, acc = self._train_step(images, labels)
@@ -242,17 +258,20 @@ class Trainer:
                     epoch_done = self.step % self.steps_per_epoch == 0
                     if epoch_done:
                         self.validate(epoch)
-                    if epoch_done or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stop.flag:
+                    stopping = self.dist.any(stop.flag)  # every process stops at the same step
+                    if epoch_done or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stopping:
                         self.save()
-                    if self.step >= stop_at or stop.flag:
+                    if self.step >= stop_at or stopping:
+                        stop.flag = stop.flag or stopping
                         break
             bar.close()
         summary = {"step": self.step, "total_steps": self.total_steps, "best_val_acc1": self.best_val,
                    "interrupted": stop.flag, "finished": self.step >= self.total_steps}
         self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
-        plot_curves(self.out)
-        if summary["finished"] and self.best_path.exists():
-            self.write_activity()
+        if self.dist.is_main:
+            plot_curves(self.out)
+            if summary["finished"] and self.best_path.exists():
+                self.write_activity()
         return summary
 
     def write_activity(self) -> None:
