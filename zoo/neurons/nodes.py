@@ -129,14 +129,20 @@ NEURONS = {
 
 
 def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | None = None,
-                 detach_reset: bool = False, **kwargs: Any) -> torch.nn.Module:
+                 detach_reset: bool = False, fused: bool = False, **kwargs: Any) -> torch.nn.Module:
     """A multi-step neuron by name (``if``, ``lif``, ``plif``, ``cuba_lif``, ``gif``).
 
     ``kwargs`` go to the neuron (``tau``, ``v_threshold``, ``v_reset``, ``decay_input``, ...).
+    ``fused=True`` gives IF and LIF the single-autograd-function CPU loop of :mod:`zoo.neurons.fused`
+    (same outputs and gradients, less bookkeeping).
     """
     try:
         cls = NEURONS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown neuron {name!r}; choose from {', '.join(NEURONS)}") from None
+    if fused:
+        from .fused import FusedIFNode, FusedLIFNode
+
+        cls = {IFNode: FusedIFNode, LIFNode: FusedLIFNode}.get(cls, cls)
     return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha),
                detach_reset=detach_reset, step_mode="m", **kwargs)
