@@ -68,3 +68,29 @@ def test_amp_and_compile_are_gpu_options(fmnist_root, tmp_path, caplog):
         trainer = Trainer(tiny_recipe(fmnist_root, amp=True, compile=True), tmp_path, device="cpu", progress=False)
     assert not trainer.amp and trainer.forward_steps == trainer.model.forward_steps
     assert "train.amp applies on CUDA only" in caplog.text and "train.compile applies on CUDA only" in caplog.text
+
+
+def test_metrics_also_go_to_csv_and_to_wandb_when_asked(fmnist_root, tmp_path, monkeypatch):
+    import csv
+    import sys
+    import types
+
+    logged = []
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: types.SimpleNamespace(log=lambda data, step: logged.append((step, data)),
+                                                       finish=lambda: logged.append("finished"))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    train(tiny_recipe(fmnist_root, epochs=1, wandb=True), tmp_path / "with", progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "with" / "metrics.csv")))
+    assert {r["event"] for r in rows} <= {"train", "val"}
+    assert rows[-1]["event"] == "val" and float(rows[-1]["acc1"]) >= 0
+    assert any(isinstance(entry, tuple) and "val/acc1" in entry[1] for entry in logged) and logged[-1] == "finished"
+
+
+def test_without_wandb_installed_the_run_logs_locally(fmnist_root, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with caplog.at_level(logging.INFO, logger="zoo"):
+        summary = train(tiny_recipe(fmnist_root, epochs=1, wandb=True), tmp_path, progress=False)
+    assert summary["finished"] and "wandb is not installed" in caplog.text
+    assert (tmp_path / "metrics.jsonl").is_file() and (tmp_path / "metrics.csv").is_file()

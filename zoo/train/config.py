@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_every": 200,
         "eval_seed": 0,
         "freeze": "none",
+        "wandb": False,
     },
 }
 SCHEDULES = ("cosine", "constant", "step")

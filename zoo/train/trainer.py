@@ -4,7 +4,6 @@ bit for bit on CPU (the batch order is a function of seed and epoch, the RNG sta
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import math
 import platform
@@ -28,6 +27,7 @@ from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule
 from .evaluate import evaluate
+from .logging import RunLogger
 from .losses import build_loss
 from .plots import plot_curves, save_activity
 
@@ -203,10 +203,7 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------
     def log(self, record: dict) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.out / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.logger(record)
 
     def validate(self, epoch: int) -> float:
         """Rank 0 validates and keeps the best checkpoint; the other processes wait at the next save."""
@@ -230,6 +227,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             (self.out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self.logger = RunLogger(self.out, self.config, use_wandb=self.config["train"]["wandb"],
+                                enabled=self.dist.is_main)
         cfg = self.config["train"]
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.model.train()
@@ -268,6 +267,7 @@ class Trainer:
         summary = {"step": self.step, "total_steps": self.total_steps, "best_val_acc1": self.best_val,
                    "interrupted": stop.flag, "finished": self.step >= self.total_steps}
         self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
+        self.logger.close()
         if self.dist.is_main:
             plot_curves(self.out)
             if summary["finished"] and self.best_path.exists():
