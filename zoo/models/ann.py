@@ -11,35 +11,9 @@ import torch
 from torch import nn
 
 from ..hub.registry import register_model
+from .base import ImageClassifier
 
 PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (CIFAR ResNet-20)"
-
-
-class ANNClassifier(nn.Module):
-    """Input checks and the ``forward_steps`` view (``[1, B, classes]``) shared with the SNNs."""
-
-    stem: str = ""
-    head: str = ""
-
-    def __init__(self, in_channels: int, num_classes: int, input_size: tuple[int, int]):
-        super().__init__()
-        if num_classes < 1 or in_channels < 1:
-            raise ValueError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
-        self.in_channels, self.num_classes, self.input_size = in_channels, num_classes, tuple(input_size)
-        self.T = None
-
-    def check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
-        expected = (self.in_channels, *self.input_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
-                             f"got {list(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
-
-    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
-        return self(x)[None]
 
 
 class BasicBlock(nn.Module):
@@ -60,7 +34,7 @@ class BasicBlock(nn.Module):
         return self.relu2(out + self.shortcut(x))
 
 
-class ResNetANN(ANNClassifier):
+class ResNetANN(ImageClassifier):
     stem = "conv1"
     head = "fc"
 

@@ -68,3 +68,31 @@ class SpikingClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_steps(x).mean(dim=0)
+
+
+class ImageClassifier(nn.Module):
+    """Base of models that see an image once (ANNs to convert, ReL-PSP's continuous-time nets): input
+    checks for ``[B, C, H, W]`` and the ``forward_steps`` view (``[1, B, classes]``) the trainer uses."""
+
+    stem: str = ""
+    head: str = ""
+
+    def __init__(self, in_channels: int, num_classes: int, input_size: tuple[int, int]):
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
+        self.in_channels, self.num_classes, self.input_size = in_channels, num_classes, tuple(input_size)
+        self.T = None
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        expected = (self.in_channels, *self.input_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
+                             f"got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)[None]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hub.registry import register_model
+from .base import ImageClassifier
 
 PAPER = "Zhang et al., Rectified Linear Postsynaptic Potential Function for Backpropagation in Deep SNNs, IEEE TNNLS 2021"
 NEVER = math.inf
@@ -148,35 +149,21 @@ class MinPool2d(nn.Module):
         return -F.max_pool2d(-t, self.kernel_size)
 
 
-class ReLPSPNet(nn.Module):
+class ReLPSPNet(ImageClassifier):
     """A ReL-PSP network: latency-coded input, layers of single-spike neurons, output spike times.
 
     ``forward`` returns ``-t_out`` (earliest spike wins: argmax is the prediction, and softmax
     cross-entropy on it is the paper's loss on spike times); silent outputs read ``-t_silent``.
+    Time is continuous: ``T`` is None.
     """
-
-    stem: str = ""
-    head: str = ""
 
     def __init__(self, layers: nn.Sequential, in_channels: int, num_classes: int, input_size: tuple[int, int],
                  t_max: float = 1.0, t_silent: float = 10.0, head: str = ""):
-        super().__init__()
+        super().__init__(in_channels, num_classes, input_size)
         self.encoder = LatencyTimes(t_max)
         self.layers = layers
-        self.in_channels, self.num_classes, self.input_size = in_channels, num_classes, tuple(input_size)
-        self.T = None  # continuous time: no time steps
         self.t_silent = t_silent
         self.head = head
-
-    def check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
-        expected = (self.in_channels, *self.input_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
-                             f"got {list(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
 
     def output_times(self, x: torch.Tensor) -> torch.Tensor:
         """Spike times of the output neurons ``[B, num_classes]`` (``inf``: silent)."""
