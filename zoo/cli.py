@@ -1,4 +1,4 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, report, events-to-frames.
+"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, bench, report, events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
 ``--debug`` shows the traceback instead.
@@ -14,6 +14,29 @@ from pathlib import Path
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
+
+
+def _cmd_bench(args) -> int:
+    from .bench import SUITES, format_rows, machine, run_suite, write_report
+
+    suites = args.suite or list(SUITES)
+    for name in suites:
+        if name not in SUITES:
+            raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
+    rows = []
+    for name in suites:
+        suite_rows = run_suite(name, args.repeats, args.device)
+        rows.extend(suite_rows)
+        if not args.json:
+            print(format_rows(suite_rows), flush=True)
+    command = "python -m zoo bench" + "".join(f" --suite {name}" for name in args.suite or []) + \
+        (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+    result = {"command": command, "machine": machine(), "rows": rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    if args.write:
+        write_report(result, Path(args.write))
+    return 0
 
 
 def _cmd_list(args) -> int:
@@ -241,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="finetuned", help="tag of the published weight")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fine-tuning in --out")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("bench", help="speed and memory ratios measured side by side (snn_vs_ann, memory, "
+                                     "sparse, backend)")
+    p.add_argument("--suite", action="append", default=None, help="run only this suite (repeatable)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--write", default=None, metavar="DIR", help="also write results.json, bench.md and plots to DIR")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")
     p.add_argument("--check", action="store_true", help="only check that the table is current (exit 1 if not)")

@@ -61,17 +61,24 @@ class LatencyEncoder(nn.Module):
 
     ``linear``: ``t = round((T - 1)(1 - x))``. ``log``: ``t = round((T - 1) - ln(1 + a x))`` with
     ``a = e^(T-1) - 1`` (SpikingJelly's convention), which spreads bright pixels over more steps.
-    Pixels at or below ``threshold`` do not fire.
+    ``rc``: ``t = floor(tau ln(x / (x - threshold)))``, the time an RC membrane driven by the pixel
+    intensity takes to reach ``threshold`` (Zenke's SuperSpike tutorials, the sparse-gradient paper);
+    spikes later than ``T - 1`` are dropped. Pixels at or below ``threshold`` do not fire.
     """
 
-    def __init__(self, T: int, mode: str = "linear", threshold: float = 0.0):
+    def __init__(self, T: int, mode: str = "linear", threshold: float = 0.0, tau: float = 20.0):
         super().__init__()
-        if mode not in ("linear", "log"):
-            raise ValueError(f"latency mode must be 'linear' or 'log', got {mode!r}")
-        self.T, self.mode, self.threshold = T, mode, threshold
+        if mode not in ("linear", "log", "rc"):
+            raise ValueError(f"latency mode must be 'linear', 'log' or 'rc', got {mode!r}")
+        if mode == "rc" and (threshold <= 0 or tau <= 0):
+            raise ValueError(f"rc latency needs a positive threshold and tau, got {threshold}, {tau}")
+        self.T, self.mode, self.threshold, self.tau = T, mode, threshold, tau
 
     def spike_times(self, x: torch.Tensor) -> torch.Tensor:
         x = x.clamp(0.0, 1.0)
+        if self.mode == "rc":
+            above = x.clamp(min=self.threshold + 1e-7)
+            return torch.floor(self.tau * torch.log(above / (above - self.threshold))).clamp(max=self.T).long()
         if self.mode == "linear":
             t = (self.T - 1) * (1.0 - x)
         else:
@@ -85,7 +92,7 @@ class LatencyEncoder(nn.Module):
         return ((steps == times.unsqueeze(0)) & fires).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"T={self.T}, mode={self.mode}, threshold={self.threshold}"
+        return f"T={self.T}, mode={self.mode}, threshold={self.threshold}" + (f", tau={self.tau}" if self.mode == "rc" else "")
 
 
 class DeltaEncoder(nn.Module):

@@ -1,0 +1,114 @@
+"""Sparse spiking gradient descent: the custom backward equals BPTT, the sparse rule keeps exactly the
+neurons near threshold, and the paper's network trains."""
+import math
+
+import pytest
+import torch
+
+import zoo
+from zoo.encoding import LatencyEncoder
+from zoo.neurons.sparse_grad import SparseGradLIFLinear, reference_lif_linear
+
+
+def _layer_and_input(sparse: bool, window: float = 0.2, seed: int = 0):
+    torch.manual_seed(seed)
+    layer = SparseGradLIFLinear(30, 16, tau=8.0, window=window, sparse_grad=sparse)
+    torch.nn.init.normal_(layer.weight, std=0.6)
+    x = (torch.rand(25, 6, 30) < 0.3).float().requires_grad_()
+    return layer, x
+
+
+def _grads(out, x, weight, grad_out):
+    return torch.autograd.grad(out, (x, weight), grad_out)
+
+
+@pytest.mark.parametrize("sparse,window", [(False, 0.2), (True, 1e9)])
+def test_backward_equals_autograd_bptt(sparse, window):
+    layer, x = _layer_and_input(sparse, window)
+    spikes = layer(x)
+    reference = reference_lif_linear(x, layer.weight, layer.beta, layer.v_threshold, layer.surrogate_scale)
+    assert torch.equal(spikes, reference)
+    assert 0.05 < spikes.mean() < 0.6  # the example has both spikes and silence
+    grad_out = torch.randn_like(spikes)
+    for ours, theirs in zip(_grads(spikes, x, layer.weight, grad_out),
+                            _grads(reference, x, layer.weight, grad_out)):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_backward_keeps_only_neurons_near_threshold():
+    layer, x = _layer_and_input(sparse=True, window=0.2)
+    spikes = layer(x)
+    assert 0.0 < layer.active_fraction < 0.5
+    grad_out = torch.randn_like(spikes)
+    windowed = reference_lif_linear(x, layer.weight, layer.beta, layer.v_threshold, layer.surrogate_scale,
+                                    window=0.2)
+    dense = reference_lif_linear(x, layer.weight, layer.beta, layer.v_threshold, layer.surrogate_scale)
+    ours = _grads(spikes, x, layer.weight, grad_out)
+    for mine, expected in zip(ours, _grads(windowed, x, layer.weight, grad_out)):
+        torch.testing.assert_close(mine, expected, rtol=1e-4, atol=1e-5)
+    # the window changes the gradient (it is an approximation) but keeps its direction
+    full = _grads(dense, x, layer.weight, grad_out)[1]
+    assert not torch.allclose(ours[1], full)
+    assert torch.nn.functional.cosine_similarity(ours[1].flatten(), full.flatten(), dim=0) > 0.5
+
+
+def test_no_active_neuron_gives_zero_gradient():
+    layer = SparseGradLIFLinear(4, 3, sparse_grad=True)
+    torch.nn.init.zeros_(layer.weight)
+    x = torch.ones(5, 2, 4, requires_grad=True)
+    layer(x).sum().backward()
+    assert layer.active_fraction == 0.0
+    assert torch.count_nonzero(layer.weight.grad) == 0 and torch.count_nonzero(x.grad) == 0
+
+
+def test_layer_rejects_wrong_shapes_and_parameters():
+    with pytest.raises(ValueError, match=r"expects \[T, B, 4\]"):
+        SparseGradLIFLinear(4, 3)(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="tau"):
+        SparseGradLIFLinear(4, 3, tau=1.0)
+    with pytest.raises(ValueError, match="window"):
+        SparseGradLIFLinear(4, 3, window=0.0)
+
+
+def test_rc_latency_times():
+    encoder = LatencyEncoder(40, mode="rc", threshold=0.2, tau=20.0)
+    x = torch.tensor([1.0, 0.25, 0.2, 0.0, 0.201])
+    spikes = encoder(x)
+    # t = floor(20 ln(x / (x - 0.2))): 4 for x = 1, 32 for x = 0.25; none at or below 0.2 or after T - 1
+    assert spikes.sum(0).tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert spikes[:, 0].argmax() == math.floor(20 * math.log(1.25))
+    assert spikes[:, 1].argmax() == 32
+
+
+def test_ssgd_fc3_shapes_and_gradients():
+    model = zoo.create_model("ssgd_fc3", T=20)
+    x = torch.rand(3, 1, 28, 28)
+    out = model(x)
+    assert out.shape == (3, 10)
+    assert torch.equal(out, model.readout_trace(x).amax(0))
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match=r"\[B, 1, 28, 28\]"):
+        model(torch.rand(3, 28, 28))
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_ssgd_fc3_learns_a_small_task(sparse):
+    """Two classes of latency-coded images (bright top half vs bright bottom half) are learned within a
+    few dozen steps in both modes."""
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 28, 28) * 0.3
+    labels = torch.randint(0, 2, (64,))
+    for i, label in enumerate(labels):
+        rows = slice(0, 14) if label == 0 else slice(14, 28)
+        images[i, 0, rows] += 0.6
+    model = zoo.create_model("ssgd_fc3", T=40, num_classes=2, hidden=(64,), sparse_grad=sparse)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    accuracy = (model(images).argmax(1) == labels).float().mean()
+    assert accuracy > 0.9
+    assert model.layers[0].active_fraction < 0.5

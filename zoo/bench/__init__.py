@@ -1,0 +1,67 @@
+"""``python -m zoo bench``: speed and memory figures, each a ratio of two things measured side by side
+in one run (the machines are noisy; absolute seconds are printed but only the ratios are claims)."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+SUITES = ("snn_vs_ann", "memory", "sparse", "backend")
+
+
+def run_suite(name: str, repeats: int, device: str) -> list[dict]:
+    if name == "snn_vs_ann":
+        from . import speed
+        return speed.run(repeats=repeats, device=device)
+    if name == "memory":
+        from . import memory
+        return memory.run(device=device)
+    if name == "sparse":
+        from . import sparse
+        return sparse.run(repeats=repeats)
+    if name == "backend":
+        from . import backend
+        return backend.run(repeats=repeats)
+    raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
+
+
+def machine() -> dict:
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or
+            platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def format_rows(rows: list[dict]) -> str:
+    """One line per figure: the case, its ratio and the raw medians beside it."""
+    lines = []
+    for row in rows:
+        extras = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                           if k not in ("suite", "case", "ratio", "T") and isinstance(v, float))
+        ratio = f"{row['ratio']:.2f}x" if "ratio" in row else "-"
+        lines.append(f"{row['suite']:<11} {ratio:>7}  {row['case']}" + (f"  ({extras})" if extras else ""))
+    return "\n".join(lines)
+
+
+def write_report(result: dict, out: Path) -> None:
+    """``results.json``, ``bench.md`` (the table) and the memory plot in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = result["rows"]
+    md = [f"# Benchmarks\n\nWritten by `{result['command']}` on {result['machine']['cpu']} "
+          f"({result['machine']['threads']} threads, torch {result['machine']['torch']}"
+          + (f", {result['machine']['gpu']}" if result["machine"]["gpu"] else "") + "). Every ratio is the median of "
+          "per-repeat ratios of two candidates timed in turn in the same run.\n",
+          "| suite | case | ratio | medians |", "|---|---|---|---|"]
+    for row in rows:
+        extras = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                           if k not in ("suite", "case", "ratio", "T") and isinstance(v, float))
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+        md.append(f"| {row['suite']} | {row['case']} | {ratio} | {extras} |")
+    memory_rows = [row for row in rows if row["suite"] == "memory"]
+    if memory_rows:
+        from .memory import plot
+
+        plot(memory_rows, out / "memory.png")
+        md.append("\n![BPTT memory against T](memory.png)")
+    (out / "bench.md").write_text("\n".join(md) + "\n")

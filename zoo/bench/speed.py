@@ -1,0 +1,78 @@
+"""``snn_vs_ann``: an SNN training step against the identical network with ReLU in place of its
+neurons, run on the same ``T * B`` images (the same convolution work), so the ratio is the price of
+the neurons and of the time loop."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..hub.registry import create_model
+from ..neurons.compat import import_spikingjelly
+from .timing import interleaved, median, median_ratio
+
+sj = import_spikingjelly()
+
+
+def relu_twin(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every spiking neuron replaced by ``nn.ReLU`` (same weights)."""
+    twin = copy.deepcopy(model)
+    for name, module in list(twin.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, sj.neuron.BaseNode):
+                setattr(module, child_name, nn.ReLU())
+    return twin
+
+
+def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step():
+        loss = nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def _inference(model: nn.Module, images: torch.Tensor):
+    def run():
+        with torch.no_grad():
+            model(images)
+    return run
+
+
+CASES = {
+    # name: (arch, kwargs, batch)
+    "sew_resnet18": ("sew_resnet18", {"T": 4, "stem": "cifar", "width": 16, "in_channels": 1,
+                                      "input_size": (28, 28), "zero_init_residual": False}, 32),
+    "stbp_cnn": ("stbp_cnn", {"T": 8, "encoding": "direct"}, 32),
+}
+
+
+def run(repeats: int = 5, device: str = "cpu") -> list[dict]:
+    """Training-step and inference ratios SNN / ReLU twin, with SpikingJelly's and the zoo's fused neurons."""
+    rows = []
+    for case, (arch, kwargs, batch) in CASES.items():
+        torch.manual_seed(0)
+        images = torch.rand(batch, kwargs.get("in_channels", 1), 28, 28, device=device)
+        labels = torch.randint(0, 10, (batch,), device=device)
+        snn = create_model(arch, **kwargs).to(device)
+        fused = create_model(arch, **kwargs, neuron_kwargs={"fused": True}).to(device) \
+            if arch.startswith("sew_") else None
+        ann = relu_twin(snn)
+        for mode, make in (("train step", _train_step), ("inference", _inference)):
+            args = (images, labels) if mode == "train step" else (images,)
+            candidates = {"snn": make(snn, *args), "ann": make(ann, *args)}
+            if fused is not None:
+                candidates["snn_fused"] = make(fused, *args)
+            times = interleaved(candidates, repeats)
+            rows.append({"suite": "snn_vs_ann", "case": f"{case} T={snn.T} B={batch}: {mode}",
+                         "ann_s": median(times["ann"]), "snn_s": median(times["snn"]),
+                         "ratio": median_ratio(times["snn"], times["ann"])})
+            if fused is not None:
+                rows.append({"suite": "snn_vs_ann", "case": f"{case} T={snn.T} B={batch}: {mode}, fused neurons",
+                             "ann_s": median(times["ann"]), "snn_s": median(times["snn_fused"]),
+                             "ratio": median_ratio(times["snn_fused"], times["ann"])})
+    return rows
