@@ -10,7 +10,7 @@ import torch
 from ..hub.registry import create_model
 
 STEPS = (1, 2, 4, 8, 16)
-ARCH_KWARGS = {"stem": "cifar", "width": 16, "in_channels": 1, "input_size": (28, 28),
+ARCH_KWARGS = {"stem": "cifar", "width": 16, "in_channels": 1, "input_size": (28, 28), "num_classes": 10,
                "zero_init_residual": False}
 
 

@@ -46,7 +46,7 @@ def _inference(model: nn.Module, images: torch.Tensor):
 CASES = {
     # name: (arch, kwargs, batch)
     "sew_resnet18": ("sew_resnet18", {"T": 4, "stem": "cifar", "width": 16, "in_channels": 1,
-                                      "input_size": (28, 28), "zero_init_residual": False}, 32),
+                                      "input_size": (28, 28), "zero_init_residual": False, "num_classes": 10}, 32),
     "stbp_cnn": ("stbp_cnn", {"T": 8, "encoding": "direct"}, 32),
 }
 

@@ -43,15 +43,15 @@ def surrogate_derivative(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.T
 
 class _MultiStep(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_seq, v_init, a, b, c, v_th, v_reset, detach_reset, surrogate):
+    def forward(ctx, x_seq, v_init, a, b, c, v_th, v_reset, detach_reset, surrogate, keep_graph):
         # preallocated buffers and in-place operations: on a CPU the allocation and first touch of a
-        # fresh tensor per operation costs as much as the arithmetic
+        # fresh tensor per operation costs as much as the arithmetic; without a backward to feed, one
+        # H buffer is reused instead of keeping the sequence
         spikes = torch.empty_like(x_seq)
-        h_seq = torch.empty_like(x_seq)
+        h_seq = torch.empty_like(x_seq) if keep_graph else torch.empty_like(x_seq[:1]).expand_as(x_seq)
         v = torch.zeros_like(x_seq[0]) if not isinstance(v_init, torch.Tensor) else v_init.detach().clone()
         if not isinstance(v_init, torch.Tensor) and v_init != 0.0:
             v.fill_(float(v_init))
-        fired = torch.empty(x_seq.shape[1:], dtype=torch.bool, device=x_seq.device)
         plain = a == 1.0 and b == 1.0 and c == 0.0  # IF: H = V + X
         for t in range(x_seq.shape[0]):
             h = h_seq[t]
@@ -59,12 +59,11 @@ class _MultiStep(torch.autograd.Function):
                 torch.add(x_seq[t], v, out=h)
             else:
                 torch.add(x_seq[t], v, alpha=a / b, out=h).mul_(b).add_(c)  # b X + a V + c
-            torch.ge(h, v_th, out=fired)
-            spikes[t].copy_(fired)
+            fired = torch.ge(h, v_th, out=spikes[t])
             if v_reset is None:
-                torch.sub(h, spikes[t], alpha=v_th, out=v)
-            else:
-                v.copy_(h).masked_fill_(fired, v_reset)
+                torch.sub(h, fired, alpha=v_th, out=v)
+            else:  # V = H (1 - S) + S V_reset = H - S (H - V_reset)
+                torch.addcmul(h, fired, h if v_reset == 0.0 else h - v_reset, value=-1.0, out=v)
         ctx.save_for_backward(h_seq, spikes)
         ctx.params = (a, b, v_th, v_reset, detach_reset, surrogate)
         ctx.v_init_is_tensor = isinstance(v_init, torch.Tensor)
@@ -93,7 +92,7 @@ class _MultiStep(torch.autograd.Function):
             carry = grad_h[t] if a == 1.0 else grad_h[t] * a
         if b != 1.0:
             grad_h.mul_(b)
-        return grad_h, (carry if ctx.v_init_is_tensor else None), None, None, None, None, None, None, None
+        return grad_h, (carry if ctx.v_init_is_tensor else None), None, None, None, None, None, None, None, None
 
 
 def _surrogate_derivative_inplace(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -119,8 +118,9 @@ class _Fused:
         if not usable:
             return super().multi_step_forward(x_seq)
         a, b, c = self.charge_coefficients()
+        keep_graph = torch.is_grad_enabled() and x_seq.requires_grad
         spikes, self.v = _MultiStep.apply(x_seq, v_init, a, b, c, self.v_threshold, self.v_reset,
-                                          self.detach_reset, self.surrogate_function)
+                                          self.detach_reset, self.surrogate_function, keep_graph)
         return spikes
 
 

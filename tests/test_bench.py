@@ -1,0 +1,78 @@
+"""``zoo bench``: side-by-side timing, the ReLU twin, the memory measure and the CLI (tiny sizes; the
+real figures come from ``python -m zoo bench``)."""
+import json
+
+import pytest
+import torch
+
+import zoo
+from zoo.bench import format_rows, run_suite, write_report
+from zoo.bench.memory import saved_bytes
+from zoo.bench.speed import relu_twin
+from zoo.bench.timing import interleaved, median_ratio
+from zoo.cli import main
+from zoo.neurons.compat import import_spikingjelly
+
+sj = import_spikingjelly()
+
+
+def test_interleaved_runs_candidates_in_turn():
+    calls = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4
+    assert [len(v) for v in times.values()] == [3, 3]
+    assert median_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
+    with pytest.raises(ValueError, match="repeats"):
+        interleaved({"a": lambda: None}, repeats=0)
+
+
+def test_relu_twin_has_the_same_weights_and_no_neurons():
+    snn = zoo.create_model("sew_resnet18", T=2, stem="cifar", width=8, in_channels=1, input_size=(28, 28),
+                           num_classes=10)
+    ann = relu_twin(snn)
+    assert not any(isinstance(m, sj.neuron.BaseNode) for m in ann.modules())
+    assert sum(isinstance(m, torch.nn.ReLU) for m in ann.modules()) == \
+        sum(isinstance(m, sj.neuron.BaseNode) for m in snn.modules())
+    for (name, p), (_, q) in zip(snn.named_parameters(), ann.named_parameters()):
+        assert torch.equal(p, q), name
+    x = torch.rand(2, 1, 28, 28)
+    assert ann(x).shape == snn(x).shape == (2, 10)
+
+
+def test_saved_memory_grows_with_T_and_fused_neurons_store_less():
+    kwargs = dict(stem="cifar", width=8, in_channels=1, input_size=(28, 28))
+    x = torch.rand(2, 1, 28, 28)
+    one, four = (saved_bytes(zoo.create_model("sew_resnet18", T=T, **kwargs), x) for T in (1, 4))
+    assert 3.5 < four / one < 4.5  # BPTT keeps every step
+    fused = saved_bytes(zoo.create_model("sew_resnet18", T=4, neuron_kwargs={"fused": True}, **kwargs), x)
+    assert fused < four
+
+
+def test_sparse_suite_reports_both_ratios(monkeypatch):
+    from zoo.bench import sparse
+
+    rows = sparse.run(repeats=1, batch=8)
+    assert [row["suite"] for row in rows] == ["sparse", "sparse"]
+    assert all(row["ratio"] > 0 and "active" in row["case"] for row in rows)
+    assert "autograd" in rows[0]["case"] and "dense products" in rows[1]["case"]
+
+
+def test_backend_suite_says_why_it_is_skipped_on_cpu(tmp_path):
+    rows = run_suite("backend", repeats=1, device="cpu")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert rows[0]["case"].startswith("skipped: needs a CUDA GPU")
+    assert "-  skipped" in format_rows(rows)
+    write_report({"command": "python -m zoo bench --suite backend", "rows": rows,
+                  "machine": {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}}, tmp_path)
+    assert "skipped" in (tmp_path / "bench.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == rows
+
+
+def test_cli_bench_json_and_unknown_suite(capsys):
+    assert main(["bench", "--suite", "backend", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
+    assert main(["bench", "--suite", "speed"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, memory, sparse, backend"
