@@ -41,6 +41,11 @@ def fmnist_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory) -> Path:
+    return make_mnist_layout(tmp_path_factory.mktemp("mnist"), "MNIST", seed=1)
+
+
+@pytest.fixture(scope="session")
 def cifar_root(tmp_path_factory) -> Path:
     """CIFAR-10's python archive layout: pickled dicts of uint8 rows (3072 = 3x32x32, channel-major)
     and labels. The official files are Python 2 pickles whose keys unpickle (latin1) as str."""
@@ -64,7 +69,7 @@ def tiny_recipe(root: Path, **train_overrides) -> dict:
         "model": {"name": "stbp_cnn", "kwargs": dict(TINY_MODEL)},
         "data": {"name": "fashion-mnist", "root": str(root), "val_fraction": 0.2},
         "train": {"epochs": 2, "batch_size": 20, "eval_batch_size": 50, "loss": "mse",
-                  "checkpoint_every": 3, "lr": 5e-3, **train_overrides},
+                  "checkpoint_every": 3, "log_every": 2, "lr": 5e-3, **train_overrides},
     })
 
 

@@ -23,6 +23,10 @@ def test_every_recipe_loads_and_cites_its_paper(path):
 # recipe -> (fixture, overrides that shrink the work, not the code path)
 SMOKE = {
     "sew_resnet18_fashion_mnist": ("fmnist_root", []),
+    "sew_resnet18_fashion_mnist_long": ("fmnist_root", []),
+    "stbp_fashion_mnist": ("fmnist_root", []),
+    "stbp_mnist": ("mnist_root", []),
+    "ssgd_fc3_fashion_mnist": ("fmnist_root", ["model.kwargs.T=20"]),
     "sew_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=sew_resnet18"]),
     "sew_7b_net_dvsgesture": ("dvsgesture_root", ["data.kwargs.T=4", "data.augment.time_subsample=3",
                                                   "data.num_workers=0"]),
@@ -30,6 +34,10 @@ SMOKE = {
     "ltsnn_resnet19_cifar10": ("cifar_root", ["data.num_workers=0", "model.kwargs.T=2", "data.val_fraction=0.2"]),
     "ltsnn_vgg9_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "model.kwargs.T=2", "data.num_workers=0"]),
 }
+
+
+def test_every_recipe_has_a_smoke_run():
+    assert sorted(p.stem for p in RECIPES) == sorted(SMOKE)
 
 
 @pytest.mark.parametrize("stem", sorted(SMOKE))

@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+import zoo
+
 from conftest import REPO, tiny_recipe
 from zoo.errors import RecipeError
 from zoo.train import Trainer, load_recipe, train
@@ -73,3 +75,30 @@ def test_a_run_folder_gets_its_training_curves(tiny_run):
 
     with Image.open(tiny_run / "curves.png") as image:
         assert image.size[0] > 600 and image.size[1] > 200
+
+
+def test_train_log_records_the_firing_rate(tiny_run):
+    events = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    rates = [e["firing_rate"] for e in events if e["event"] == "train"]
+    assert rates and all(0.0 < r < 1.0 for r in rates)
+
+
+def test_firing_rate_meter_counts_spikes_of_every_neuron():
+    from zoo.analysis import FiringRateMeter
+
+    model = zoo.create_model("stbp_cnn", T=4)
+    meter = FiringRateMeter(model)
+    spikes, count = [], []
+
+    def record(module, inputs, output):
+        spikes.append(float(output.detach().sum()))
+        count.append(output.numel())
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if type(m).__name__.endswith("Node")]
+    model(torch.rand(2, 1, 28, 28))
+    assert len(hooks) == 4
+    assert meter.pop() == pytest.approx(sum(spikes) / sum(count))
+    assert meter.pop() is None  # nothing since the last read
+    meter.close()
+    model(torch.rand(2, 1, 28, 28))
+    assert meter.pop() is None

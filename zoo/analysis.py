@@ -63,6 +63,31 @@ class ActivityReport:
                 "energy_per_op_pJ": {"mac": E_MAC_PJ, "ac": E_AC_PJ, "source": "Horowitz, ISSCC 2014 (45 nm)"}}
 
 
+class FiringRateMeter:
+    """Mean firing rate of all spiking neurons in the forward passes since the last :meth:`pop`, from
+    forward hooks; the sum stays on the device, so reading it once per training step is the only sync."""
+
+    def __init__(self, model: nn.Module):
+        self.spikes: torch.Tensor | float = 0.0
+        self.count = 0
+        self.hooks = [m.register_forward_hook(self._hook) for m in model.modules() if is_neuron(m)]
+
+    def _hook(self, module: nn.Module, inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            self.spikes = self.spikes + output.detach().sum(dtype=torch.float32)
+            self.count += output.numel()
+
+    def pop(self) -> float | None:
+        """The rate (spikes per neuron and step) since the last call, or None without spiking neurons."""
+        rate = float(self.spikes) / self.count if self.count else None
+        self.spikes, self.count = 0.0, 0
+        return rate
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
 class ActivityMonitor:
     """Context manager that records activity while ``model`` runs; ``report()`` gives the totals."""
 

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "compile": False,
         "seed": 0,
         "checkpoint_every": 200,
+        "log_every": 50,
         "eval_seed": 0,
         "freeze": "none",
         "wandb": False,
@@ -116,7 +117,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.freeze must be 'none' or 'backbone', got {train['freeze']!r}")
     if train["schedule"] not in SCHEDULES:
         raise RecipeError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {train['schedule']!r}")
-    for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lr_step_epochs"):
+    for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "log_every", "lr_step_epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise RecipeError(f"train.{key} must be a positive integer, got {train[key]!r}")
     if not isinstance(config["data"]["num_workers"], int) or config["data"]["num_workers"] < 0:

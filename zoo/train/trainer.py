@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data import holdout, load_dataset
+from ..analysis import FiringRateMeter
 from ..data.augment import BatchAugment, time_major
 from ..errors import ZooError
 from ..hub.registry import create_model
@@ -116,6 +117,7 @@ class Trainer:
             self.ema = torch.optim.swa_utils.AveragedModel(
                 self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_cfg["ema_decay"]),
                 use_buffers=True)
+        self.firing_rate = FiringRateMeter(self.model)  # after the EMA copy, which must not carry its hooks
         on_gpu = self.device.type == "cuda"
         self.amp = bool(train_cfg["amp"]) and on_gpu
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -246,13 +248,18 @@ class Trainer:
                 loader = DataLoader(self.train_set, batch_sampler=shards,
                                     generator=torch.Generator(), num_workers=self.config["data"]["num_workers"])
                 for images, labels in loader:
+                    self.firing_rate.pop()  # drop what validation forwards added
                     loss, acc = self._train_step(images, labels)
+                    rate = self.firing_rate.pop()
                     self.step += 1
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1f}%", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
-                    if self.step % 50 == 0:
+                    shown = {"loss": f"{loss:.4f}", "acc": f"{acc:.1f}%"}
+                    if rate is not None:
+                        shown["rate"] = f"{rate:.3f}"
+                    bar.set_postfix(**shown, lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                    if self.step % self.config["train"]["log_every"] == 0:
                         self.log({"event": "train", "epoch": epoch, "step": self.step, "loss": loss,
-                                  "acc1": acc, "lr": self.scheduler.get_last_lr()[0],
+                                  "acc1": acc, "firing_rate": rate, "lr": self.scheduler.get_last_lr()[0],
                                   "elapsed_s": round(time.time() - start, 1)})
                     epoch_done = self.step % self.steps_per_epoch == 0
                     if epoch_done:
