@@ -12,7 +12,7 @@ from zoo.hub.weights import load_state_dict
 
 def test_list_models_and_patterns():
     assert "stbp_cnn" in zoo.list_models()
-    assert zoo.list_models("stbp_*") == ["stbp_cnn"]
+    assert zoo.list_models("stbp_*") == ["stbp_cnn", "stbp_mlp"]
     assert zoo.list_models("sew_*x") == []
 
 

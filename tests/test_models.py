@@ -64,3 +64,13 @@ def test_another_surrogate_keeps_its_own_default_width():
     model = zoo.create_model("stbp_cnn", surrogate="atan")
     assert model.sn1.surrogate_function.alpha == 2.0
     assert zoo.create_model("stbp_cnn").sn1.surrogate_function.alpha == 1.0  # STBP's window
+
+
+def test_stbp_mlp_is_the_papers_nmnist_net():
+    model = zoo.create_model("stbp_mlp")
+    assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (2 * 34 * 34, 800, 10)
+    frames = (torch.rand(10, 3, 2, 34, 34) < 0.1).float()
+    out = model(frames)
+    assert out.shape == (3, 10) and ((out >= 0) & (out <= 1)).all()
+    with pytest.raises(ValueError, match=r"\[B, 2, 34, 34\]"):
+        model(torch.rand(3, 1, 28, 28))

@@ -83,3 +83,33 @@ def stbp_cnn(**kwargs) -> STBPCNN:
     """STBP spiking CNN: 32C3-AP2-32C3-AP2-FC128-FC10, iterative LIF (decay 0.2, V_th 0.5),
     rectangular surrogate, Bernoulli rate-coded input, MSE on output firing rates."""
     return STBPCNN(**kwargs)
+
+
+class STBPMLP(SpikingClassifier):
+    """STBP's fully connected net (the paper's N-MNIST structure 34x34x2-800-10) with the same neuron."""
+
+    stem = "fc1"
+    head = "fc2"
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 2, T: int = 10, encoding: str = "rate",
+                 decay: float = 0.2, v_threshold: float = 0.5, surrogate: str = "rectangle",
+                 surrogate_alpha: float | None = None, hidden: int = 800,
+                 input_size: tuple[int, int] = (34, 34)):
+        super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
+                         input_size=input_size)
+        self.flatten = layer.Flatten(step_mode="m")
+        self.fc1 = layer.Linear(in_channels * input_size[0] * input_size[1], hidden, step_mode="m")
+        self.sn1 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
+        self.fc2 = layer.Linear(hidden, num_classes, step_mode="m")
+        self.sn2 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
+
+    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.sn2(self.fc2(self.sn1(self.fc1(self.flatten(x_seq)))))
+
+
+@register_model(paper="Wu et al., Spatio-Temporal Backpropagation for Training High-Performance "
+                      "Spiking Neural Networks, Frontiers in Neuroscience 2018")
+def stbp_mlp(**kwargs) -> STBPMLP:
+    """STBP fully connected net for N-MNIST: 34x34x2-800-10, iterative LIF (decay 0.2, V_th 0.5),
+    rectangular surrogate, MSE on output firing rates; event frames in, or rate-coded images."""
+    return STBPMLP(**kwargs)
