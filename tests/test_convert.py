@@ -1,5 +1,7 @@
 """ANN-to-SNN conversion: BN folding is exact, thresholds are the chosen percentile, the SNN's neuron
 outputs approach the ANN's activations layer by layer as T grows, and calibration helps at small T."""
+import json
+
 import pytest
 import torch
 
@@ -104,3 +106,46 @@ def test_shared_relus_and_bad_arguments_are_refused(trained_ann):
     shared.in_channels, shared.input_size = 1, (2, 2)
     with pytest.raises(ValueError, match="used more than once per forward pass"):
         ConvertedSNN(shared)
+
+
+@pytest.fixture(scope="module")
+def ann_run(tmp_path_factory, fmnist_root):
+    """A short ReLU ResNet-20 training run on the fixture data, as `zoo convert` receives it."""
+    from zoo.train import load_recipe, train
+
+    out = tmp_path_factory.mktemp("ann_run")
+    config = load_recipe({"model": {"name": "ann_resnet20", "kwargs": {"in_channels": 1, "input_size": [28, 28],
+                                                                       "width": 4}},
+                          "data": {"name": "fashion-mnist", "root": str(fmnist_root), "val_fraction": 0.2},
+                          "train": {"epochs": 8, "batch_size": 20, "eval_batch_size": 50, "lr": 1e-2}})
+    train(config, out, progress=False)
+    return out
+
+
+def test_zoo_convert_publishes_a_conversion_with_its_accuracy_against_T(ann_run, fmnist_root, tmp_path,
+                                                                       monkeypatch, capsys):
+    from zoo.cli import main
+    from zoo.hub.publish import evaluate_weights
+
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    assert main(["convert", str(ann_run / "checkpoints" / "best.pt"), "--tag", "tiny", "--T", "16",
+                 "--sweep", "4,16", "--calibration-images", "60", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    card = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())
+    conversion = card["conversion"]
+    assert card["T"] == 16 and card["kwargs"]["width"] == 4 and conversion["from"] == "ann_resnet20"
+    assert set(conversion["acc1_by_T"]) == {"4", "16"}
+    assert conversion["acc1_by_T"]["16"] == card["metrics"]["acc1"]  # the same file at its own T
+    assert conversion["ann_acc1"] > 50.0 and card["metrics"]["acc1"] > 30.0  # chance is 10%
+    assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   4" in out
+    # `zoo eval --T` reproduces the sweep's numbers from the file
+    again = evaluate_weights("converted_resnet20.tiny", root=fmnist_root, T=4, progress=False)
+    assert again["acc1"] == conversion["acc1_by_T"]["4"]
+
+
+def test_zoo_convert_refuses_a_spiking_checkpoint(tiny_run, capsys):
+    from zoo.cli import main
+
+    assert main(["convert", str(tiny_run / "checkpoints" / "best.pt"), "--tag", "x"]) == 2
+    assert capsys.readouterr().err.strip() == ("zoo: error: zoo convert takes a checkpoint of a ReLU network "
+                                               "(an ann_* architecture), got stbp_cnn")

@@ -1,4 +1,5 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, train, publish, finetune, bench, report, events-to-frames.
+"""``python -m zoo`` / ``zoo``: list, info, eval, convert, train, publish, finetune, bench, report,
+events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
 ``--debug`` shows the traceback instead.
@@ -39,6 +40,21 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_convert(args) -> int:
+    from .hub.conversion import convert_checkpoint
+
+    sweep = tuple(int(t) for t in args.sweep.split(",")) if args.sweep else ()
+    card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, percentile=args.percentile,
+                              calibrate=args.calibrate, calibration_images=args.calibration_images, sweep=sweep,
+                              out_dir=args.out_dir, default=args.default)
+    conversion = card["conversion"]
+    print(f"{card['arch']}.{card['tag']}: SNN acc1 {card['metrics']['acc1']:.2f}% at T={card['T']} "
+          f"(ANN {conversion['ann_acc1']:.2f}%) -> {card['file']}")
+    for steps, acc1 in conversion["acc1_by_T"].items():
+        print(f"  T={steps:>4}: {acc1:.2f}%")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from .hub import list_models
 
@@ -70,7 +86,7 @@ def _cmd_eval(args) -> int:
 
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
                               limit=args.limit, batch_size=args.batch_size, activity=args.activity,
-                              plots=args.plots)
+                              plots=args.plots, T=args.T)
     card = result.pop("card_metrics", None)
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"
@@ -230,7 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also firing rate per layer, SynOps and energy against the same network as an ANN")
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write firing_rates.png, raster.png, confusion.png and activity.json into DIR")
+    p.add_argument("--T", type=_positive_int, default=None, help="time steps (default: the card's)")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("convert", help="convert a trained ReLU network (ann_* checkpoint) into an IF SNN and "
+                                       "publish it with its accuracy against T")
+    p.add_argument("checkpoint")
+    p.add_argument("--tag", required=True)
+    p.add_argument("--T", type=_positive_int, default=32, help="time steps of the published SNN")
+    p.add_argument("--percentile", type=float, default=99.99, help="threshold = this percentile of activations")
+    p.add_argument("--calibrate", default="bias", help="layer-wise calibration: bias, potential or none")
+    p.add_argument("--calibration-images", type=_positive_int, default=1024)
+    p.add_argument("--sweep", default="4,8,16,32,64", help="also evaluate at these T (comma-separated; '' for none)")
+    p.add_argument("--out-dir", default=None, help="default: the repository's weights/")
+    p.add_argument("--default", action="store_true", help="make it the architecture's default weight")
+    p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("train", help="train a recipe (or --resume a run folder)")
     p.add_argument("recipe", nargs="?")

@@ -60,12 +60,13 @@ def _run_record(run_dir: Path) -> dict:
 
 def evaluate_weights(name: str, dataset: str | None = None, root: str | None = None, split: str = "test",
                      limit: int | None = None, batch_size: int | None = None, progress: bool = True,
-                     activity: bool = False, plots: str | Path | None = None) -> dict:
+                     activity: bool = False, plots: str | Path | None = None, T: int | None = None) -> dict:
     """Evaluate the shipped weight ``name`` exactly as its card was made (same seed and batch size);
-    with ``activity`` also firing rates, SynOps and energy, with ``plots`` their pictures in that folder."""
+    with ``activity`` also firing rates, SynOps and energy, with ``plots`` their pictures in that folder;
+    ``T`` runs the network for another number of steps than its card's."""
     weights = get_weights(name)
     card = weights.meta
-    model = create_model(weights.name)
+    model = create_model(weights.name, **({"T": T} if T is not None else {}))
     eval_cfg = card.get("eval", {})
     data_kwargs = card.get("dataset_kwargs", {}) if dataset is None else {}
     data = load_dataset(dataset or card["dataset"], root=root, split=split, **data_kwargs)
@@ -82,19 +83,36 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
             "card_metrics": card.get("metrics")}
 
 
+def check_tag(tag: str) -> None:
+    if not tag or not tag.replace("_", "").isalnum():
+        raise ValueError(f"tag must be letters, digits and underscores, got {tag!r}")
+
+
 def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None, default: bool = False,
             batch_size: int = 500, url: str = "") -> dict:
     """Write ``<arch>.<tag>-<sha8>.safetensors`` and ``<arch>.<tag>.json`` into ``out_dir``."""
-    if not tag or not tag.replace("_", "").isalnum():
-        raise ValueError(f"tag must be letters, digits and underscores, got {tag!r}")
+    check_tag(tag)
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
     config = state["config"]
-    arch, data_cfg, train_cfg = config["model"]["name"].partition(".")[0], config["data"], config["train"]
+    arch, data_cfg = config["model"]["name"].partition(".")[0], config["data"]
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
     kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
     model = create_model(arch, **kwargs)
     model.load_state_dict(state["model"])
+    return publish_model(model, arch, tag, kwargs, state, checkpoint.parent.parent, test_set, out_dir=out_dir,
+                         default=default, batch_size=batch_size, url=url)
+
+
+def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, state: dict, run_dir: Path,
+                  test_set, out_dir: str | Path | None = None, default: bool = False, batch_size: int = 500,
+                  url: str = "", extra: dict | None = None) -> dict:
+    """Write ``model`` (built as ``arch(**kwargs)``) as a hub weight; ``state`` is the training checkpoint
+    it comes from (config, best epoch), ``extra`` more card fields. The card's metrics come from
+    evaluating the written file."""
+    check_tag(tag)
+    config = state["config"]
+    data_cfg, train_cfg = config["data"], config["train"]
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     data = save_safetensors_bytes(tensors, metadata={"arch": arch, "tag": tag})
     sha256 = sha256_of(data)
@@ -107,12 +125,12 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
             stale.unlink()
 
     neuron, surrogate = describe_neuron(model)
-    run = _run_record(checkpoint.parent.parent)
+    run = _run_record(run_dir)
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
-        "T": model.T, "encoding": type(model.encoder).__name__,
+        "T": model.T, "encoding": type(model.encoder).__name__ if hasattr(model, "encoder") else "image at every step",
         "input_shape": [model.in_channels, *(model.input_size or [])],
         "normalisation": ("inputs in [0, 1]; the model subtracts mean and divides by std" if kwargs.get("mean")
                           else "inputs in [0, 1]; no mean/std normalisation"),
@@ -126,6 +144,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {})},
         "versions": run["versions"], "license": LICENSE, "url": url,
         "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
+        **(extra or {}),
     }
     card_path = out_dir / f"{arch}.{tag}.json"
     weights = Weights(f"{arch}.{tag}", card, card_path)
