@@ -20,9 +20,12 @@ HEADER = ("| paper | recipe | architecture | dataset | T | paper's number | ours
 
 
 def _short_paper(paper: dict) -> str:
-    authors = paper.get("authors", "").split(",")[0].strip()
+    authors = [name.strip() for name in paper.get("authors", "").split(",") if name.strip()]
     venue = paper.get("venue", "")
-    return f"{authors} et al., {venue}" if authors else venue or "-"
+    if not authors:
+        return venue or "-"
+    who = {1: authors[0], 2: " & ".join(authors)}.get(len(authors), f"{authors[0]} et al.")
+    return f"{who}, {venue}"
 
 
 def _model_label(model: dict) -> str:
