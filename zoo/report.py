@@ -47,6 +47,15 @@ def _reported(paper: dict, cnf: str | None = None) -> str:
     return f"{reported['acc1']:.2f}%{note}"
 
 
+def _sweep(card: dict) -> str:
+    """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card's sweep."""
+    conversion = card.get("conversion")
+    if not conversion:
+        return ""
+    by_T = ", ".join(f"T={steps}: {acc1:.2f}%" for steps, acc1 in conversion.get("acc1_by_T", {}).items())
+    return f"; ANN {conversion['ann_acc1']:.2f}%" + (f"; {by_T}" if by_T else "")
+
+
 def rows(repo: Path = REPO) -> list[str]:
     cards = [json.loads(p.read_text()) for p in sorted((repo / "weights").glob("*.json"))]
     lines = []
@@ -65,7 +74,7 @@ def rows(repo: Path = REPO) -> list[str]:
             label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]})
             lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {card['dataset']} | {card['T']} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
-                         f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}) | "
+                         f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
                          f"`{card['arch']}.{card['tag']}` |")
     return lines
 
