@@ -46,8 +46,20 @@ def test_rates_synops_and_macs_are_counted_exactly():
     assert report.snn_macs == pytest.approx(4 * 3 * 4 * 2 / 2)      # fc1 on real inputs every step
     assert report.ann_macs == pytest.approx(4 * 3 + 3 * 2)          # once per sample
     assert report.energy_snn_uj == pytest.approx((report.synops * E_AC_PJ + report.snn_macs * E_MAC_PJ) * 1e-6)
-    raster = report.spikes["sn"]
-    assert raster.shape == (4, 3) and raster.sum() == spikes
+    raster = report.spikes["sn"]  # the neurons that fired, by first spike: neuron 0, then neuron 2
+    assert raster.tolist() == [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 1.0]]
+
+
+def test_raster_sample_spreads_over_firing_neurons_in_first_spike_order():
+    from zoo.analysis import raster_sample
+
+    spikes = torch.zeros(5, 10)
+    for neuron, step in ((1, 4), (3, 0), (5, 2), (7, 1), (9, 3)):
+        spikes[step, neuron] = 1.0
+    picked = raster_sample(spikes, 3)  # neurons 1, 5, 9 (evenly over the five that fired)
+    assert picked.shape == (5, 3)
+    assert picked.argmax(0).tolist() == [2, 3, 4]  # ordered by first spike: 5 (t=2), 9 (t=3), 1 (t=4)
+    assert raster_sample(torch.zeros(5, 10), 3).shape == (5, 0)
 
 
 def test_evaluate_with_activity_and_the_cli(use_weights, fmnist_root, tmp_path, capsys):

@@ -63,6 +63,17 @@ class ActivityReport:
                 "energy_per_op_pJ": {"mac": E_MAC_PJ, "ac": E_AC_PJ, "source": "Horowitz, ISSCC 2014 (45 nm)"}}
 
 
+def raster_sample(spikes: torch.Tensor, neurons: int) -> torch.Tensor:
+    """``neurons`` columns of ``spikes [T, N]`` spread evenly over the neurons that fired at all, ordered
+    by first spike time: a picture of the layer's timing, not only of its busiest neurons."""
+    fired = spikes.any(0).nonzero().flatten()
+    if fired.numel() == 0:
+        return spikes[:, :0]
+    chosen = fired[torch.linspace(0, fired.numel() - 1, min(neurons, fired.numel())).round().long()]
+    first_spike = spikes[:, chosen].argmax(0)
+    return spikes[:, chosen[first_spike.argsort(stable=True)]]
+
+
 class FiringRateMeter:
     """Mean firing rate of all spiking neurons in the forward passes since the last :meth:`pop`, from
     forward hooks; the sum stays on the device, so reading it once per training step is the only sync."""
@@ -125,10 +136,9 @@ class ActivityMonitor:
         def hook(module, inputs, output):
             self._spikes[name] += float((output != 0).sum())
             self._sites[name] += output.numel()
-            if name not in self._raster:  # the first sample's most active neurons; outputs are time-major
+            if name not in self._raster:  # the first sample; outputs are time-major
                 first = (output.reshape(self._steps, self._batch, -1)[:, 0] != 0).float().cpu()
-                active = first.sum(0).topk(min(self.raster_neurons, first.shape[1])).indices.sort().values
-                self._raster[name] = first[:, active]
+                self._raster[name] = raster_sample(first, self.raster_neurons)
         return hook
 
     def _synapse_hook(self, module, inputs, output) -> None:

@@ -58,8 +58,8 @@ def plot_firing_rates(firing_rates: dict[str, float], path: str | Path, title: s
 
 
 def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int = 6, title: str = "") -> Path:
-    """Spike rasters ``[T, neurons]`` of one sample (its most active neurons) for the first ``layers``
-    spiking layers."""
+    """Spike rasters ``[T, neurons]`` of one sample (a spread of the neurons that fired, by first spike)
+    for the first ``layers`` spiking layers."""
     plt = _pyplot()
     names = list(spikes)[:layers]
     fig, axes = plt.subplots(1, len(names), figsize=(2.3 * len(names) + 0.5, 3.0), squeeze=False)
@@ -68,7 +68,7 @@ def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int
         steps, neurons = raster.nonzero(as_tuple=True)
         ax.scatter(steps.numpy(), neurons.numpy(), s=6, marker="|", color="black")
         ax.set(xlim=(-0.5, raster.shape[0] - 0.5), ylim=(-0.5, raster.shape[1] - 0.5), xlabel="time step",
-               title=name, ylabel="most active neurons" if ax is axes[0][0] else "")
+               title=name, ylabel="neurons that fired (by first spike)" if ax is axes[0][0] else "")
         ax.title.set_fontsize(7)
     fig.suptitle(title or "spike raster of one sample")
     fig.tight_layout()
