@@ -74,18 +74,20 @@ class _MultiStep(torch.autograd.Function):
         h_seq, spikes = ctx.saved_tensors
         a, b, v_th, v_reset, detach_reset, surrogate = ctx.params
         # everything that does not depend on the recurrence, for all steps at once
-        sg = _surrogate_derivative_inplace(surrogate, h_seq - v_th)
-        grad_h = torch.mul(grad_spikes, sg)
+        grad_h, sg = _surrogate_grad(surrogate, grad_spikes, h_seq, v_th, need_sg=not detach_reset)
         if v_reset is None:
             dv_dh = None if detach_reset else sg.mul(-v_th).add_(1.0)
         elif detach_reset:
-            dv_dh = torch.sub(1.0, spikes)
+            dv_dh = None  # 1 - S, applied inside the loop without a buffer of its own
         else:
             dv_dh = torch.sub(v_reset, h_seq).mul_(sg).add_(1.0).sub_(spikes)
         carry = grad_v_last
+        hard_detached = v_reset is not None and detach_reset
         for t in reversed(range(h_seq.shape[0])):
             if carry is not None:
-                if dv_dh is None:
+                if hard_detached:
+                    grad_h[t].add_(carry).addcmul_(carry, spikes[t], value=-1.0)
+                elif dv_dh is None:
                     grad_h[t].add_(carry)
                 else:
                     grad_h[t].addcmul_(carry, dv_dh[t])
@@ -95,12 +97,22 @@ class _MultiStep(torch.autograd.Function):
         return grad_h, (carry if ctx.v_init_is_tensor else None), None, None, None, None, None, None, None, None
 
 
-def _surrogate_derivative_inplace(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """:func:`surrogate_derivative`, overwriting ``x`` for SpikingJelly's atan (the SEW default)."""
+def _surrogate_grad(surrogate: torch.nn.Module, grad_spikes: torch.Tensor, h_seq: torch.Tensor, v_th: float,
+                    need_sg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``dL/dS * sg'(H - V_th)`` (and ``sg'`` itself when the reset is not detached). For SpikingJelly's
+    atan (the SEW default), ``sg' = (alpha / 2) / (1 + (k x)^2)`` is built in the output buffer itself: on
+    a CPU the first touch of a fresh tensor costs more than a pass over memory already in use."""
     if isinstance(surrogate, sj.surrogate.ATan):
-        k = math.pi / 2 * surrogate.alpha
-        return x.mul_(k).square_().add_(1.0).reciprocal_().mul_(surrogate.alpha / 2)
-    return surrogate_derivative(surrogate, x)
+        k, half_alpha = math.pi / 2 * surrogate.alpha, surrogate.alpha / 2
+        # one fresh buffer (the returned gradient); everything else in place on memory already touched
+        grad_h = torch.sub(h_seq, v_th).square_().mul_(k * k).add_(1.0)  # 1 + (k x)^2
+        sg = None
+        if need_sg:
+            sg = torch.reciprocal(grad_h).mul_(half_alpha)
+            return torch.mul(grad_spikes, sg, out=grad_h), sg
+        return torch.div(grad_spikes, grad_h, out=grad_h).mul_(half_alpha), sg
+    sg = surrogate_derivative(surrogate, h_seq - v_th)
+    return torch.mul(grad_spikes, sg), sg
 
 
 class _Fused:
