@@ -88,6 +88,7 @@ def test_export_events_reads_back_as_a_custom_folder(fmnist_root, tmp_path, monk
 def test_export_frames(fmnist_root, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
     code = main(["events-to-frames", "fashion-mnist-dvs", "--root", str(fmnist_root), "--split", "test",
-                 "--T", "3", "--limit", "2", "--out", str(tmp_path / "frames")])
+                 "--T", "3", "--limit", "2", "--out", str(tmp_path / "frames"), "--preview", str(tmp_path / "p.png")])
     files = sorted((tmp_path / "frames").glob("*/*.npy"))
     assert code == 0 and len(files) == 2 and np.load(files[0]).shape == (3, 2, 34, 34)
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

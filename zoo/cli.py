@@ -200,6 +200,12 @@ def _cmd_events_to_frames(args) -> int:
     count = export_event_dataset(dataset, args.out, kind=args.format, limit=args.limit)
     print(f"wrote {count} {dataset.name} samples as {args.format} to {args.out}"
           + (f" (read back with load_dataset('events', root='{args.out}'))" if args.format == "events" else ""))
+    if args.preview:
+        from .train.plots import plot_event_frames
+
+        plot_event_frames(dataset, args.preview, title=f"{dataset.name} {args.split}: first samples, "
+                                                        f"{args.T} frames (ON red, OFF blue)")
+        print(f"preview of the first samples in {args.preview}")
     return 0
 
 
@@ -320,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sensor-size", type=_positive_int, nargs=3, metavar=("W", "H", "P"), default=None,
                    help="custom folders only: the sensor (default: inferred)")
     p.add_argument("--limit", type=_positive_int, default=None, help="only the first N samples")
+    p.add_argument("--preview", default=None, metavar="PNG", help="also draw the first samples' frames into PNG")
     p.set_defaults(func=_cmd_events_to_frames)
     return parser
 

@@ -77,6 +77,44 @@ def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int
     return Path(path)
 
 
+def plot_event_frames(dataset, path: str | Path, samples: int = 6, title: str = "") -> Path:
+    """The first ``samples`` samples of an event-frame dataset, one row each, one column per frame:
+    ON events red, OFF events blue (one polarity: grey), each frame scaled to its own maximum count."""
+    import numpy as np
+
+    plt = _pyplot()
+    samples = min(samples, len(dataset))
+    if samples < 1:
+        raise ValueError("the dataset has no samples to show")
+    first = dataset[0][0]
+    steps = first.shape[0]
+    fig, axes = plt.subplots(samples, steps, figsize=(0.9 * steps + 1.2, 0.95 * samples + 0.6), squeeze=False)
+    classes = getattr(dataset, "classes", None)
+    for row in range(samples):
+        frames, label = dataset[row]
+        frames = frames.float().numpy()
+        for step in range(steps):
+            counts = frames[step]
+            scale = max(float(counts.max()), 1.0)
+            if counts.shape[0] >= 2:
+                image = np.stack([counts[0], np.zeros_like(counts[0]), counts[1]], axis=-1) / scale
+            else:
+                image = np.repeat(counts[0][..., None], 3, axis=-1) / scale
+            ax = axes[row][step]
+            ax.imshow(1.0 - image.clip(0, 1) if counts.shape[0] < 2 else image.clip(0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"t={step}", fontsize=7)
+        axes[row][0].set_ylabel(classes[label] if classes else str(label), fontsize=7, rotation=0, ha="right",
+                                va="center")
+    fig.suptitle(title or "event frames (ON red, OFF blue)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_confusion(targets: list[int], predictions: list[int], classes: list[str], path: str | Path,
                    title: str = "") -> Path:
     """Row-normalised confusion matrix (rows: true class)."""
