@@ -30,7 +30,7 @@ def _short_paper(paper: dict) -> str:
 
 def _model_label(model: dict) -> str:
     kwargs = model.get("kwargs", {})
-    extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem") if key in kwargs]
+    extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem", "sparse_grad") if key in kwargs]
     return f"`{model['name']}`" + (f" ({', '.join(extras)})" if extras else "")
 
 
