@@ -66,6 +66,9 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: int = 32, percentile
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
     by_T = {}
     for steps in sweep:
+        if steps == T:  # the card's own number, measured from the same file just above
+            by_T[str(steps)] = card["metrics"]["acc1"]
+            continue
         model = create_model(arch, **{**ann_kwargs, "T": steps})
         load_into(model, weights)
         by_T[str(steps)] = evaluate(model, test_set, batch_size=batch_size, seed=seed, progress=progress,
