@@ -43,3 +43,19 @@ def test_a_conversion_row_shows_the_ann_and_the_sweep(tmp_path):
     (tmp_path / "weights" / "converted_resnet20.x.json").write_text(json.dumps(card))
     row = [line for line in render(tmp_path).splitlines() if "converted_resnet20.x" in line][0]
     assert "91.50% (10,000); ANN 92.25%; T=4: 40.00%, T=32: 91.50%" in row
+
+
+def test_the_bench_block_comes_from_the_results_file(tmp_path):
+    from zoo.report import BENCH_END, BENCH_START, render_bench
+
+    assert "No benchmark results yet" in render_bench(tmp_path)
+    (tmp_path / "docs" / "bench").mkdir(parents=True)
+    result = {"command": "python -m zoo bench --suite sparse", "machine": {"cpu": "x86_64", "threads": 2,
+                                                                          "torch": "2", "gpu": None},
+              "rows": [{"suite": "sparse", "case": "layer 2", "ratio": 12.345},
+                       {"suite": "backend", "case": "skipped: no GPU"}]}
+    (tmp_path / "docs" / "bench" / "results.json").write_text(json.dumps(result))
+    block = render_bench(tmp_path)
+    assert block.startswith(BENCH_START) and block.endswith(BENCH_END)
+    assert "| sparse | layer 2 | 12.35 |" in block and "| backend | skipped: no GPU | - |" in block
+    assert "`python -m zoo bench --suite sparse --write docs/bench`" in block

@@ -2,7 +2,9 @@
 one row per recipe (paper x dataset), and one per shipped weight trained with it.
 
 ``python -m zoo report`` rewrites the table between the README's ``<!-- status:start -->`` and
-``<!-- status:end -->`` markers; ``--check`` only says whether it is current (the tests run it).
+``<!-- status:end -->`` markers, and the benchmark ratios of ``docs/bench/results.json`` between
+``<!-- bench:start -->`` and ``<!-- bench:end -->``; ``--check`` only says whether they are current (the
+tests run it).
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
 # datasets that the machines this zoo is trained on cannot download (see README, Data)
 NOT_AVAILABLE_HERE = {"cifar10", "cifar10dvs", "dvsgesture", "imagenet", "mnist", "nmnist"}
 HEADER = ("| paper | recipe | architecture | dataset | T | paper's number | ours (acc1, full test set) | weight |\n"
@@ -83,15 +87,39 @@ def render(repo: Path = REPO) -> str:
     return "\n".join([START, HEADER, *rows(repo), END])
 
 
+def render_bench(repo: Path = REPO) -> str:
+    """The ratios of the last ``zoo bench --write docs/bench`` run, with the command and machine."""
+    path = repo / BENCH_RESULTS
+    if not path.is_file():
+        return "\n".join([BENCH_START, "No benchmark results yet: run `python -m zoo bench --write docs/bench`.",
+                          BENCH_END])
+    result = json.loads(path.read_text())
+    machine = result["machine"]
+    lines = [BENCH_START, f"Measured by `{result['command']} --write docs/bench` on {machine['cpu']} "
+             f"({machine['threads']} threads, torch {machine['torch']}" + (f", {machine['gpu']}" if machine["gpu"] else "")
+             + "):", "", "| suite | case | ratio |", "|---|---|---|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['suite']} | {row['case']} | {row['ratio']:.2f} |" if "ratio" in row
+                     else f"| {row['suite']} | {row['case']} | - |")
+    return "\n".join([*lines, BENCH_END])
+
+
+def _replace_block(text: str, start: str, end: str, content: str, where: Path) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"{where} has no {start} ... {end} block to write into")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + content + tail
+
+
 def update_readme(repo: Path = REPO, check: bool = False) -> bool:
-    """Rewrite (or with ``check``, compare) the README's status table; True when it was current."""
+    """Rewrite (or with ``check``, compare) the README's status table and benchmark block; True when
+    they were current."""
     readme = repo / "README.md"
     text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no {START} ... {END} block to write the status table into")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    updated = head + render(repo) + tail
+    updated = _replace_block(text, START, END, render(repo), readme)
+    if BENCH_START in text:
+        updated = _replace_block(updated, BENCH_START, BENCH_END, render_bench(repo), readme)
     if updated == text:
         return True
     if not check:
