@@ -67,7 +67,7 @@ def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int
         raster = spikes[name]
         steps, neurons = raster.nonzero(as_tuple=True)
         ax.scatter(steps.numpy(), neurons.numpy(), s=6, marker="|", color="black")
-        ax.set(xlim=(-0.5, raster.shape[0] - 0.5), ylim=(-0.5, raster.shape[1] - 0.5), xlabel="time step",
+        ax.set(xlim=(-0.5, raster.shape[0] - 0.5), ylim=(-0.5, max(raster.shape[1], 1) - 0.5), xlabel="time step",
                title=name, ylabel="neurons that fired (by first spike)" if ax is axes[0][0] else "")
         ax.title.set_fontsize(7)
     fig.suptitle(title or "spike raster of one sample")
