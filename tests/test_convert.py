@@ -138,6 +138,10 @@ def test_zoo_convert_publishes_a_conversion_with_its_accuracy_against_T(ann_run,
     assert conversion["acc1_by_T"]["16"] == card["metrics"]["acc1"]  # the same file at its own T
     assert conversion["ann_acc1"] > 50.0 and card["metrics"]["acc1"] > 30.0  # chance is 10%
     assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   4" in out
+    # a published conversion's sweep can be extended; the card keeps the steps in order
+    assert main(["convert", "converted_resnet20.tiny", "--sweep", "8"]) == 0
+    extended = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())["conversion"]["acc1_by_T"]
+    assert list(extended) == ["4", "8", "16"] and extended["4"] == conversion["acc1_by_T"]["4"]
     # `zoo eval --T` reproduces the sweep's numbers from the file
     again = evaluate_weights("converted_resnet20.tiny", root=fmnist_root, T=4, progress=False)
     assert again["acc1"] == conversion["acc1_by_T"]["4"]

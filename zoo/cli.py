@@ -44,9 +44,17 @@ def _cmd_convert(args) -> int:
     from .hub.conversion import convert_checkpoint
 
     sweep = tuple(int(t) for t in args.sweep.split(",")) if args.sweep else ()
-    card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, percentile=args.percentile,
-                              calibrate=args.calibrate, calibration_images=args.calibration_images, sweep=sweep,
-                              out_dir=args.out_dir, default=args.default)
+    if not Path(args.checkpoint).exists() and args.checkpoint.startswith("converted_"):
+        from .hub import get_weights
+        from .hub.conversion import sweep_weights
+
+        card = sweep_weights(get_weights(args.checkpoint), sweep)  # extend a published conversion's sweep
+    else:
+        if not args.tag:
+            raise ValueError("zoo convert needs --tag to publish a new conversion")
+        card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, percentile=args.percentile,
+                                  calibrate=args.calibrate, calibration_images=args.calibration_images,
+                                  sweep=sweep, out_dir=args.out_dir, default=args.default)
     conversion = card["conversion"]
     print(f"{card['arch']}.{card['tag']}: SNN acc1 {card['metrics']['acc1']:.2f}% at T={card['T']} "
           f"(ANN {conversion['ann_acc1']:.2f}%) -> {card['file']}")
@@ -257,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert a trained ReLU network (ann_* checkpoint) into an IF SNN and "
                                        "publish it with its accuracy against T")
-    p.add_argument("checkpoint")
-    p.add_argument("--tag", required=True)
+    p.add_argument("checkpoint", help="an ann_* training checkpoint, or a published converted_* weight name "
+                                       "whose --sweep to extend")
+    p.add_argument("--tag", default=None)
     p.add_argument("--T", type=_positive_int, default=32, help="time steps of the published SNN")
     p.add_argument("--percentile", type=float, default=99.99, help="threshold = this percentile of activations")
     p.add_argument("--calibrate", default="bias", help="layer-wise calibration: bias, potential or none")
@@ -278,8 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")
-    p.add_argument("checkpoint")
-    p.add_argument("--tag", required=True)
+    p.add_argument("checkpoint", help="an ann_* training checkpoint, or a published converted_* weight name "
+                                       "whose --sweep to extend")
+    p.add_argument("--tag", default=None)
     p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")
     p.add_argument("--batch-size", type=_positive_int, default=500)

@@ -62,17 +62,33 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: int = 32, percentile
                   "calibration_images": calibration_images, "bias_shift": True, "reset": "soft (subtract threshold)"}
     card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T}, state, checkpoint.parent.parent, test_set,
                          out_dir=out_dir, default=default, batch_size=batch_size, extra={"conversion": conversion})
-    # the same written file evaluated at other T (thresholds and calibration were set for T)
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
-    by_T = {}
+    return sweep_weights(weights, sweep, test_set, batch_size=batch_size, progress=progress)
+
+
+def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch_size: int | None = None,
+                  progress: bool = True) -> dict:
+    """Evaluate a converted weight file at every T of ``sweep`` (thresholds and calibration were set for
+    the card's T) and record each result in its card as soon as it is measured, so an interrupted sweep
+    keeps what it finished."""
+    card = dict(weights.meta)
+    if "conversion" not in card:
+        raise ValueError(f"{weights.name} is not a converted SNN (its card has no conversion record)")
+    if any(t < 1 for t in sweep):
+        raise ValueError(f"time steps must be positive, got sweep {list(sweep)}")
+    if test_set is None:
+        test_set = load_dataset(card["dataset"], split="test", **card.get("dataset_kwargs", {}))
+    batch_size = batch_size or card["eval"]["batch_size"]
+    model_kwargs = {k: v for k, v in card["kwargs"].items() if k != "T"}
+    by_T = card["conversion"].setdefault("acc1_by_T", {})
     for steps in sweep:
-        if steps == T:  # the card's own number, measured from the same file just above
+        if steps == card["T"]:  # the card's own number, measured from the same file
             by_T[str(steps)] = card["metrics"]["acc1"]
-            continue
-        model = create_model(arch, **{**ann_kwargs, "T": steps})
-        load_into(model, weights)
-        by_T[str(steps)] = evaluate(model, test_set, batch_size=batch_size, seed=seed, progress=progress,
-                                    desc=f"SNN T={steps}")["acc1"]
-    card["conversion"]["acc1_by_T"] = by_T
-    _write_atomic(weights.card_path, (json.dumps(card, indent=2) + "\n").encode())
+        else:
+            model = create_model(card["arch"], **model_kwargs, T=steps)
+            load_into(model, weights)
+            by_T[str(steps)] = evaluate(model, test_set, batch_size=batch_size, seed=card["eval"]["seed"],
+                                        progress=progress, desc=f"SNN T={steps}")["acc1"]
+        card["conversion"]["acc1_by_T"] = dict(sorted(by_T.items(), key=lambda item: int(item[0])))
+        _write_atomic(weights.card_path, (json.dumps(card, indent=2) + "\n").encode())
     return card
