@@ -18,12 +18,11 @@ USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
 
 def _cmd_bench(args) -> int:
-    from .bench import SUITES, format_rows, machine, run_suite, write_report
+    from .bench import SUITES, check_suite, format_rows, machine, run_suite, write_report
 
     suites = args.suite or list(SUITES)
-    for name in suites:
-        if name not in SUITES:
-            raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
+    for name in suites:  # every name before the first (long) suite runs
+        check_suite(name)
     rows = []
     for name in suites:
         suite_rows = run_suite(name, args.repeats, args.device)

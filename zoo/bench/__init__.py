@@ -11,7 +11,13 @@ import torch
 SUITES = ("snn_vs_ann", "memory", "sparse", "backend")
 
 
+def check_suite(name: str) -> None:
+    if name not in SUITES:
+        raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
+
+
 def run_suite(name: str, repeats: int, device: str) -> list[dict]:
+    check_suite(name)
     if name == "snn_vs_ann":
         from . import speed
         return speed.run(repeats=repeats, device=device)
@@ -21,10 +27,8 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "sparse":
         from . import sparse
         return sparse.run(repeats=repeats)
-    if name == "backend":
-        from . import backend
-        return backend.run(repeats=repeats)
-    raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
+    from . import backend
+    return backend.run(repeats=repeats)
 
 
 def machine() -> dict:
@@ -32,12 +36,17 @@ def machine() -> dict:
             platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
+def _medians(row: dict) -> str:
+    """The raw measurements behind a row's ratio (seconds, MiB, differences)."""
+    return ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                     if k not in ("suite", "case", "ratio", "T") and isinstance(v, float))
+
+
 def format_rows(rows: list[dict]) -> str:
     """One line per figure: the case, its ratio and the raw medians beside it."""
     lines = []
     for row in rows:
-        extras = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                           if k not in ("suite", "case", "ratio", "T") and isinstance(v, float))
+        extras = _medians(row)
         ratio = f"{row['ratio']:.2f}x" if "ratio" in row else "-"
         lines.append(f"{row['suite']:<11} {ratio:>7}  {row['case']}" + (f"  ({extras})" if extras else ""))
     return "\n".join(lines)
@@ -54,10 +63,8 @@ def write_report(result: dict, out: Path) -> None:
           "per-repeat ratios of two candidates timed in turn in the same run.\n",
           "| suite | case | ratio | medians |", "|---|---|---|---|"]
     for row in rows:
-        extras = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                           if k not in ("suite", "case", "ratio", "T") and isinstance(v, float))
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
-        md.append(f"| {row['suite']} | {row['case']} | {ratio} | {extras} |")
+        md.append(f"| {row['suite']} | {row['case']} | {ratio} | {_medians(row)} |")
     memory_rows = [row for row in rows if row["suite"] == "memory"]
     if memory_rows:
         from .memory import plot

@@ -18,7 +18,7 @@ sj = import_spikingjelly()
 def relu_twin(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every spiking neuron replaced by ``nn.ReLU`` (same weights)."""
     twin = copy.deepcopy(model)
-    for name, module in list(twin.named_modules()):
+    for module in list(twin.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, sj.neuron.BaseNode):
                 setattr(module, child_name, nn.ReLU())

@@ -18,6 +18,7 @@ The surrogate is SuperSpike's fast sigmoid ``1 / (scale |V - V_th| + 1)^2`` as i
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -72,23 +73,23 @@ class _SparseGradLIF(torch.autograd.Function):
         T, B, n_in = x.shape
         current = (x.reshape(T * B, n_in) @ weight.t()).reshape(T, B, -1)
         spikes, membrane = lif_recurrence(current, beta, v_threshold)
-        ctx.beta, ctx.v_threshold, ctx.window, ctx.scale, ctx.sparse = beta, v_threshold, window, scale, sparse
+        ctx.beta, ctx.sparse = beta, sparse
         trace = input_trace(x, beta) if ctx.needs_input_grad[1] else None
         centred = membrane - v_threshold
+        active = centred.abs() < window  # the neurons the sparse rule keeps; also returned for the active fraction
         if sparse:
-            active = centred.abs() < window
             rows, cols = active.reshape(T * B, -1).nonzero(as_tuple=True)
             surrogate = superspike(centred.reshape(T * B, -1)[rows, cols], scale)
             ctx.save_for_backward(weight, trace, rows, cols, surrogate)
         else:
             ctx.save_for_backward(weight, trace, superspike(centred, scale))
         ctx.shape = (T, B, n_in)
-        ctx.mark_non_differentiable(membrane)
-        ctx.set_materialize_grads(False)  # no zero-filled gradient for the membrane output
-        return spikes, membrane
+        ctx.mark_non_differentiable(active)
+        ctx.set_materialize_grads(False)  # no zero-filled gradient for the mask output
+        return spikes, active
 
     @staticmethod
-    def backward(ctx, grad_spikes, _grad_membrane):
+    def backward(ctx, grad_spikes, _grad_active):
         T, B, n_in = ctx.shape
         if grad_spikes is None:
             return None, None, None, None, None, None, None
@@ -132,7 +133,7 @@ class SparseGradLIFLinear(torch.nn.Module):
         if window <= 0:
             raise ValueError(f"the backward window B_th must be positive, got {window}")
         self.weight = torch.nn.Parameter(torch.empty(out_features, in_features))
-        self.beta = float(torch.exp(torch.tensor(-1.0 / tau)))
+        self.beta = math.exp(-1.0 / tau)
         self.v_threshold, self.window, self.surrogate_scale = v_threshold, window, surrogate_scale
         self.sparse_grad = sparse_grad
         self.active_fraction = float("nan")
@@ -140,10 +141,9 @@ class SparseGradLIFLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.weight.shape[1]:
             raise ValueError(f"{type(self).__name__} expects [T, B, {self.weight.shape[1]}], got {list(x.shape)}")
-        spikes, membrane = _SparseGradLIF.apply(x, self.weight, self.beta, self.v_threshold, self.window,
-                                                self.surrogate_scale, self.sparse_grad)
-        with torch.no_grad():
-            self.active_fraction = float(((membrane - self.v_threshold).abs() < self.window).float().mean())
+        spikes, active = _SparseGradLIF.apply(x, self.weight, self.beta, self.v_threshold, self.window,
+                                              self.surrogate_scale, self.sparse_grad)
+        self.active_fraction = float(active.float().mean())
         return spikes
 
     def extra_repr(self) -> str:

@@ -96,12 +96,12 @@ def plot_event_frames(dataset, path: str | Path, samples: int = 6, title: str = 
         for step in range(steps):
             counts = frames[step]
             scale = max(float(counts.max()), 1.0)
-            if counts.shape[0] >= 2:
+            if counts.shape[0] >= 2:  # ON red, OFF blue on black
                 image = np.stack([counts[0], np.zeros_like(counts[0]), counts[1]], axis=-1) / scale
-            else:
-                image = np.repeat(counts[0][..., None], 3, axis=-1) / scale
+            else:  # one polarity: dark events on white
+                image = 1.0 - np.repeat(counts[0][..., None], 3, axis=-1) / scale
             ax = axes[row][step]
-            ax.imshow(1.0 - image.clip(0, 1) if counts.shape[0] < 2 else image.clip(0, 1), interpolation="nearest")
+            ax.imshow(image.clip(0, 1), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..data import holdout, load_dataset
 from ..analysis import FiringRateMeter
+from ..data import holdout, load_dataset
 from ..data.augment import BatchAugment, time_major
 from ..errors import ZooError
 from ..hub.registry import create_model
