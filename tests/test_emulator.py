@@ -5,7 +5,7 @@ import torch
 
 from zoo.cli import main
 from zoo.data import load_dataset
-from zoo.data.emulator import SaccadeEmulator
+from zoo.data.emulator import EmulatedReader, SaccadeEmulator
 from zoo.data.export import folder_name
 
 
@@ -13,6 +13,19 @@ def square(size=28, lo=10, hi=18):
     image = np.zeros((size, size))
     image[lo:hi, lo:hi] = 1.0
     return image
+
+
+class FakeImages:
+    """A torchvision-like image dataset: ``(tensor [1, H, W], label)`` and ``targets``."""
+
+    def __init__(self, images):
+        self.data, self.targets = images, [n % 2 for n in range(len(images))]
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return torch.as_tensor(self.data[index])[None], self.targets[index]
 
 
 def test_a_uniform_scene_emits_nothing_and_events_stay_on_the_sensor():
@@ -56,8 +69,27 @@ def test_emulation_is_seeded_per_sample():
     b = emulator(square(), np.random.default_rng([0, 5]))
     c = emulator(square(), np.random.default_rng([0, 6]))
     assert np.array_equal(a, b) and not np.array_equal(a["t"], c["t"])
-    with pytest.raises(ValueError, match=r"one grey image \[H, W\] with values in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"grey images \[H, W\] with values in \[0, 1\], got shape \(28, 28\)"):
         emulator(np.full((28, 28), 2.0), np.random.default_rng(0))
+
+
+def test_images_emulated_together_get_the_events_each_gets_alone():
+    emulator = SaccadeEmulator()
+    images = np.stack([square(), np.zeros((28, 28)), square()[::-1].copy()])
+    together = emulator.emulate(images, [np.random.default_rng([0, n]) for n in range(3)])
+    alone = [emulator(image, np.random.default_rng([0, n])) for n, image in enumerate(images)]
+    assert len(together[1]) == 0 and len(together[0]) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))
+    with pytest.raises(ValueError, match="one generator per image: 3 images, 1 generators"):
+        emulator.emulate(images, [np.random.default_rng(0)])
+
+
+def test_reader_events_do_not_depend_on_reading_order():
+    images = FakeImages(np.random.default_rng(1).random((7, 28, 28)) ** 4)
+    forward, backward = (EmulatedReader(images, "fake", SaccadeEmulator(), block=3) for _ in range(2))
+    in_order = [forward.events(i) for i in range(7)]
+    reversed_order = [backward.events(i) for i in reversed(range(7))][::-1]
+    assert all(np.array_equal(a, b) for a, b in zip(in_order, reversed_order))
 
 
 def test_fashion_mnist_dvs_dataset(fmnist_root, tmp_path, monkeypatch):

@@ -121,6 +121,18 @@ def test_frames_are_cached_under_a_key_of_every_parameter(nmnist_root, tmp_path,
     assert load_dataset("nmnist", root=root, split="test", T=4, denoise_us=5000).cache_dir != first.cache_dir
 
 
+def test_fill_cache_integrates_every_missing_sample_once(nmnist_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    root, _ = nmnist_root
+    dataset = load_dataset("nmnist", root=root, split="train", T=4)
+    dataset[0]
+    integrated = []
+    monkeypatch.setattr(dataset.reader, "events", lambda i, read=dataset.reader.events: integrated.append(i) or read(i))
+    dataset.fill_cache(progress=False)
+    assert integrated == list(range(1, len(dataset)))
+    assert all(dataset.cached_path(i).is_file() for i in range(len(dataset)))
+
+
 @pytest.mark.parametrize("name, layout", [("nmnist", "NMNIST/Train/<digit>/\\*.bin"),
                                           ("dvsgesture", "DVSGesture/ibmGestureTrain"),
                                           ("cifar10dvs", "CIFAR10DVS/<class>/\\*.aedat4")])

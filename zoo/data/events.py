@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
@@ -227,10 +228,21 @@ class EventFrames(Dataset):
         """The raw events of sample ``index`` (before denoising and framing)."""
         return self.reader.events(self.indices[index])
 
+    def cached_path(self, index: int) -> Path | None:
+        """Where the frames of sample ``index`` are cached (``None``: not cached)."""
+        identity = self.reader.identity(self.indices[index]) if self.cache_dir else None
+        return self.cache_dir / f"{hashlib.sha1(identity.encode()).hexdigest()[:20]}.npz" if identity else None
+
+    def fill_cache(self, progress: bool = True) -> None:
+        """Integrate and cache every sample not cached yet, in order: readers that work in blocks
+        (the emulator) then do each block once, and the first epoch reads frames from disk."""
+        missing = [i for i in range(len(self)) if (path := self.cached_path(i)) is not None and not path.is_file()]
+        for index in tqdm(missing, desc=f"caching {self.name} frames", unit="sample", disable=not progress or not missing):
+            self.frames(index)
+
     def frames(self, index: int) -> np.ndarray:
         position = self.indices[index]
-        identity = self.reader.identity(position) if self.cache_dir else None
-        cached = self.cache_dir / f"{hashlib.sha1(identity.encode()).hexdigest()[:20]}.npz" if identity else None
+        cached = self.cached_path(index)
         if cached is not None and cached.is_file():
             with np.load(cached) as archive:
                 return archive["frames"]

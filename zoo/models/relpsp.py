@@ -9,8 +9,9 @@ fires when ``V`` first reaches ``theta``. On the interval where that happens the
     t_out = (theta + sum_{i in C} w_i t_i) / sum_{i in C} w_i,
 
 and its exact gradients are ``dt_out/dw_i = (t_i - t_out) / sum_C w`` and ``dt_out/dt_i = w_i / sum_C w``
-for ``i`` in ``C`` (zero otherwise). :func:`spike_times` finds ``C`` without gradient and evaluates the
-closed form with autograd, which yields exactly these gradients.
+for ``i`` in ``C`` (zero otherwise). :func:`spike_times` scans the inputs in time order for the first
+crossing and its backward applies these gradients directly, in chunks of rows, so no
+``[B, N_out, N_in]`` tensor is ever kept.
 
 Inputs are latency coded (a brighter pixel fires earlier: ``t = t_max * (1 - x)``; black pixels never
 fire). Convention for neurons that never fire: their time is ``NEVER`` (``+inf``) and no gradient flows
@@ -31,42 +32,74 @@ PAPER = "Zhang et al., Rectified Linear Postsynaptic Potential Function for Back
 NEVER = math.inf
 
 
+CHUNK_ELEMENTS = 1 << 22  # rows per pass keep the [rows, N_in, N_out] work tensors near 16 MB (float32)
+
+
 def spike_times(t_in: torch.Tensor, weight: torch.Tensor, theta: float = 1.0) -> torch.Tensor:
     """First spike times ``[B, N_out]`` of ReL-PSP neurons with weights ``[N_out, N_in]`` receiving
     spikes at ``t_in`` ``[B, N_in]`` (``inf``: no spike). Differentiable in ``t_in`` and ``weight``."""
     if t_in.dim() != 2 or weight.dim() != 2 or t_in.shape[1] != weight.shape[1]:
         raise ValueError(f"spike_times expects t_in [B, N_in] and weight [N_out, N_in], got "
                          f"{list(t_in.shape)} and {list(weight.shape)}")
-    with torch.no_grad():
-        causal = causal_inputs(t_in.detach(), weight.detach(), theta)  # [B, N_out, N_in], bool
-    fired = causal.any(dim=2)
-    finite_t = torch.where(torch.isfinite(t_in), t_in, torch.zeros_like(t_in))
-    mask = causal.to(weight.dtype)
-    denominator = torch.einsum("bji,ji->bj", mask, weight)
-    numerator = theta + torch.einsum("bji,ji,bi->bj", mask, weight, finite_t)
-    safe = torch.where(fired, denominator, torch.ones_like(denominator))
-    return torch.where(fired, numerator / safe, torch.full_like(numerator, NEVER))
+    return _SpikeTimes.apply(t_in, weight, theta)
 
 
-def causal_inputs(t_in: torch.Tensor, weight: torch.Tensor, theta: float) -> torch.Tensor:
-    """For every sample and output neuron, which inputs arrived before its first spike (all False
-    for a neuron that never fires): the first prefix of time-sorted inputs whose closed-form crossing
-    time lies before the next input."""
-    batch, n_in = t_in.shape
+def _row_chunks(rows: int, n_in: int, n_out: int) -> list[slice]:
+    step = max(1, CHUNK_ELEMENTS // max(1, n_in * n_out))
+    return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
+
+
+def first_crossings(t_in: torch.Tensor, weight: torch.Tensor, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spike times ``[B, N_out]`` and the summed weight of each neuron's causal inputs (``1`` where it
+    never fires). Inputs are scanned in time order: after the ``k``-th, ``V(t) = slope_k t - offset_k``,
+    and the spike is the first ``k`` whose crossing ``(theta + offset_k) / slope_k`` falls before the next input."""
     times, order = torch.sort(t_in, dim=1)                                    # [B, N_in]
-    w_sorted = weight[:, order].permute(1, 0, 2)                              # [B, N_out, N_in]
-    present = torch.isfinite(times)[:, None, :]
-    finite = torch.where(torch.isfinite(times), times, torch.zeros_like(times))[:, None, :]
-    slope = torch.cumsum(w_sorted * present, dim=2)
-    offset = torch.cumsum(w_sorted * finite * present, dim=2)
-    crossing = (theta + offset) / torch.where(slope > 0, slope, torch.ones_like(slope))
-    next_time = torch.cat([times[:, 1:], torch.full_like(times[:, :1], NEVER)], dim=1)[:, None, :]
-    valid = present & (slope > 0) & (crossing >= times[:, None, :]) & (crossing < next_time)
-    first = torch.where(valid.any(dim=2), valid.float().argmax(dim=2), torch.full(valid.shape[:2], -1, device=t_in.device))
-    prefix = torch.arange(n_in, device=t_in.device)[None, None, :] <= first[:, :, None]  # sorted positions in C
-    causal = torch.zeros_like(prefix)
-    causal.scatter_(2, order[:, None, :].expand_as(prefix), prefix)
-    return causal
+    present = torch.isfinite(times)
+    finite = torch.where(present, times, torch.zeros_like(times))
+    next_time = torch.cat([times[:, 1:], torch.full_like(times[:, :1], NEVER)], dim=1)
+    weight_t = weight.t()                                                     # [N_in, N_out]
+    t_out = torch.empty(t_in.shape[0], weight.shape[0], dtype=t_in.dtype, device=t_in.device)
+    slope_out = torch.empty_like(t_out)
+    for rows in _row_chunks(t_in.shape[0], weight.shape[1], weight.shape[0]):
+        sorted_w = weight_t[order[rows]] * present[rows, :, None]             # [c, N_in, N_out]
+        slope = sorted_w.cumsum(dim=1)
+        crossing = (theta + (sorted_w * finite[rows, :, None]).cumsum(dim=1)) / slope
+        valid = ((slope > 0) & (crossing >= times[rows, :, None]) & (crossing < next_time[rows, :, None])
+                 & present[rows, :, None])
+        fired = valid.any(dim=1)
+        first = valid.to(torch.uint8).argmax(dim=1, keepdim=True)             # the first valid k
+        t_out[rows] = torch.where(fired, crossing.gather(1, first)[:, 0], torch.full_like(t_out[rows], NEVER))
+        slope_out[rows] = torch.where(fired, slope.gather(1, first)[:, 0], torch.ones_like(t_out[rows]))
+    return t_out, slope_out
+
+
+class _SpikeTimes(torch.autograd.Function):
+    """``t_out = (theta + sum_C w_i t_i) / sum_C w_i`` over the causal inputs ``C = {i : t_i <= t_out}``;
+    the backward uses its exact gradients ``dt_out/dw_i = (t_i - t_out) / sum_C w`` and
+    ``dt_out/dt_i = w_i / sum_C w`` without storing any ``[B, N_out, N_in]`` tensor."""
+
+    @staticmethod
+    def forward(ctx, t_in: torch.Tensor, weight: torch.Tensor, theta: float) -> torch.Tensor:
+        t_out, slope = first_crossings(t_in, weight, theta)
+        ctx.save_for_backward(t_in, weight, t_out, slope)
+        return t_out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        t_in, weight, t_out, slope = ctx.saved_tensors
+        fired = torch.isfinite(t_out)
+        scaled = torch.where(fired, grad_out / slope, torch.zeros_like(grad_out))   # [B, N_out]
+        spike = torch.where(fired, t_out, torch.full_like(t_out, -NEVER))           # silent: nothing is causal
+        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        grad_t = torch.zeros_like(t_in) if ctx.needs_input_grad[0] else None
+        for rows in _row_chunks(t_in.shape[0], weight.shape[1], weight.shape[0]):
+            causal = t_in[rows, None, :] <= spike[rows, :, None]                    # [c, N_out, N_in]
+            if grad_w is not None:
+                lead = torch.where(causal, t_in[rows, None, :] - spike[rows, :, None], torch.zeros((), dtype=t_in.dtype))
+                grad_w += torch.einsum("bj,bji->ji", scaled[rows], lead)
+            if grad_t is not None:
+                grad_t[rows] = torch.einsum("bj,ji,bji->bi", scaled[rows], weight, causal.to(weight.dtype))
+        return grad_t, grad_w, None
 
 
 def simulate(t_in: torch.Tensor, weight: torch.Tensor, theta: float = 1.0) -> torch.Tensor:

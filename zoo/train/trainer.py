@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..analysis import FiringRateMeter
 from ..data import holdout, load_dataset
+from ..data.events import EventFrames
 from ..data.augment import BatchAugment, time_major
 from ..errors import ZooError
 from ..hub.registry import create_model
@@ -102,6 +103,8 @@ class Trainer:
         data_cfg = config["data"]
 
         full_train = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train", **data_cfg["kwargs"])
+        if isinstance(full_train, EventFrames):  # integrate frames once, in order, before shuffled epochs
+            full_train.fill_cache(progress=self.progress)
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
         if hasattr(full_train, "without_augmentation"):  # validate on the test-time view of the images
             self.val_set = Subset(full_train.without_augmentation(), self.val_set.indices)
