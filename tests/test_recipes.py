@@ -44,6 +44,8 @@ SMOKE = {
     "sew_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=sew_resnet18"]),
     "sew_7b_net_dvsgesture": ("dvsgesture_root", ["data.kwargs.T=4", "data.augment.time_subsample=3",
                                                   "data.num_workers=0"]),
+    "sew_4b_net_fashion_mnist_dvs": ("fmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2"]),
+    "sew_4b_net_nmnist": ("nmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2", "data.num_workers=0"]),
     "sew_wide_7b_net_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "data.num_workers=0"]),
     "ltsnn_resnet19_cifar10": ("cifar_root", ["data.num_workers=0", "model.kwargs.T=2", "data.val_fraction=0.2"]),
     "ltsnn_vgg9_cifar10dvs": ("cifar10dvs_root", ["data.kwargs.T=2", "model.kwargs.T=2", "data.num_workers=0"]),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from .data import EMULATED_DATASETS
+
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -38,6 +40,10 @@ def _model_label(model: dict) -> str:
     return f"`{model['name']}`" + (f" ({', '.join(extras)})" if extras else "")
 
 
+def _dataset_label(name: str) -> str:
+    return name + (" (emulated)" if name in EMULATED_DATASETS else "")
+
+
 def _reported(paper: dict, cnf: str | None = None) -> str:
     """The paper's number; for a connection function of the paper's ablation, the ablation's."""
     ablation = paper.get("ablation", {})
@@ -45,8 +51,8 @@ def _reported(paper: dict, cnf: str | None = None) -> str:
         where = ", ".join(str(ablation[k]) for k in ("dataset", "arch") if k in ablation)
         return f"{ablation[cnf]:.2f}% ({where}, {cnf})"
     reported = paper.get("reported", {})
-    if reported.get("acc1") is None:
-        return "not confirmed"
+    if reported.get("acc1") is None:  # the note says why: not in the paper, or not confirmed
+        return "none" if reported.get("note", "").startswith("the paper has no") else "not confirmed"
     note = f" ({reported['dataset']})" if reported.get("dataset") else ""
     return f"{reported['acc1']:.2f}%{note}"
 
@@ -72,11 +78,11 @@ def rows(repo: Path = REPO) -> list[str]:
         if not trained:
             ours = ("not trained here: dataset not available" if data["name"] in NOT_AVAILABLE_HERE
                     else "not trained yet")
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {data['name']} | {T} | "
+            lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {_dataset_label(data['name'])} | {T} | "
                          f"{_reported(paper)} | {ours} | - |")
         for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"]):
             label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]})
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {card['dataset']} | {card['T']} | "
+            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'])} | {card['T']} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
                          f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
                          f"`{card['arch']}.{card['tag']}` |")

@@ -23,8 +23,13 @@ DATASETS = {
     "fashion-mnist-dvs": events.fashion_mnist_dvs,
 }
 SPLITS = ("train", "test")
+# datasets whose events are emulated, not recorded: every card trained or evaluated on one says how
+EMULATED_DATASETS = {
+    "fashion-mnist-dvs": "Fashion-MNIST images seen by the zoo's saccade emulator "
+                         "(zoo.data.emulator.SaccadeEmulator, N-MNIST's three saccades, 34x34x2), not a sensor recording",
+}
 
-__all__ = ["DATASETS", "load_dataset", "holdout"]
+__all__ = ["DATASETS", "EMULATED_DATASETS", "load_dataset", "holdout"]
 
 
 def load_dataset(name: str, root: str | Path | None = None, split: str = "train", **kwargs) -> Dataset:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+EMULATOR_VERSION = 2  # bump when the same parameters give other events, so cached frames are not reused
 EVENT_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
 # N-MNIST's saccade path in pixels (x, y): up-right, down-right, back left, 105 ms each
 SACCADE_WAYPOINTS = ((0.0, 0.0), (3.5, 7.0), (7.0, 0.0), (0.0, 0.0))
@@ -143,7 +144,8 @@ class EmulatedReader:
         return len(self.images)
 
     def identity(self, index: int) -> str:
-        return f"{self.name}|{index}|seed={self.seed}|{sorted(self.emulator.params().items())}"
+        return (f"{self.name}|{index}|seed={self.seed}|v{EMULATOR_VERSION}|"
+                f"{sorted(self.emulator.params().items())}")
 
     def where(self, index: int) -> str:
         return f"{self.name} sample {index}"

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save as save_safetensors_bytes
 
 from ..atomic import atomic_open
-from ..data import load_dataset
+from ..data import EMULATED_DATASETS, load_dataset
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
@@ -130,6 +130,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
+        **({"emulated": EMULATED_DATASETS[data_cfg["name"]]} if data_cfg["name"] in EMULATED_DATASETS else {}),
         "T": model.T, "encoding": type(model.encoder).__name__ if hasattr(model, "encoder") else "image at every step",
         "input_shape": [model.in_channels, *(model.input_size or [])],
         "normalisation": ("inputs in [0, 1]; the model subtracts mean and divides by std" if kwargs.get("mean")

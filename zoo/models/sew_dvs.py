@@ -103,3 +103,11 @@ def sew_7b_net(**kwargs) -> SEWDVSNet:
 def sew_wide_7b_net(**kwargs) -> SEWDVSNet:
     """Wide-7B-Net for CIFAR10-DVS: {c64 block, pool} x 4, {c128 block, pool} x 3, FC 10; PLIF, T=16."""
     return SEWDVSNet(**{"channels": [64] * 4 + [128] * 3, "num_classes": 10, **kwargs})
+
+
+@register_model(paper=PAPER)
+def sew_4b_net(**kwargs) -> SEWDVSNet:
+    """7B-Net's design cut to four blocks for N-MNIST-sized input (not in the paper): {c16 SEW block,
+    max-pool 2} x 4, FC 10 on 34x34x2 frames; PLIF, T=8. The read-out sees 2x2 positions, so only the
+    head changes with the sensor size and a fine-tune on another sensor keeps every other weight."""
+    return SEWDVSNet(**{"channels": [16] * 4, "num_classes": 10, "T": 8, "input_size": (34, 34), **kwargs})
