@@ -69,7 +69,7 @@ def test_emulation_is_seeded_per_sample():
     b = emulator(square(), np.random.default_rng([0, 5]))
     c = emulator(square(), np.random.default_rng([0, 6]))
     assert np.array_equal(a, b) and not np.array_equal(a["t"], c["t"])
-    with pytest.raises(ValueError, match=r"grey images \[H, W\] with values in \[0, 1\], got shape \(28, 28\)"):
+    with pytest.raises(ValueError, match=r"one grey image \[H, W\] with values in \[0, 1\], got shape \(28, 28\)"):
         emulator(np.full((28, 28), 2.0), np.random.default_rng(0))
 
 

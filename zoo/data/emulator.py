@@ -69,15 +69,13 @@ class SaccadeEmulator:
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Events (fields ``x, y, t, p``, time in microseconds, sorted) of an image ``[H, W]`` in [0, 1]."""
-        return self.emulate(np.asarray(image)[None], [rng])[0]
+        image = _checked(image, "one grey image [H, W]", 2)
+        return self.emulate(image[None], [rng])[0]
 
     def emulate(self, images: np.ndarray, rngs: list[np.random.Generator]) -> list[np.ndarray]:
         """Events of every image of ``[N, H, W]`` in [0, 1], sample ``n`` drawing its noise from ``rngs[n]``
         alone: the events of an image do not depend on the others emulated with it."""
-        images = np.asarray(images, dtype=np.float64)
-        if images.ndim != 3 or not np.all(np.isfinite(images)) or images.min(initial=0) < 0 or images.max(initial=0) > 1:
-            shape = images.shape[1:] if images.ndim == 3 else images.shape
-            raise ValueError(f"the emulator expects grey images [H, W] with values in [0, 1], got shape {shape}")
+        images = _checked(images, "grey images [N, H, W]", 3)
         if len(rngs) != len(images):
             raise ValueError(f"one generator per image: {len(images)} images, {len(rngs)} generators")
         canvas = self.canvas(images)
@@ -109,6 +107,14 @@ class SaccadeEmulator:
         events["t"] = np.clip(start + rng.uniform(0, self.step_us, len(xs)) + rng.normal(0, self.jitter_us, len(xs)),
                               0, None)
         return events[np.argsort(events["t"], kind="stable")]
+
+
+def _checked(images, layout: str, ndim: int) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float64)
+    if (images.ndim != ndim or not np.all(np.isfinite(images)) or images.min(initial=0) < 0
+            or images.max(initial=0) > 1):
+        raise ValueError(f"the emulator expects {layout} with values in [0, 1], got shape {images.shape}")
+    return images
 
 
 @functools.lru_cache(maxsize=4)
