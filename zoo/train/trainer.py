@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..analysis import FiringRateMeter
 from ..data import holdout, load_dataset
-from ..data.events import EventFrames
 from ..data.augment import BatchAugment, time_major
+from ..data.events import EventFrames
 from ..errors import ZooError
 from ..hub.registry import create_model
 from .checkpoint import load_checkpoint, save_atomic
