@@ -74,12 +74,11 @@ def test_finetune_reports_a_missing_weight_and_folder(tmp_path, capsys):
 @pytest.fixture()
 def quadrant_folder(tmp_path):
     """Four classes on a 40x40 sensor (the shipped event model saw 34x34 and ten classes): each class
-    records its events in one quadrant, which the model's 2x2 read-out positions tell apart. 4,000
-    events a recording, about as dense as the emulated saccades the model learned from, so its neurons fire."""
+    records its events in one quadrant, which the model's 2x2 read-out positions tell apart."""
     rng = np.random.default_rng(1)
     for label, name in enumerate(["north_west", "north_east", "south_west", "south_east"]):
         for n in range(20):
-            events = random_events(rng, 4000, 20, 20, 300_000)
+            events = random_events(rng, 300, 20, 20, 300_000)
             events["x"] += 20 * (label % 2)
             events["y"] += 20 * (label // 2)
             (tmp_path / "rec" / name).mkdir(parents=True, exist_ok=True)
