@@ -15,7 +15,7 @@ $(FASHION_MNIST):
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	PIP_NO_CACHE_DIR=1 $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
 demo: setup

@@ -117,3 +117,13 @@ def test_networks_give_logits_and_learn(arch):
     assert model(x).shape == (8, 10) and losses[-1] < losses[0]
     with pytest.raises(ValueError, match=r"expects input of shape \[B, 1, 28, 28\]"):
         model(torch.rand(2, 3, 28, 28))
+
+
+def test_silent_outputs_rank_below_every_output_that_fired():
+    model = zoo.create_model("relpsp_fc", num_classes=3, hidden=4, silent_margin=1.0)
+    times = torch.tensor([[20.0, NEVER, 35.0], [NEVER, NEVER, NEVER]], requires_grad=True)
+    model.output_times = lambda x: times  # output spike times that training has pushed far past t_max
+    logits = model(torch.rand(2, 1, 28, 28))
+    assert logits.tolist() == [[-20.0, -36.0, -35.0], [-1.0, -1.0, -1.0]]
+    logits[0].sum().backward()
+    assert times.grad.tolist() == [[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]  # the silent read-out is a constant

@@ -15,7 +15,9 @@ crossing and its backward applies these gradients directly, in chunks of rows, s
 
 Inputs are latency coded (a brighter pixel fires earlier: ``t = t_max * (1 - x)``; black pixels never
 fire). Convention for neurons that never fire: their time is ``NEVER`` (``+inf``) and no gradient flows
-through them; the read-out uses ``-t`` as logits, with silent outputs at ``-t_max_out``.
+through them; the read-out uses ``-t`` as logits, and a silent output reads as firing ``silent_margin``
+after the latest output that fired in the same sample (ranked below every output that fired, whatever
+the time scale the training has drifted to).
 """
 from __future__ import annotations
 
@@ -186,16 +188,18 @@ class ReLPSPNet(ImageClassifier):
     """A ReL-PSP network: latency-coded input, layers of single-spike neurons, output spike times.
 
     ``forward`` returns ``-t_out`` (earliest spike wins: argmax is the prediction, and softmax
-    cross-entropy on it is the paper's loss on spike times); silent outputs read ``-t_silent``.
-    Time is continuous: ``T`` is None.
+    cross-entropy on it is the paper's loss on spike times). A silent output reads as firing
+    ``silent_margin`` after the sample's latest output spike (a constant: no gradient), so it always
+    ranks last; a fixed silent time would rank above real spikes once the loss has pushed output
+    times past it. Time is continuous: ``T`` is None.
     """
 
     def __init__(self, layers: nn.Sequential, in_channels: int, num_classes: int, input_size: tuple[int, int],
-                 t_max: float = 1.0, t_silent: float = 10.0, head: str = ""):
+                 t_max: float = 1.0, silent_margin: float = 1.0, head: str = ""):
         super().__init__(in_channels, num_classes, input_size)
         self.encoder = LatencyTimes(t_max)
         self.layers = layers
-        self.t_silent = t_silent
+        self.silent_margin = silent_margin
         self.head = head
 
     def output_times(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,7 +209,10 @@ class ReLPSPNet(ImageClassifier):
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         times = self.output_times(x)
-        return -torch.where(torch.isfinite(times), times, torch.full_like(times, self.t_silent))[None]
+        fired = torch.isfinite(times)
+        latest = torch.where(fired, times, torch.full_like(times, -NEVER)).amax(dim=1, keepdim=True).detach()
+        silent = torch.where(torch.isfinite(latest), latest, torch.zeros_like(latest)) + self.silent_margin
+        return -torch.where(fired, times, silent.expand_as(times))[None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_steps(x)[0]
@@ -213,21 +220,21 @@ class ReLPSPNet(ImageClassifier):
 
 @register_model(paper=PAPER)
 def relpsp_fc(num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28),
-              hidden: int = 800, theta: float = 1.0, t_max: float = 1.0) -> ReLPSPNet:
+              hidden: int = 800, theta: float = 1.0, t_max: float = 1.0, silent_margin: float = 1.0) -> ReLPSPNet:
     """Fully connected ReL-PSP net, 784-800-10 as in the paper's MNIST experiment."""
     n_in = in_channels * input_size[0] * input_size[1]
     layers = nn.Sequential(nn.Flatten(), ReLPSPLinear(n_in, hidden, theta), ReLPSPLinear(hidden, num_classes, theta))
-    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, head="layers.2")
+    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, silent_margin, head="layers.2")
 
 
 @register_model(paper=PAPER)
 def relpsp_cnn(num_classes: int = 10, in_channels: int = 1, input_size: tuple[int, int] = (28, 28),
                channels: tuple[int, int] = (16, 32), hidden: int = 128, theta: float = 1.0,
-               t_max: float = 1.0) -> ReLPSPNet:
+               t_max: float = 1.0, silent_margin: float = 1.0) -> ReLPSPNet:
     """Convolutional ReL-PSP net: 16C5-MP2-32C5-MP2-FC128-FC10 (pooling takes the earliest spike)."""
     h, w = input_size
     h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
     layers = nn.Sequential(ReLPSPConv2d(in_channels, channels[0], 5, theta), MinPool2d(2),
                            ReLPSPConv2d(channels[0], channels[1], 5, theta), MinPool2d(2), nn.Flatten(),
                            ReLPSPLinear(channels[1] * h * w, hidden, theta), ReLPSPLinear(hidden, num_classes, theta))
-    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, head="layers.6")
+    return ReLPSPNet(layers, in_channels, num_classes, input_size, t_max, silent_margin, head="layers.6")
