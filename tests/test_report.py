@@ -45,6 +45,20 @@ def test_a_conversion_row_shows_the_ann_and_the_sweep(tmp_path):
     assert "91.50% (10,000); ANN 92.25%; T=4: 40.00%, T=32: 91.50%" in row
 
 
+def test_a_continued_run_names_the_weight_it_started_from(tmp_path):
+    (tmp_path / "recipes").mkdir()
+    shutil.copy(REPO / "recipes/sew_resnet18_fashion_mnist_long.yaml", tmp_path / "recipes")
+    (tmp_path / "weights").mkdir()
+    untrained = [line for line in render(tmp_path).splitlines() if "_long.yaml" in line][0]
+    assert "| `sew_resnet18` (cnf=ADD, width=16, stem=cifar, from `sew_resnet18.fmnist_add_t4`) |" in untrained
+    card = {"arch": "sew_resnet18", "tag": "long", "kwargs": {"cnf": "ADD", "T": 4}, "T": 4,
+            "dataset": "fashion-mnist", "recipe": "recipes/sew_resnet18_fashion_mnist_long.yaml",
+            "finetuned_from": "sew_resnet18.fmnist_add_t4", "metrics": {"acc1": 93.1, "num_samples": 10000}}
+    (tmp_path / "weights" / "sew_resnet18.long.json").write_text(json.dumps(card))
+    row = [line for line in render(tmp_path).splitlines() if "sew_resnet18.long`" in line][0]
+    assert "| `sew_resnet18` (cnf=ADD, from `sew_resnet18.fmnist_add_t4`) |" in row and "93.10% (10,000)" in row
+
+
 def test_the_bench_block_comes_from_the_results_file(tmp_path):
     from zoo.report import BENCH_END, BENCH_START, render_bench
 

@@ -34,10 +34,14 @@ def _short_paper(paper: dict) -> str:
     return f"{who}, {venue}"
 
 
-def _model_label(model: dict) -> str:
+def _model_label(model: dict, start: str | None = None) -> str:
+    """The architecture and its distinguishing arguments; ``start``: the weight training began from."""
+    arch, _, tag = model["name"].partition(".")
+    start = start or (model["name"] if tag else None)
     kwargs = model.get("kwargs", {})
     extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem", "sparse_grad") if key in kwargs]
-    return f"`{model['name']}`" + (f" ({', '.join(extras)})" if extras else "")
+    extras += [f"from `{start}`"] if start else []
+    return f"`{arch}`" + (f" ({', '.join(extras)})" if extras else "")
 
 
 def _dataset_label(name: str) -> str:
@@ -81,7 +85,7 @@ def rows(repo: Path = REPO) -> list[str]:
             lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {_dataset_label(data['name'])} | {T} | "
                          f"{_reported(paper)} | {ours} | - |")
         for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"]):
-            label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]})
+            label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
             lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'])} | {card['T']} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
                          f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
