@@ -119,11 +119,26 @@ def test_networks_give_logits_and_learn(arch):
         model(torch.rand(2, 3, 28, 28))
 
 
-def test_silent_outputs_rank_below_every_output_that_fired():
-    model = zoo.create_model("relpsp_fc", num_classes=3, hidden=4, silent_margin=1.0)
-    times = torch.tensor([[20.0, NEVER, 35.0], [NEVER, NEVER, NEVER]], requires_grad=True)
-    model.output_times = lambda x: times  # output spike times that training has pushed far past t_max
-    logits = model(torch.rand(2, 1, 28, 28))
-    assert logits.tolist() == [[-20.0, -36.0, -35.0], [-1.0, -1.0, -1.0]]
-    logits[0].sum().backward()
-    assert times.grad.tolist() == [[-1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]  # the silent read-out is a constant
+def test_a_neuron_that_has_not_fired_by_the_window_is_silent():
+    t_in, weight = random_problem(3)
+    free = spike_times(t_in, weight, 0.5)
+    window = float(free[torch.isfinite(free)].median())
+    windowed = spike_times(t_in, weight, 0.5, window)
+    assert torch.equal(windowed, torch.where(free <= window, free, torch.full_like(free, NEVER)))
+    assert torch.allclose(windowed, simulate(t_in, weight, 0.5, window).to(windowed.dtype), equal_nan=True)
+
+
+def test_silent_outputs_read_a_virtual_time_from_their_potential():
+    model = zoo.create_model("relpsp_fc", num_classes=2, in_channels=1, input_size=(1, 2), hidden=2, window=3.0)
+    with torch.no_grad():
+        model.layers[1].weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 2.0]]))   # hidden i fires at t_i + 0.5
+        model.layers[2].weight.copy_(torch.tensor([[1.0, 0.0], [0.1, 0.1]]))
+    x = torch.tensor([[[[1.0, 0.5]]]], requires_grad=True)                     # inputs at 0.0 and 0.5
+    times = model.output_times(x)
+    assert times[0, 0].item() == pytest.approx(1.5) and math.isinf(times[0, 1].item())
+    logits = model(x)
+    potential = 0.1 * (3.0 - 0.5) + 0.1 * (3.0 - 1.0)                             # V(W) of output 1: 0.45
+    assert logits[0].tolist() == pytest.approx([-1.5, -(3.0 + (1.0 - potential))])
+    logits[0, 1].backward()
+    assert model.layers[2].weight.grad[1].tolist() == pytest.approx([2.5, 2.0])  # more weight: fires sooner
+    assert x.grad.abs().sum() > 0
