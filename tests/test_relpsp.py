@@ -142,3 +142,11 @@ def test_silent_outputs_read_a_virtual_time_from_their_potential():
     logits[0, 1].backward()
     assert model.layers[2].weight.grad[1].tolist() == pytest.approx([2.5, 2.0])  # more weight: fires sooner
     assert x.grad.abs().sum() > 0
+
+
+def test_the_card_describes_the_relpsp_neuron():
+    from zoo.hub.publish import describe_neuron
+
+    neuron, surrogate = describe_neuron(zoo.create_model("relpsp_fc", hidden=8, theta=0.5, window=3.0))
+    assert neuron["type"] == "ReL-PSP" and neuron["v_threshold"] == 0.5 and neuron["window"] == 3.0
+    assert surrogate["type"].startswith("none")

@@ -26,7 +26,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
-    """The first spiking neuron's type and parameters, and its surrogate, read off the model."""
+    """The first spiking neuron's type and parameters, and its surrogate, read off the model (or its
+    own ``neuron_card()`` where its neurons are not SpikingJelly nodes)."""
+    if hasattr(model, "neuron_card"):
+        return model.neuron_card()
     for module in model.modules():
         surrogate = getattr(module, "surrogate_function", None)
         if surrogate is None:

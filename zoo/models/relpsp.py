@@ -232,6 +232,13 @@ class ReLPSPNet(ImageClassifier):
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         return -self.read_out_times(x)[None]
 
+    def neuron_card(self) -> tuple[dict, dict]:
+        """The neuron and "surrogate" entries of a weight card: ReL-PSP neurons need no surrogate."""
+        output = self.layers[-1]
+        neuron = {"type": "ReL-PSP", "psp": "max(0, t - t_i)", "spikes": "at most one per neuron",
+                  "v_threshold": output.theta, "window": output.window}
+        return neuron, {"type": "none: exact spike-time gradients"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_steps(x)[0]
 
