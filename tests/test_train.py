@@ -99,6 +99,10 @@ def test_firing_rate_meter_counts_spikes_of_every_neuron():
     assert len(hooks) == 4
     assert meter.pop() == pytest.approx(sum(spikes) / sum(count))
     assert meter.pop() is None  # nothing since the last read
+    model.eval()
+    model(torch.rand(2, 1, 28, 28))
+    assert meter.pop() is None  # validation passes are not counted
+    model.train()
     meter.close()
     model(torch.rand(2, 1, 28, 28))
     assert meter.pop() is None

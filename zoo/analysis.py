@@ -75,8 +75,9 @@ def raster_sample(spikes: torch.Tensor, neurons: int) -> torch.Tensor:
 
 
 class FiringRateMeter:
-    """Mean firing rate of all spiking neurons in the forward passes since the last :meth:`pop`, from
-    forward hooks; the sum stays on the device, so reading it once per training step is the only sync."""
+    """Mean firing rate of all spiking neurons in the training-mode forward passes since the last
+    :meth:`pop`, from forward hooks; the sum stays on the device, so reading it once per training step
+    is the only sync. Passes in eval mode (validation) are not counted: nobody reads them."""
 
     def __init__(self, model: nn.Module):
         self.spikes: torch.Tensor | float = 0.0
@@ -84,7 +85,7 @@ class FiringRateMeter:
         self.hooks = [m.register_forward_hook(self._hook) for m in model.modules() if is_neuron(m)]
 
     def _hook(self, module: nn.Module, inputs, output) -> None:
-        if isinstance(output, torch.Tensor):
+        if module.training and isinstance(output, torch.Tensor):
             self.spikes = self.spikes + output.detach().sum(dtype=torch.float32)
             self.count += output.numel()
 
