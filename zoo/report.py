@@ -86,7 +86,7 @@ def rows(repo: Path = REPO) -> list[str]:
                          f"{_reported(paper)} | {ours} | - |")
         for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"]):
             label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'])} | {card['T']} | "
+            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'])} | {card.get('T') or '-'} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
                          f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
                          f"`{card['arch']}.{card['tag']}` |")
