@@ -38,6 +38,17 @@ def test_published_weight_round_trips(use_weights, tiny_run):
         assert torch.equal(value, best[key]), key
 
 
+def test_a_new_default_weight_demotes_the_previous_one(tiny_run, tmp_path, monkeypatch):
+    from zoo.hub.publish import publish
+
+    for tag in ("first", "second"):
+        publish(tiny_run / "checkpoints" / "best.pt", tag=tag, out_dir=tmp_path, default=True, batch_size=50)
+    cards = {c["tag"]: c for c in (json.loads(p.read_text()) for p in tmp_path.glob("*.json"))}
+    assert cards["first"]["default"] is False and cards["second"]["default"] is True
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    assert zoo.get_weights("stbp_cnn").name == "stbp_cnn.second"
+
+
 def test_card_metrics_are_what_eval_gives(use_weights, fmnist_root):
     from zoo.hub.publish import evaluate_weights
 

@@ -160,4 +160,15 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
     _write_atomic(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    if default:
+        _demote_other_defaults(out_dir, arch, tag)
     return card
+
+
+def _demote_other_defaults(out_dir: Path, arch: str, tag: str) -> None:
+    """An architecture has one default weight: the one just published with ``--default``."""
+    for path in sorted(out_dir.glob(f"{arch}.*.json")):
+        other = json.loads(path.read_text())
+        if other.get("arch") == arch and other.get("tag") != tag and other.get("default"):
+            other["default"] = False
+            _write_atomic(path, (json.dumps(other, indent=2) + "\n").encode())

@@ -121,7 +121,9 @@ def get_weights(name: str) -> Weights:
     if not candidates:
         raise UnknownModelError(f"model {arch!r} has no pretrained weights yet "
                                 f"(`python -m zoo list --pretrained` shows those that do)")
-    defaults = [(n, c) for n, c in candidates if c[1].get("default")]
+    rank = {folder: i for i, folder in enumerate(weight_dirs())}  # $ZOO_WEIGHTS's default comes first
+    defaults = sorted(((n, c) for n, c in candidates if c[1].get("default")),
+                      key=lambda item: (rank.get(item[1][0].parent, len(rank)), item[0]))
     chosen, (path, card) = (defaults or candidates)[0]
     return Weights(chosen, card, path)
 
