@@ -144,6 +144,11 @@ def test_silent_outputs_read_a_virtual_time_from_their_potential():
     assert x.grad.abs().sum() > 0
 
 
+def test_a_net_without_a_finite_window_is_refused():
+    with pytest.raises(ValueError, match="finite, positive window"):
+        zoo.create_model("relpsp_fc", hidden=4, window=math.inf)
+
+
 def test_the_card_describes_the_relpsp_neuron():
     from zoo.hub.publish import describe_neuron
 

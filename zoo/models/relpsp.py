@@ -206,6 +206,9 @@ class ReLPSPNet(ImageClassifier):
     def __init__(self, layers: nn.Sequential, in_channels: int, num_classes: int, input_size: tuple[int, int],
                  t_max: float = 1.0, head: str = ""):
         super().__init__(in_channels, num_classes, input_size)
+        window = layers[-1].window
+        if not (math.isfinite(window) and window > 0):
+            raise ValueError(f"a ReL-PSP net needs a finite, positive window to read out silent outputs, got {window}")
         self.encoder = LatencyTimes(t_max)
         self.layers = layers
         self.head = head
@@ -222,8 +225,6 @@ class ReLPSPNet(ImageClassifier):
         output = self.layers[-1]
         times = output(hidden)
         end, t_max = output.window, self.encoder.t_max
-        if not math.isfinite(end):
-            raise ValueError("the read-out of silent outputs needs a finite window")
         elapsed = torch.where(torch.isfinite(hidden), (end - hidden).clamp(min=0.0), torch.zeros_like(hidden))
         potential = elapsed @ output.weight.t()                                   # V(W) [B, num_classes]
         virtual = end + t_max * (output.theta - potential) / output.theta
