@@ -24,6 +24,7 @@ def test_every_recipe_loads_and_cites_its_paper(path):
 SMOKE = {
     "sew_resnet18_fashion_mnist": ("fmnist_root", []),
     "sew_resnet18_fashion_mnist_long": ("fmnist_root", []),
+    "sew_resnet18_w32_fashion_mnist": ("fmnist_root", []),
     "stbp_fashion_mnist": ("fmnist_root", []),
     "stbp_mnist": ("mnist_root", []),
     "ssgd_fc3_fashion_mnist": ("fmnist_root", ["model.kwargs.T=20"]),
