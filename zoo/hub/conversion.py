@@ -2,7 +2,6 @@
 card holds the SNN's accuracy at several T next to the ANN's, each measured here."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -11,7 +10,7 @@ from ..convert import CALIBRATIONS, convert
 from ..data import load_dataset
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
-from .publish import _write_atomic, check_tag, publish_model
+from .publish import check_tag, publish_model, write_card
 from .registry import create_model, model_entry
 from .weights import REPO_WEIGHTS, Weights, load_into
 
@@ -90,5 +89,5 @@ def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch
             by_T[str(steps)] = evaluate(model, test_set, batch_size=batch_size, seed=card["eval"]["seed"],
                                         progress=progress, desc=f"SNN T={steps}")["acc1"]
         card["conversion"]["acc1_by_T"] = dict(sorted(by_T.items(), key=lambda item: int(item[0])))
-        _write_atomic(weights.card_path, (json.dumps(card, indent=2) + "\n").encode())
+        write_card(weights.card_path, card)
     return card

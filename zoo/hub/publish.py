@@ -14,7 +14,7 @@ from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .registry import create_model
-from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, sha256_of, weight_filename
+from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, sha256_of, weight_filename
 
 CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
 LICENSE = "MIT"
@@ -23,6 +23,11 @@ LICENSE = "MIT"
 def _write_atomic(path: Path, data: bytes) -> None:
     with atomic_open(path) as handle:
         handle.write(data)
+
+
+def write_card(path: Path, card: dict) -> None:
+    """A weight card as the zoo writes every card: indented JSON, written atomically."""
+    _write_atomic(path, (json.dumps(card, indent=2) + "\n").encode())
 
 
 def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
@@ -159,7 +164,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     head = full["per_sample"][:CHECK_SAMPLES]  # what `zoo eval --limit` re-measures quickly
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
-    _write_atomic(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    write_card(card_path, card)
     if default:
         _demote_other_defaults(out_dir, arch, tag)
     return card
@@ -168,7 +173,6 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
 def _demote_other_defaults(out_dir: Path, arch: str, tag: str) -> None:
     """An architecture has one default weight: the one just published with ``--default``."""
     for path in sorted(out_dir.glob(f"{arch}.*.json")):
-        other = json.loads(path.read_text())
-        if other.get("arch") == arch and other.get("tag") != tag and other.get("default"):
-            other["default"] = False
-            _write_atomic(path, (json.dumps(other, indent=2) + "\n").encode())
+        other = read_card(path)
+        if other["arch"] == arch and other["tag"] != tag and other.get("default"):
+            write_card(path, {**other, "default": False})

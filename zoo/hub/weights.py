@@ -81,7 +81,8 @@ def file_dirs() -> list[Path]:
     return weight_dirs() + [hub_cache_dir()]
 
 
-def _read_card(path: Path) -> dict:
+def read_card(path: Path) -> dict:
+    """The card at ``path``, with the keys every card has; a one-line ``WeightsError`` otherwise."""
     try:
         card = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -97,7 +98,7 @@ def _cards() -> dict[str, tuple[Path, dict]]:
     found: dict[str, tuple[Path, dict]] = {}
     for folder in reversed(weight_dirs()):
         for path in sorted(folder.glob("*.json")):
-            card = _read_card(path)
+            card = read_card(path)
             found[f"{card['arch']}.{card['tag']}"] = (path, card)
     return found
 
