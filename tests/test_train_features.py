@@ -1,6 +1,7 @@
-"""Trainer options: TET loss, label smoothing, gradient clipping, weight EMA, and the GPU-only
-options (AMP, torch.compile) on CPU."""
+"""Trainer options: TET loss, label smoothing, gradient clipping, weight EMA, mixed precision on a
+CPU (bfloat16) and the GPU-only torch.compile."""
 import logging
+import math
 
 import pytest
 import torch
@@ -63,11 +64,25 @@ def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root
     assert not torch.equal(best["model"]["conv1.weight"], last["model"]["conv1.weight"])
 
 
-def test_amp_and_compile_are_gpu_options(fmnist_root, tmp_path, caplog):
+def test_amp_on_a_cpu_trains_in_bfloat16_and_validates_in_float32(fmnist_root, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="zoo"):
         trainer = Trainer(tiny_recipe(fmnist_root, amp=True, compile=True), tmp_path, device="cpu", progress=False)
-    assert not trainer.amp and trainer.forward_steps == trainer.model.forward_steps
-    assert "train.amp applies on CUDA only" in caplog.text and "train.compile applies on CUDA only" in caplog.text
+    assert trainer.forward_steps == trainer.model.forward_steps  # compile is a CUDA option
+    assert "train.compile applies on CUDA only" in caplog.text
+    conv_dtypes = []
+    for module in trainer.model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, i, out: conv_dtypes.append(out.dtype))
+    images, labels = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=20)))
+    loss, _ = trainer._train_step(images, labels)
+    assert conv_dtypes and set(conv_dtypes) == {torch.bfloat16} and math.isfinite(loss)
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32
+               for p in trainer.model.parameters() if p.grad is not None)
+    conv_dtypes.clear()
+    records = []
+    trainer.logger = records.append  # fit() opens the run's logger; validate alone only needs a sink
+    trainer.validate(epoch=0)
+    assert conv_dtypes and set(conv_dtypes) == {torch.float32} and records[0]["event"] == "val"
 
 
 def test_metrics_also_go_to_csv_and_to_wandb_when_asked(fmnist_root, tmp_path, monkeypatch):

@@ -122,14 +122,18 @@ class Trainer:
                 use_buffers=True)
         self.firing_rate = FiringRateMeter(self.model)  # after the EMA copy, which must not carry its hooks
         on_gpu = self.device.type == "cuda"
-        self.amp = bool(train_cfg["amp"]) and on_gpu
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # mixed precision: float16 with loss scaling on CUDA; bfloat16 on a CPU, where oneDNN runs the
+        # convolutions in it (spikes are exact in bfloat16; validation and `zoo eval` stay in float32)
+        self.amp = bool(train_cfg["amp"])
+        self.amp_dtype = torch.float16 if on_gpu else torch.bfloat16
+        if self.amp and not on_gpu and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            log.warning("train.amp: this CPU has no native bfloat16 (AVX512-BF16/AMX); it will run slower")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and on_gpu)
         self.forward_steps = self.model.forward_steps
         if train_cfg["compile"] and on_gpu:
             self.forward_steps = torch.compile(self.model.forward_steps)
-        for key in ("amp", "compile"):
-            if train_cfg[key] and not on_gpu:
-                log.info("train.%s applies on CUDA only; training on %s without it", key, self.device)
+        elif train_cfg["compile"]:
+            log.info("train.compile applies on CUDA only; training on %s without it", self.device)
         if self.dist.enabled:  # gradients averaged over the processes, each holding a share of the batch
             self.forward_steps = torch.nn.parallel.DistributedDataParallel(
                 StepsModule(self.model), device_ids=[self.device.index] if on_gpu else None)
@@ -302,9 +306,10 @@ class Trainer:
         images, labels = time_major(images.to(self.device)), labels.to(self.device)
         if self.augment.active:
             images = self.augment(images)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             steps = self.forward_steps(images)
-            loss = self.loss_fn(steps, labels)
+        steps = steps.float()  # the loss in float32 whatever the network ran in
+        loss = self.loss_fn(steps, labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config["train"]["grad_clip"]:
