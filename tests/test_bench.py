@@ -75,4 +75,26 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, memory, sparse, backend"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, memory, sparse, backend"
+
+
+def test_prediction_agreement_sees_what_bfloat16_rounds_away():
+    from zoo.bench.amp import prediction_agreement
+
+    close = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(1, 2, bias=False))
+    with torch.no_grad():
+        close[1].weight.copy_(torch.tensor([[1.0], [1.001]]))  # class 1 in float32, a tie (class 0) in bfloat16
+    images = torch.ones(4, 1, 1, 1)
+    assert prediction_agreement(close, images, torch.bfloat16) == 0.0
+    with torch.no_grad():
+        close[1].weight.copy_(torch.tensor([[1.0], [2.0]]))
+    assert prediction_agreement(close, images, torch.bfloat16) == 1.0
+
+
+def test_amp_suite_times_both_precisions():
+    from zoo.bench import amp
+
+    [row] = amp.run(repeats=1, batch=2, check_images=20, pretrained=False, width=4)
+    assert row["suite"] == "amp" and row["fp32_s"] > 0 and row["amp_s"] > 0 and row["ratio"] > 0
+    assert 0.0 <= row["agreement"] <= 1.0 and "float32 / bfloat16 autocast" in row["case"]
+    assert "paper's initialisation" in row["case"] and "of 20 " in row["case"]

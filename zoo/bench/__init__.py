@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-SUITES = ("snn_vs_ann", "memory", "sparse", "backend")
+SUITES = ("snn_vs_ann", "amp", "memory", "sparse", "backend")
 
 
 def check_suite(name: str) -> None:
@@ -21,6 +21,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "snn_vs_ann":
         from . import speed
         return speed.run(repeats=repeats, device=device)
+    if name == "amp":
+        from . import amp
+        return amp.run(repeats=repeats, device=device)
     if name == "memory":
         from . import memory
         return memory.run(device=device)

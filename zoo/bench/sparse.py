@@ -10,20 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DatasetNotFoundError, UnknownModelError
+from ..errors import UnknownModelError
 from ..hub.registry import create_model
 from ..neurons.sparse_grad import reference_lif_linear
+from .inputs import fashion_mnist_or_noise
 from .timing import interleaved, median, median_ratio
-
-
-def _images(batch: int) -> tuple[torch.Tensor, str]:
-    from ..data import load_dataset
-
-    try:
-        dataset = load_dataset("fashion-mnist", split="test")
-    except DatasetNotFoundError:
-        return torch.rand(batch, 1, 28, 28), "uniform noise"
-    return torch.stack([dataset[i][0] for i in range(batch)]), "Fashion-MNIST test images"
 
 
 def _model() -> tuple[torch.nn.Module, str]:
@@ -36,7 +27,7 @@ def _model() -> tuple[torch.nn.Module, str]:
 
 def run(repeats: int = 5, batch: int = 256) -> list[dict]:
     model, weights = _model()
-    images, source = _images(batch)
+    images, source = fashion_mnist_or_noise(batch)
     with torch.no_grad():
         hidden_in = model.layers[0](model.encoder(images).flatten(2))
     layer = model.layers[1]
