@@ -16,8 +16,9 @@ def save_atomic(obj, path: Path) -> None:
         torch.save(obj, handle)
 
 
-def load_checkpoint(path: Path) -> dict:
+def load_checkpoint(path: str | Path) -> dict:
     """Load ``path``; if it is damaged, fall back to the previous checkpoint beside it."""
+    path = Path(path)
     errors = []
     for candidate in (path, path.with_suffix(".prev.pt")):
         if not candidate.is_file():
