@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import update_bn
 
 from conftest import tiny_recipe
 from zoo.errors import RecipeError
@@ -55,13 +56,32 @@ def test_gradient_clipping_bounds_the_update(fmnist_root, tmp_path):
 
 
 def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root, tmp_path):
-    config = tiny_recipe(fmnist_root, epochs=1, loss="tet", ema_decay=0.5, label_smoothing=0.1)
+    config = tiny_recipe(fmnist_root, epochs=1, loss="tet", ema_decay=0.5, label_smoothing=0.1, ema_bn_batches=0)
     summary = train(config, tmp_path, progress=False)
     assert summary["finished"] and summary["best_val_acc1"] > 0
     last, best = load_checkpoint(tmp_path / "checkpoints" / "last.pt"), load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     averaged = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
     assert all(torch.equal(best["model"][k], averaged[k]) for k in best["model"])
     assert not torch.equal(best["model"]["conv1.weight"], last["model"]["conv1.weight"])
+
+
+def test_the_ema_is_validated_with_batchnorm_statistics_measured_for_its_weights(fmnist_root, tmp_path):
+    config = tiny_recipe(fmnist_root, epochs=1, loss="ce", ema_decay=0.9, ema_bn_batches=2)
+    config["model"] = {"name": "sew_resnet18", "kwargs": {"T": 2, "width": 4, "stem": "cifar", "in_channels": 1,
+                                                           "input_size": [28, 28], "zero_init_residual": False}}
+    train(config, tmp_path / "run", progress=False)
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["model"]
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    averaged = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
+    trainer = Trainer(config, tmp_path / "again", progress=False)  # the same split and model
+    params = {name for name, _ in trainer.model.named_parameters()}
+    assert all(torch.equal(best[k], averaged[k]) for k in params)  # the weights are the average
+    trainer.model.load_state_dict(averaged)
+    first = torch.stack([trainer.train_set[i][0] for i in range(2 * config["train"]["batch_size"])])
+    update_bn([first[:20], first[20:]], trainer.model)  # two batches of 20, as the recipe asks
+    stats = [k for k in best if k.endswith("running_mean") or k.endswith("running_var")]
+    assert stats and all(torch.allclose(best[k], trainer.model.state_dict()[k], atol=1e-6) for k in stats)
+    assert not all(torch.allclose(best[k], averaged[k]) for k in stats)
 
 
 def test_amp_on_a_cpu_trains_in_bfloat16_and_validates_in_float32(fmnist_root, tmp_path, caplog):

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
         "tet_phi": 1.0,
         "grad_clip": 0.0,
         "ema_decay": 0.0,
+        "ema_bn_batches": 20,
         "amp": False,
         "compile": False,
         "seed": 0,
@@ -111,6 +112,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
             raise RecipeError(f"train.{key} must be in [{low}, {high}), got {train[key]!r}")
     if not isinstance(train["grad_clip"], (int, float)) or train["grad_clip"] < 0:
         raise RecipeError(f"train.grad_clip must be >= 0 (0: off), got {train['grad_clip']!r}")
+    if not isinstance(train["ema_bn_batches"], int) or train["ema_bn_batches"] < 0:
+        raise RecipeError(f"train.ema_bn_batches must be a non-negative integer (0: keep the averaged "
+                          f"statistics), got {train['ema_bn_batches']!r}")
     if train["optimizer"] not in ("adam", "sgd"):
         raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
     if train["freeze"] not in ("none", "backbone"):

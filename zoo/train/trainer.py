@@ -3,6 +3,7 @@ batch order, best-on-validation selection, JSON-lines metrics and atomic checkpo
 bit for bit on CPU (the batch order is a function of seed and epoch, the RNG state is saved)."""
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import logging
 import math
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
@@ -219,7 +221,7 @@ class Trainer:
         if not self.dist.is_main:
             return self.best_val
         cfg = self.config["train"]
-        model = self.ema.module if self.ema is not None else self.model
+        model = self.model if self.ema is None else self._averaged_model()
         result = evaluate(model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           device=self.device, progress=self.progress, desc="val")
         improved = result["acc1"] > self.best_val
@@ -230,6 +232,22 @@ class Trainer:
         self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
                   "best": self.best_val})
         return result["acc1"]
+
+    def _averaged_model(self) -> torch.nn.Module:
+        """The EMA weights, with batch-norm statistics measured for them on ``ema_bn_batches`` training
+        batches. The EMA of the running statistics belongs to no single set of weights, and in a spiking
+        net the mismatch moves potentials across thresholds: a width-32 SEW-ResNet-18 four epochs into
+        training read 33% on 300 test images with the averaged statistics and 94% with measured ones."""
+        cfg = self.config["train"]
+        if not cfg["ema_bn_batches"]:
+            return self.ema.module
+        model = copy.deepcopy(self.ema.module)
+        count = min(len(self.train_set), cfg["ema_bn_batches"] * cfg["batch_size"])
+        loader = DataLoader(Subset(self.train_set, range(count)), batch_size=cfg["batch_size"])
+        with torch.random.fork_rng(devices=[]):  # stochastic encoders must not move the training RNG
+            torch.manual_seed(cfg["eval_seed"])
+            update_bn((time_major(images) for images, _ in loader), model, device=self.device)
+        return model
 
     def fit(self, max_steps: int | None = None) -> dict:
         """Train until the recipe's last epoch or ``max_steps`` optimizer steps (then checkpoint)."""
