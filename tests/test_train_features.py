@@ -77,8 +77,9 @@ def test_the_ema_is_validated_with_batchnorm_statistics_measured_for_its_weights
     params = {name for name, _ in trainer.model.named_parameters()}
     assert all(torch.equal(best[k], averaged[k]) for k in params)  # the weights are the average
     trainer.model.load_state_dict(averaged)
-    first = torch.stack([trainer.train_set[i][0] for i in range(2 * config["train"]["batch_size"])])
-    update_bn([first[:20], first[20:]], trainer.model)  # two batches of 20, as the recipe asks
+    batch = config["train"]["batch_size"]
+    first = torch.stack([trainer.train_set[i][0] for i in range(2 * batch)])
+    update_bn([first[:batch], first[batch:]], trainer.model)  # the first two training batches, as asked
     stats = [k for k in best if k.endswith("running_mean") or k.endswith("running_var")]
     assert stats and all(torch.allclose(best[k], trainer.model.state_dict()[k], atol=1e-6) for k in stats)
     assert not all(torch.allclose(best[k], averaged[k]) for k in stats)
