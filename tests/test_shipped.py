@@ -50,7 +50,7 @@ def test_readme_quotes_each_shipped_weights_card_number():
     readme = (REPO_WEIGHTS.parent / "README.md").read_text()
     for path in CARDS:
         card = json.loads(path.read_text())
-        row = next((line for line in readme.splitlines() if f"`{card['arch']}.{card['tag']}`" in line), "")
+        row = next((line for line in readme.splitlines() if line.endswith(f"| `{card['arch']}.{card['tag']}` |")), "")
         assert f"{card['metrics']['acc1']:.2f}" in row, f"README has no row with {path.stem}'s card number"
 
 
