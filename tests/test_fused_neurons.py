@@ -1,19 +1,18 @@
-"""The fused multi-step IF/LIF give SpikingJelly's spikes, final membrane and gradients exactly."""
+"""The fused multi-step IF/LIF/PLIF (the zoo's default neurons) give SpikingJelly's spikes and membranes
+bit for bit, and its gradients to rounding, for every reset mode and surrogate."""
 import pytest
 import torch
 
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
-from zoo.neurons.fused import FusedIFNode, FusedLIFNode
-from zoo.neurons.surrogates import build_surrogate
+from zoo.neurons.fused import FusedIFNode, FusedLIFNode, FusedParametricLIFNode
 
 sj = import_spikingjelly()
 
 
-def _pair(kind, surrogate, **kwargs):
-    reference = build_neuron(kind, surrogate=surrogate, **kwargs).double()
-    cls = FusedIFNode if kind == "if" else FusedLIFNode
-    fused = cls(surrogate_function=build_surrogate(surrogate, None), step_mode="m", **kwargs).double()
+def _pair(kind, surrogate, dtype=torch.float64, **kwargs):
+    reference = build_neuron(kind, surrogate=surrogate, fused=False, **kwargs).to(dtype)
+    fused = build_neuron(kind, surrogate=surrogate, **kwargs).to(dtype)
     return reference, fused
 
 
@@ -22,10 +21,27 @@ CASES = [
     ("if", {"detach_reset": False}),
     ("if", {"detach_reset": True, "v_reset": None}),
     ("if", {"detach_reset": False, "v_reset": None, "v_threshold": 0.7}),
+    ("if", {"detach_reset": False, "v_reset": -0.2}),
     ("lif", {"tau": 2.0, "detach_reset": True}),
     ("lif", {"tau": 1.5, "detach_reset": False, "decay_input": False, "v_reset": 0.1}),
+    ("lif", {"tau": 1.25, "detach_reset": False, "decay_input": False}),
     ("lif", {"tau": 3.0, "detach_reset": False, "v_reset": None}),
+    ("lif", {"tau": 2.5, "detach_reset": True, "v_reset": 0.2}),
+    ("plif", {"init_tau": 2.0, "detach_reset": True}),
+    ("plif", {"init_tau": 3.0, "detach_reset": False, "v_reset": None}),
+    ("plif", {"init_tau": 1.5, "detach_reset": False, "decay_input": False}),
+    ("plif", {"init_tau": 2.5, "detach_reset": True, "decay_input": False, "v_reset": 0.1}),
+    ("plif", {"init_tau": 2.0, "detach_reset": False, "v_reset": -0.1}),
 ]
+
+
+def _run(neuron, x, upstream):
+    sj.functional.reset_net(neuron)
+    inp = x.clone().requires_grad_(True)
+    out = neuron(inp)
+    (out * upstream).sum().backward()
+    w_grad = neuron.w.grad.clone() if hasattr(neuron, "w") else None
+    return out.detach(), neuron.v.detach(), inp.grad, w_grad
 
 
 @pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "rectangle", "triangle"])
@@ -35,17 +51,49 @@ def test_fused_equals_spikingjelly(kind, kwargs, surrogate):
     reference, fused = _pair(kind, surrogate, **kwargs)
     x = torch.randn(6, 3, 5, dtype=torch.float64) * 1.5 + 0.6
     upstream = torch.randn(6, 3, 5, dtype=torch.float64)
-    outputs, grads = [], []
+    ref, got = _run(reference, x, upstream), _run(fused, x, upstream)
+    assert torch.equal(ref[0], got[0]) and ref[0].sum() > 0
+    assert torch.equal(ref[1], got[1])
+    assert torch.allclose(ref[2], got[2], atol=1e-10), (ref[2] - got[2]).abs().max()
+    if ref[3] is not None:
+        assert torch.allclose(ref[3], got[3], atol=1e-10) and ref[3].abs() > 0
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("kind, kwargs", CASES)
+def test_float32_spikes_and_membranes_are_bit_identical(kind, kwargs, training):
+    """The charge is SpikingJelly's operations in its order, so float32 rounding is the same too: a
+    weight trained on either implementation gives the same spikes on the other."""
+    torch.manual_seed(1)
+    reference, fused = _pair(kind, "atan", dtype=torch.float32, **kwargs)
+    x = torch.randn(16, 64, 33) * 1.2 + 0.5
+    for neuron in (reference, fused):
+        neuron.train(training)  # SpikingJelly's LIF has separate train and eval loops
+    with torch.no_grad():
+        outs = []
+        for neuron in (reference, fused):
+            sj.functional.reset_net(neuron)
+            outs.append((neuron(x), neuron.v.clone()))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+def test_plif_gradient_reaches_w_through_the_fused_loop_only_when_inputs_are_constant():
+    """A PLIF whose input needs no gradient still trains its time constant."""
+    reference, fused = _pair("plif", "atan", init_tau=2.0, detach_reset=True)
+    x = torch.rand(5, 4, dtype=torch.float64) * 2
+    grads = []
     for neuron in (reference, fused):
         sj.functional.reset_net(neuron)
-        inp = x.clone().requires_grad_(True)
-        out = neuron(inp)
-        (out * upstream).sum().backward()
-        outputs.append((out.detach(), neuron.v.detach()))
-        grads.append(inp.grad)
-    assert torch.equal(outputs[0][0], outputs[1][0]) and outputs[0][0].sum() > 0
-    assert torch.allclose(outputs[0][1], outputs[1][1], atol=1e-12)
-    assert torch.allclose(grads[0], grads[1], atol=1e-10), (grads[0] - grads[1]).abs().max()
+        neuron(x).sum().backward()
+        grads.append(neuron.w.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-12) and grads[0].abs() > 0
+
+
+def test_defaults_are_fused_and_spikingjelly_is_one_option_away():
+    assert type(build_neuron("if")) is FusedIFNode
+    assert type(build_neuron("lif")) is FusedLIFNode
+    assert type(build_neuron("plif")) is FusedParametricLIFNode
+    assert type(build_neuron("if", fused=False)).__name__ == "IFNode"
 
 
 def test_a_loss_on_the_final_membrane_reaches_the_input():

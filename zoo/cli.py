@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
+from .runtime import keep_freed_memory
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
@@ -349,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     zoo_log.setLevel(logging.INFO)
     if args.command == "train" and not (args.recipe or args.resume):
         parser.error("train needs a RECIPE or --resume DIR")
+    keep_freed_memory()  # every command allocates the same activations again and again
     try:
         return args.func(args)
     except Exception as error:

@@ -30,6 +30,11 @@ def write_card(path: Path, card: dict) -> None:
     _write_atomic(path, (json.dumps(card, indent=2) + "\n").encode())
 
 
+def neuron_name(module: torch.nn.Module) -> str:
+    """The neuron's name as SpikingJelly writes it (``IFNode``), whichever implementation runs it."""
+    return type(module).__name__.removeprefix("Fused")
+
+
 def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
     """The first spiking neuron's type and parameters, and its surrogate, read off the model (or its
     own ``neuron_card()`` where its neurons are not SpikingJelly nodes)."""
@@ -39,7 +44,8 @@ def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
         surrogate = getattr(module, "surrogate_function", None)
         if surrogate is None:
             continue
-        neuron = {"type": type(module).__name__}
+        neuron = {"type": neuron_name(module),
+                  "implementation": getattr(module, "implementation", "spikingjelly")}
         for key in ("tau", "decay_input", "v_threshold", "v_reset", "detach_reset", "tau_syn", "tau_adapt", "beta"):
             if hasattr(module, key):
                 neuron[key] = getattr(module, key)

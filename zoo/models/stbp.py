@@ -21,25 +21,27 @@ sj = import_spikingjelly()
 layer = sj.layer
 
 
-def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: float | None) -> nn.Module:
+def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: float | None,
+             fused: bool = True) -> nn.Module:
     """STBP's iterative LIF as a SpikingJelly LIF node.
 
     With ``decay_input=False`` and ``v_reset=0`` SpikingJelly's charge is
     ``H_t = (1 - 1/tau) V_{t-1} + X_t`` and its hard reset gives ``V_t = H_t (1 - S_t)``, which is
     STBP's update when ``1 - 1/tau = decay``. The reset is not detached, as in the paper's code.
+    ``fused=False`` runs SpikingJelly's node instead of the zoo's fused loop (same spikes).
     """
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"STBP decay must be in [0, 1), got {decay}")
     return build_neuron("lif", surrogate=surrogate, surrogate_alpha=surrogate_alpha,
                         tau=1.0 / (1.0 - decay), decay_input=False, v_threshold=v_threshold,
-                        v_reset=0.0)
+                        v_reset=0.0, fused=fused)
 
 
 class STBPCNN(SpikingClassifier):
     """The STBP SCNN; ``width``/``hidden`` default to the paper's 32 channels and 128 units.
 
     The neuron is STBP's iterative LIF by definition; ``decay``, ``v_threshold`` and the surrogate
-    can be changed."""
+    can be changed, and ``fused=False`` runs it on SpikingJelly's node."""
 
     stem = "conv1"
     head = "fc2"
@@ -48,14 +50,14 @@ class STBPCNN(SpikingClassifier):
                  encoding: str = "rate", decay: float = 0.2, v_threshold: float = 0.5,
                  surrogate: str = "rectangle", surrogate_alpha: float | None = None,
                  width: int = 32, hidden: int = 128,
-                 input_size: tuple[int, int] = (28, 28)):
+                 input_size: tuple[int, int] = (28, 28), fused: bool = True):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
         if input_size[0] % 4 or input_size[1] % 4:
             raise ValueError(f"STBP CNN pools twice by 2, so input_size must be divisible by 4, got {input_size}")
 
         def neuron_layer() -> nn.Module:
-            return stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
+            return stbp_lif(decay, v_threshold, surrogate, surrogate_alpha, fused)
 
         self.conv1 = layer.Conv2d(in_channels, width, 3, padding=1, step_mode="m")
         self.sn1 = neuron_layer()
@@ -94,14 +96,14 @@ class STBPMLP(SpikingClassifier):
     def __init__(self, num_classes: int = 10, in_channels: int = 2, T: int = 10, encoding: str = "rate",
                  decay: float = 0.2, v_threshold: float = 0.5, surrogate: str = "rectangle",
                  surrogate_alpha: float | None = None, hidden: int = 800,
-                 input_size: tuple[int, int] = (34, 34)):
+                 input_size: tuple[int, int] = (34, 34), fused: bool = True):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
         self.flatten = layer.Flatten(step_mode="m")
         self.fc1 = layer.Linear(in_channels * input_size[0] * input_size[1], hidden, step_mode="m")
-        self.sn1 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
+        self.sn1 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha, fused)
         self.fc2 = layer.Linear(hidden, num_classes, step_mode="m")
-        self.sn2 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha)
+        self.sn2 = stbp_lif(decay, v_threshold, surrogate, surrogate_alpha, fused)
 
     def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
         return self.sn2(self.fc2(self.sn1(self.fc1(self.flatten(x_seq)))))

@@ -1,4 +1,5 @@
-"""Multi-step IF/LIF neurons whose whole time loop is one autograd function (CPU path).
+"""Multi-step IF/LIF/PLIF neurons whose whole time loop is one autograd function: the zoo's default on
+the torch backend (CPU, or CUDA without CuPy).
 
 SpikingJelly's torch backend builds a graph of a dozen small operations per neuron and time step
 (charge, fire, reset, dtype copies, a final ``cat``); a training step of a SEW-ResNet spends about a third
@@ -12,19 +13,27 @@ and the backward pass runs the BPTT recurrence directly:
     dL/dV[t-1] = a dL/dH[t],
 
 with ``dV/dH = 1 - S`` (hard) or ``1`` (soft) when the reset is detached, plus ``(V_reset - H) sg'`` or
-``-V_th sg'`` when it is not. IF: ``a = b = 1, c = 0``; LIF: ``a = 1 - 1/tau``, ``c = V_reset/tau``,
-``b = 1/tau`` (``decay_input``) or 1. Outputs and gradients equal SpikingJelly's nodes (tested).
+``-V_th sg'`` when it is not. IF: ``a = b = 1, c = 0``; LIF: ``a = 1 - 1/tau``, ``b = 1/tau``
+(``decay_input``) or 1; PLIF: the same with ``1/tau = sigmoid(w)``, and ``dL/dw`` gathered from
+``dH[t]/dk`` over all steps. The charge is computed with SpikingJelly's own operations in its order, so
+spikes and membranes are bit-identical to its nodes; gradients equal its autograd to float rounding
+(tested for every neuron type and reset mode).
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
+from . import backend as _backend
 from .compat import import_spikingjelly
-from .nodes import IFNode, LIFNode
+from .nodes import IFNode, LIFNode, ParametricLIFNode
 
 sj = import_spikingjelly()
+
+# charge(h_out, x_t, v): writes H[t] into h_out from the input and the membrane after the last reset
+Charge = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 def surrogate_derivative(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -41,9 +50,36 @@ def surrogate_derivative(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.T
     raise TypeError(f"no closed-form derivative for surrogate {type(surrogate).__name__}")
 
 
+def _reset_(v: torch.Tensor, h: torch.Tensor, fired: torch.Tensor, v_threshold: float,
+            v_reset: float | None) -> torch.Tensor:
+    """``V = H - S V_th`` (soft) or ``H (1 - S) + S V_reset`` (hard), into ``v``; exact as SpikingJelly's."""
+    if v_reset is None:
+        return torch.sub(h, fired, alpha=v_threshold, out=v)
+    if v_reset == 0.0:
+        return torch.addcmul(h, fired, h, value=-1.0, out=v)  # H - S H: exactly 0 or H
+    return torch.where(fired.bool(), torch.tensor(v_reset, dtype=h.dtype), h, out=v)
+
+
+def surrogate_derivative_(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """:func:`surrogate_derivative` written into ``x``: the backward loop works one time step at a time
+    on buffers it reuses, which stay in the CPU's cache, instead of streaming fresh whole-sequence
+    tensors through memory."""
+    in_place = getattr(type(surrogate), "derivative_", None)
+    if in_place is not None:
+        return in_place(x, surrogate.alpha)
+    if isinstance(surrogate, sj.surrogate.ATan):
+        k = math.pi / 2 * surrogate.alpha
+        return x.mul_(k).square_().add_(1.0).reciprocal_().mul_(surrogate.alpha / 2)
+    if isinstance(surrogate, sj.surrogate.Sigmoid):
+        x.mul_(surrogate.alpha).sigmoid_()
+        return x.addcmul_(x, x, value=-1.0).mul_(surrogate.alpha)  # alpha s (1 - s)
+    return x.copy_(surrogate_derivative(surrogate, x))
+
+
 class _MultiStep(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_seq, v_init, a, b, c, v_th, v_reset, detach_reset, surrogate, keep_graph):
+    def forward(ctx, x_seq, v_init, k, charge, a, b, v_th, v_reset, detach_reset, surrogate, keep_graph,
+                dh_dk):
         # preallocated buffers and in-place operations: on a CPU the allocation and first touch of a
         # fresh tensor per operation costs as much as the arithmetic; without a backward to feed, one
         # H buffer is reused instead of keeping the sequence
@@ -52,101 +88,149 @@ class _MultiStep(torch.autograd.Function):
         v = torch.zeros_like(x_seq[0]) if not isinstance(v_init, torch.Tensor) else v_init.detach().clone()
         if not isinstance(v_init, torch.Tensor) and v_init != 0.0:
             v.fill_(float(v_init))
-        plain = a == 1.0 and b == 1.0 and c == 0.0  # IF: H = V + X
+        v_first = v.clone() if dh_dk is not None and keep_graph else None
         for t in range(x_seq.shape[0]):
             h = h_seq[t]
-            if plain:
-                torch.add(x_seq[t], v, out=h)
-            else:
-                torch.add(x_seq[t], v, alpha=a / b, out=h).mul_(b).add_(c)  # b X + a V + c
+            charge(h, x_seq[t], v)
             fired = torch.ge(h, v_th, out=spikes[t])
-            if v_reset is None:
-                torch.sub(h, fired, alpha=v_th, out=v)
-            else:  # V = H (1 - S) + S V_reset = H - S (H - V_reset)
-                torch.addcmul(h, fired, h if v_reset == 0.0 else h - v_reset, value=-1.0, out=v)
-        ctx.save_for_backward(h_seq, spikes)
-        ctx.params = (a, b, v_th, v_reset, detach_reset, surrogate)
+            _reset_(v, h, fired, v_th, v_reset)
+        ctx.save_for_backward(h_seq, spikes, v_first)
+        ctx.params = (a, b, v_th, v_reset, detach_reset, surrogate, dh_dk)
         ctx.v_init_is_tensor = isinstance(v_init, torch.Tensor)
         return spikes, v
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_v_last):
-        h_seq, spikes = ctx.saved_tensors
-        a, b, v_th, v_reset, detach_reset, surrogate = ctx.params
-        # everything that does not depend on the recurrence, for all steps at once
-        grad_h, sg = _surrogate_grad(surrogate, grad_spikes, h_seq, v_th, need_sg=not detach_reset)
-        if v_reset is None:
-            dv_dh = None if detach_reset else sg.mul(-v_th).add_(1.0)
-        elif detach_reset:
-            dv_dh = None  # 1 - S, applied inside the loop without a buffer of its own
-        else:
-            dv_dh = torch.sub(v_reset, h_seq).mul_(sg).add_(1.0).sub_(spikes)
+        h_seq, spikes, v_first = ctx.saved_tensors
+        a, b, v_th, v_reset, detach_reset, surrogate, dh_dk = ctx.params
+        grad_x = torch.empty_like(h_seq)
+        sg = torch.empty_like(h_seq[0])
+        scratch = torch.empty_like(h_seq[0])
+        carry_buffer = torch.empty_like(h_seq[0]) if a != 1.0 else None
+        need_k = dh_dk is not None and ctx.needs_input_grad[2]
+        grad_k = torch.zeros((), dtype=torch.float64, device=h_seq.device) if need_k else None
         carry = grad_v_last
-        hard_detached = v_reset is not None and detach_reset
+        # one time step at a time, on [B, ...] buffers that stay in cache: dL/dH[t] from dL/dS[t], the
+        # surrogate and the carry dL/dV[t], written straight into the output
         for t in reversed(range(h_seq.shape[0])):
+            h, fired, g = h_seq[t], spikes[t], grad_x[t]
+            surrogate_derivative_(surrogate, torch.sub(h, v_th, out=sg))
+            torch.mul(grad_spikes[t], sg, out=g)
             if carry is not None:
-                if hard_detached:
-                    grad_h[t].add_(carry).addcmul_(carry, spikes[t], value=-1.0)
-                elif dv_dh is None:
-                    grad_h[t].add_(carry)
-                else:
-                    grad_h[t].addcmul_(carry, dv_dh[t])
-            carry = grad_h[t] if a == 1.0 else grad_h[t] * a
+                if v_reset is None:                         # dV/dH = 1 (- V_th sg' if not detached)
+                    g.add_(carry)
+                    if not detach_reset:
+                        g.addcmul_(carry, sg, value=-v_th)
+                else:                                       # dV/dH = 1 - S (+ (V_reset - H) sg' if not detached)
+                    g.add_(carry).addcmul_(carry, fired, value=-1.0)
+                    if not detach_reset:
+                        torch.sub(v_reset, h, out=scratch).mul_(sg)
+                        g.addcmul_(carry, scratch)
+            if need_k:
+                v_prev = v_first if t == 0 else _reset_(scratch, h_seq[t - 1], spikes[t - 1], v_th, v_reset)
+                grad_k += torch.dot(g.flatten(), dh_dk(h, v_prev).flatten())
+            carry = g if carry_buffer is None else torch.mul(g, a, out=carry_buffer)
         if b != 1.0:
-            grad_h.mul_(b)
-        return grad_h, (carry if ctx.v_init_is_tensor else None), None, None, None, None, None, None, None, None
+            grad_x.mul_(b)
+        grad_v_init = carry.clone() if ctx.v_init_is_tensor else None
+        grad_k = grad_k.to(h_seq.dtype) if need_k else None
+        return grad_x, grad_v_init, grad_k, None, None, None, None, None, None, None, None, None
 
 
-def _surrogate_grad(surrogate: torch.nn.Module, grad_spikes: torch.Tensor, h_seq: torch.Tensor, v_th: float,
-                    need_sg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``dL/dS * sg'(H - V_th)`` (and ``sg'`` itself when the reset is not detached). For SpikingJelly's
-    atan (the SEW default), ``sg' = (alpha / 2) / (1 + (k x)^2)`` is built in the output buffer itself: on
-    a CPU the first touch of a fresh tensor costs more than a pass over memory already in use."""
-    if isinstance(surrogate, sj.surrogate.ATan):
-        k, half_alpha = math.pi / 2 * surrogate.alpha, surrogate.alpha / 2
-        # one fresh buffer (the returned gradient); everything else in place on memory already touched
-        grad_h = torch.sub(h_seq, v_th).square_().mul_(k * k).add_(1.0)  # 1 + (k x)^2
-        sg = None
-        if need_sg:
-            sg = torch.reciprocal(grad_h).mul_(half_alpha)
-            return torch.mul(grad_spikes, sg, out=grad_h), sg
-        return torch.div(grad_spikes, grad_h, out=grad_h).mul_(half_alpha), sg
-    sg = surrogate_derivative(surrogate, h_seq - v_th)
-    return torch.mul(grad_spikes, sg), sg
+def uses_fused_loop(neuron: torch.nn.Module, x_seq: torch.Tensor) -> bool:
+    """Whether ``neuron`` runs the fused loop on ``x_seq``: not where SpikingJelly's CuPy kernels run, nor
+    where a case it does not cover is asked for (stored V sequence, tensor threshold or reset, an initial
+    membrane that needs its own gradient)."""
+    v_init = neuron.v
+    return (_backend.backend_for(x_seq.device) == "torch" and not neuron.store_v_seq
+            and isinstance(neuron.v_threshold, float)
+            and (neuron.v_reset is None or isinstance(neuron.v_reset, float))
+            and not (isinstance(v_init, torch.Tensor) and v_init.requires_grad))
 
 
 class _Fused:
-    """Mixin: the fused loop on the torch backend, SpikingJelly's path otherwise (CuPy, stored V sequence,
-    a learnable or tensor threshold, an initial membrane that needs its own gradient)."""
+    """Mixin: the fused loop where :func:`uses_fused_loop` allows it, SpikingJelly's path otherwise."""
 
-    def charge_coefficients(self) -> tuple[float, float, float]:
+    implementation = "zoo-fused"  # SpikingJelly's CuPy kernels where they run
+
+    def charge_rule(self) -> tuple[Charge, float, float, torch.Tensor | None, Callable | None]:
+        """``(charge, a, b, k, dH/dk)``: the in-place charge, its partial derivatives by ``V[t-1]`` and
+        ``X[t]``, and for a learnable decay ``k`` the tensor and ``dH/dk (H, V[t-1])``."""
         raise NotImplementedError
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        v_init = self.v
-        usable = (x_seq.device.type == "cpu" and not self.store_v_seq and isinstance(self.v_threshold, float)
-                  and (self.v_reset is None or isinstance(self.v_reset, float))
-                  and not (isinstance(v_init, torch.Tensor) and v_init.requires_grad))
-        if not usable:
+        if not uses_fused_loop(self, x_seq):
             return super().multi_step_forward(x_seq)
-        a, b, c = self.charge_coefficients()
-        keep_graph = torch.is_grad_enabled() and x_seq.requires_grad
-        spikes, self.v = _MultiStep.apply(x_seq, v_init, a, b, c, self.v_threshold, self.v_reset,
-                                          self.detach_reset, self.surrogate_function, keep_graph)
+        charge, a, b, k, dh_dk = self.charge_rule()
+        keep_graph = torch.is_grad_enabled() and (x_seq.requires_grad or (k is not None and k.requires_grad))
+        spikes, self.v = _MultiStep.apply(x_seq, self.v, k, charge, a, b, self.v_threshold, self.v_reset,
+                                          self.detach_reset, self.surrogate_function, keep_graph, dh_dk)
         return spikes
 
 
-class FusedIFNode(_Fused, IFNode):
-    """:class:`~zoo.neurons.nodes.IFNode` with the fused CPU loop."""
+def _if_charge(h: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> None:
+    torch.add(v, x, out=h)
 
-    def charge_coefficients(self) -> tuple[float, float, float]:
-        return 1.0, 1.0, 0.0
+
+def _leaky_charge(decay_input: bool, v_reset: float, scale: float | torch.Tensor, divide: bool,
+                  general: bool = False) -> Charge:
+    """SpikingJelly's LIF/PLIF charge in its own order of operations; ``scale`` is ``tau`` (``divide``) or
+    ``sigmoid(w)``. ``general`` takes the ``V_reset`` form even for ``V_reset = 0``, as SpikingJelly's LIF
+    does in eval mode with a hard reset."""
+    def apply(t: torch.Tensor) -> torch.Tensor:
+        return t.div_(scale) if divide else t.mul_(scale)
+
+    if decay_input and v_reset == 0.0:      # v + (x - v) / tau
+        def charge(h, x, v):
+            apply(torch.sub(x, v, out=h)).add_(v)
+    elif decay_input:                        # v + (x - (v - v_reset)) / tau
+        def charge(h, x, v):
+            apply(torch.sub(x, v - v_reset, out=h)).add_(v)
+    elif v_reset == 0.0 and not general:     # v * (1 - 1/tau) + x
+        keep = 1.0 - 1.0 / scale if divide else None
+
+        def charge(h, x, v):
+            if divide:
+                torch.mul(v, keep, out=h).add_(x)
+            else:
+                torch.mul(v, 1.0 - scale, out=h).add_(x)
+    else:                                    # v - (v - v_reset) / tau + x
+        def charge(h, x, v):
+            torch.sub(v, apply(torch.sub(v, v_reset, out=h)), out=h).add_(x)
+    return charge
+
+
+class FusedIFNode(_Fused, IFNode):
+    """:class:`~zoo.neurons.nodes.IFNode` with the fused loop."""
+
+    def charge_rule(self):
+        return _if_charge, 1.0, 1.0, None, None
 
 
 class FusedLIFNode(_Fused, LIFNode):
-    """:class:`~zoo.neurons.nodes.LIFNode` with the fused CPU loop."""
+    """:class:`~zoo.neurons.nodes.LIFNode` with the fused loop."""
 
-    def charge_coefficients(self) -> tuple[float, float, float]:
+    def charge_rule(self):
         v_reset = 0.0 if self.v_reset is None else self.v_reset
-        b = 1.0 / self.tau if self.decay_input else 1.0
-        return 1.0 - 1.0 / self.tau, b, v_reset / self.tau
+        # SpikingJelly's eval loop writes the hard-reset, no-decay-input charge as v - (v - v_reset) / tau + x
+        general = not self.training and self.v_reset is not None
+        charge = _leaky_charge(self.decay_input, v_reset, self.tau, divide=True, general=general)
+        return charge, 1.0 - 1.0 / self.tau, (1.0 / self.tau if self.decay_input else 1.0), None, None
+
+
+class FusedParametricLIFNode(_Fused, ParametricLIFNode):
+    """:class:`~zoo.neurons.nodes.ParametricLIFNode` with the fused loop; ``dL/dw`` through
+    ``k = sigmoid(w)``."""
+
+    def charge_rule(self):
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        k = self.w.sigmoid()
+        k_value = float(k.detach())
+        charge = _leaky_charge(self.decay_input, v_reset, k.detach(), divide=False)
+        if self.decay_input:   # H = V + (X - (V - V_reset)) k:  dH/dk = (H - V[t-1]) / k
+            def dh_dk(h_seq, v_prev):
+                return (h_seq - v_prev) / k_value
+        else:                  # H = V - (V - V_reset) k + X:  dH/dk = V_reset - V[t-1]
+            def dh_dk(h_seq, v_prev):
+                return v_reset - v_prev
+        return charge, 1.0 - k_value, (k_value if self.decay_input else 1.0), k, dh_dk

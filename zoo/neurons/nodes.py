@@ -1,7 +1,9 @@
 """Spiking neurons by name, all multi-step (``step_mode='m'``), on the backend picked by
 :mod:`zoo.neurons.backend` for each input's device.
 
-IF, LIF and PLIF are SpikingJelly's nodes (and get its CuPy kernels on GPU). The current-based LIF
+IF, LIF and PLIF are SpikingJelly's nodes (and get its CuPy kernels on GPU); :func:`build_neuron` gives
+them the zoo's fused time loop on the torch backend by default (:mod:`zoo.neurons.fused`: the same spikes
+and membranes, far fewer operations), and SpikingJelly's own nodes with ``fused=False``. The current-based LIF
 and the generalized integrate-and-fire neuron with an adaptive threshold are written on SpikingJelly's
 ``BaseNode`` and run on the torch backend.
 """
@@ -23,6 +25,8 @@ __all__ = ["IFNode", "LIFNode", "ParametricLIFNode", "CurrentLIFNode", "Adaptive
 
 class AutoBackend:
     """Mixin: choose the backend from the input's device at every multi-step call."""
+
+    implementation = "spikingjelly"  # what a card records beside the neuron's SpikingJelly name
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         wanted = _backend.backend_for(x_seq.device)
@@ -55,6 +59,8 @@ class CurrentLIFNode(AutoBackend, sj.neuron.BaseNode):
     ``I_t = alpha * I_{t-1} + X_t`` and ``H_t = V_{t-1} + (I_t - (V_{t-1} - V_reset)) / tau``.
     """
 
+    implementation = "zoo-basenode"
+
     def __init__(self, tau: float = 2.0, tau_syn: float = 2.0, **kwargs: Any):
         super().__init__(**kwargs)
         if tau <= 1.0 or tau_syn <= 1.0:
@@ -80,6 +86,8 @@ class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
 
     Each spike raises the threshold by ``beta``; the raise decays with ``rho = 1 - 1/tau_adapt``.
     """
+
+    implementation = "zoo-basenode"
 
     def __init__(self, tau: float = 2.0, tau_adapt: float = 20.0, beta: float = 0.2, **kwargs: Any):
         super().__init__(**kwargs)
@@ -129,20 +137,21 @@ NEURONS = {
 
 
 def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | None = None,
-                 detach_reset: bool = False, fused: bool = False, **kwargs: Any) -> torch.nn.Module:
+                 detach_reset: bool = False, fused: bool = True, **kwargs: Any) -> torch.nn.Module:
     """A multi-step neuron by name (``if``, ``lif``, ``plif``, ``cuba_lif``, ``gif``).
 
     ``kwargs`` go to the neuron (``tau``, ``v_threshold``, ``v_reset``, ``decay_input``, ...).
-    ``fused=True`` gives IF and LIF the single-autograd-function CPU loop of :mod:`zoo.neurons.fused`
-    (same outputs and gradients, less bookkeeping).
+    IF, LIF and PLIF run the single-autograd-function loop of :mod:`zoo.neurons.fused` on the torch
+    backend (same spikes and membranes as SpikingJelly's nodes, gradients equal to rounding);
+    ``fused=False`` gives SpikingJelly's nodes as they are.
     """
     try:
         cls = NEURONS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown neuron {name!r}; choose from {', '.join(NEURONS)}") from None
     if fused:
-        from .fused import FusedIFNode, FusedLIFNode
+        from .fused import FusedIFNode, FusedLIFNode, FusedParametricLIFNode
 
-        cls = {IFNode: FusedIFNode, LIFNode: FusedLIFNode}.get(cls, cls)
+        cls = {IFNode: FusedIFNode, LIFNode: FusedLIFNode, ParametricLIFNode: FusedParametricLIFNode}.get(cls, cls)
     return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha),
                detach_reset=detach_reset, step_mode="m", **kwargs)

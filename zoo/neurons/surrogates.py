@@ -81,6 +81,11 @@ class Rectangle(_ZooSurrogate):
         return (x.abs() < alpha / 2).to(x) / alpha
 
     @staticmethod
+    def derivative_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """:meth:`derivative` written into ``x`` (no new tensor)."""
+        return x.abs_().lt_(alpha / 2).div_(alpha)
+
+    @staticmethod
     def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:
         return (x / alpha + 0.5).clamp(0.0, 1.0)
 
@@ -97,6 +102,11 @@ class Triangle(_ZooSurrogate):
     @staticmethod
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
         return (alpha - x.abs()).clamp(min=0.0) / alpha**2
+
+    @staticmethod
+    def derivative_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """:meth:`derivative` written into ``x`` (no new tensor)."""
+        return x.abs_().neg_().add_(alpha).clamp_(min=0.0).div_(alpha**2)
 
     @staticmethod
     def primitive_function(x: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -1,5 +1,9 @@
 """Recipes: YAML files with ``model``, ``data`` and ``train`` sections, merged over defaults and
-checked, so a typo fails before hours of training rather than after."""
+checked, so a typo fails before hours of training rather than after.
+
+A recipe may start from another with ``base: other.yaml`` (a path relative to the recipe): the base is
+loaded first (with its own base, if any), and the recipe's keys are merged over it exactly as ``--set``
+overrides are, so a continuation or a variant names only what it changes."""
 from __future__ import annotations
 
 import copy
@@ -79,22 +83,47 @@ def parse_override(text: str) -> dict:
     return value
 
 
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        recipe = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"recipe {path} is not valid YAML: {problem}{where}") from None
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"recipe {path} must be a mapping of sections (model, data, train), "
+                          f"got a {type(recipe).__name__}")
+    return recipe
+
+
+def _recipe_chain(path: Path) -> list[dict]:
+    """The recipe and its bases, the farthest base first; ``base`` paths are relative to their recipe."""
+    chain, seen = [], []
+    while True:
+        resolved = path.resolve()
+        if resolved in seen:
+            raise RecipeError(f"recipe bases form a cycle: {' -> '.join(p.name for p in seen + [resolved])}")
+        seen.append(resolved)
+        recipe = _read_yaml(path)
+        base = recipe.pop("base", None)
+        chain.insert(0, recipe)
+        if base is None:
+            return chain
+        if not isinstance(base, str):
+            raise RecipeError(f"recipe {path}: base must be a path to another recipe, got {base!r}")
+        path = path.parent / base
+
+
 def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
-    """The full run configuration: defaults, then the recipe, then ``key=value`` overrides."""
-    if isinstance(source, dict):
-        recipe = source
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise RecipeError(f"recipe {path} does not exist")
-        try:
-            recipe = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise RecipeError(f"recipe {path} is not valid YAML: {problem}{where}") from None
-    config = _merge(DEFAULTS, recipe)
+    """The full run configuration: defaults, then the recipe's bases and the recipe, then ``key=value``
+    overrides."""
+    chain = [source] if isinstance(source, dict) else _recipe_chain(Path(source))
+    config = DEFAULTS
+    for recipe in chain:
+        config = _merge(config, recipe)
     if not isinstance(source, dict):
         config["recipe"] = Path(source).as_posix()
     for text in overrides:
