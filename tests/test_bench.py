@@ -42,9 +42,10 @@ def test_relu_twin_has_the_same_weights_and_no_neurons():
 def test_saved_memory_grows_with_T_and_fused_neurons_store_less():
     kwargs = dict(stem="cifar", width=8, in_channels=1, input_size=(28, 28))
     x = torch.rand(2, 1, 28, 28)
-    one, four = (saved_bytes(zoo.create_model("sew_resnet18", T=T, **kwargs), x) for T in (1, 4))
+    reference = {"neuron_kwargs": {"fused": False}}  # SpikingJelly's nodes
+    one, four = (saved_bytes(zoo.create_model("sew_resnet18", T=T, **kwargs, **reference), x) for T in (1, 4))
     assert 3.5 < four / one < 4.5  # BPTT keeps every step
-    fused = saved_bytes(zoo.create_model("sew_resnet18", T=4, neuron_kwargs={"fused": True}, **kwargs), x)
+    fused = saved_bytes(zoo.create_model("sew_resnet18", T=4, **kwargs), x)  # the default neurons
     assert fused < four
 
 
@@ -52,9 +53,12 @@ def test_sparse_suite_reports_both_ratios(monkeypatch):
     from zoo.bench import sparse
 
     rows = sparse.run(repeats=1, batch=8)
-    assert [row["suite"] for row in rows] == ["sparse", "sparse"]
+    assert [row["suite"] for row in rows] == ["sparse"] * (2 + 2 * len(sparse.FRACTIONS))
     assert all(row["ratio"] > 0 and "active" in row["case"] for row in rows)
     assert "autograd" in rows[0]["case"] and "dense products" in rows[1]["case"]
+    for index, fraction in enumerate(sparse.FRACTIONS):
+        pair = rows[2 + 2 * index:4 + 2 * index]
+        assert all(f", {100 * fraction:g}% active" in row["case"] for row in pair)
 
 
 def test_backend_suite_says_why_it_is_skipped_on_cpu(tmp_path):

@@ -52,6 +52,28 @@ def test_sparse_backward_keeps_only_neurons_near_threshold():
     assert torch.nn.functional.cosine_similarity(ours[1].flatten(), full.flatten(), dim=0) > 0.5
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_products_equal_the_dense_formulas_on_the_active_entries(dtype):
+    """The gathered, CSR-product backward is the dense one with every inactive entry's surrogate at 0."""
+    from zoo.neurons.sparse_grad import dense_backward, sparse_backward
+
+    torch.manual_seed(3)
+    rows_total, n_out, n_in = 120, 9, 7
+    grad = torch.randn(rows_total, n_out, dtype=dtype)
+    weight, trace = torch.randn(n_out, n_in, dtype=dtype), torch.rand(rows_total, n_in, dtype=dtype)
+    active = torch.rand(rows_total, n_out) < 0.1
+    rows, cols = active.nonzero(as_tuple=True)
+    surrogate = torch.rand(rows.numel(), dtype=dtype) + 0.5
+    dense_surrogate = torch.zeros(rows_total, n_out, dtype=dtype)
+    dense_surrogate[rows, cols] = surrogate
+    sparse_e, sparse_w = sparse_backward(grad, weight, trace, rows, cols, surrogate)
+    dense_e, dense_w = dense_backward(grad, weight, trace, dense_surrogate)
+    assert sparse_e.dtype == dtype and sparse_e.shape == (rows_total, n_in) and sparse_w.shape == (n_out, n_in)
+    torch.testing.assert_close(sparse_e, dense_e)
+    torch.testing.assert_close(sparse_w, dense_w)
+    assert torch.count_nonzero(sparse_e.abs().sum(1)) == torch.unique(rows).numel()  # only active rows
+
+
 def test_no_active_neuron_gives_zero_gradient():
     layer = SparseGradLIFLinear(4, 3, sparse_grad=True)
     torch.nn.init.zeros_(layer.weight)

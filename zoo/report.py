@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from .data import EMULATED_DATASETS
+from .train.config import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
@@ -74,7 +73,7 @@ def rows(repo: Path = REPO) -> list[str]:
     cards = [json.loads(p.read_text()) for p in sorted((repo / "weights").glob("*.json"))]
     lines = []
     for path in sorted((repo / "recipes").glob("*.yaml")):
-        recipe = yaml.safe_load(path.read_text())
+        recipe = load_recipe(path)  # with its base recipes merged in
         relative = path.relative_to(repo).as_posix()
         paper, model, data = recipe.get("paper", {}), recipe["model"], recipe["data"]
         T = model.get("kwargs", {}).get("T", "-")

@@ -44,7 +44,7 @@ def run(batch: int = 16, device: str = "cpu", steps: tuple[int, ...] = STEPS) ->
     images = torch.rand(batch, 1, 28, 28, device=device)
     for T in steps:
         row = {"suite": "memory", "case": f"sew_resnet18 w16 B={batch} T={T}", "T": T}
-        for label, extra in (("spikingjelly", {}), ("fused", {"neuron_kwargs": {"fused": True}})):
+        for label, extra in (("spikingjelly", {"neuron_kwargs": {"fused": False}}), ("fused", {})):
             torch.manual_seed(0)
             model = create_model("sew_resnet18", T=T, **ARCH_KWARGS, **extra).to(device)
             row[f"{label}_saved_mb"] = saved_bytes(model, images) / 2**20

@@ -76,6 +76,13 @@ def surrogate_derivative_(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.
     return x.copy_(surrogate_derivative(surrogate, x))
 
 
+def _atan_times_(out: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``grad * atan'(x)`` into ``out`` in four passes, using ``x`` as scratch: ``atan'(x) =
+    (alpha/2) / (1 + (pi alpha x / 2)^2) = 1 / (2/alpha + (pi^2 alpha / 2) x^2)``."""
+    x.square_().mul_(math.pi**2 * alpha / 2).add_(2.0 / alpha)
+    return torch.div(grad, x, out=out)
+
+
 class _MultiStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, v_init, k, charge, a, b, v_th, v_reset, detach_reset, surrogate, keep_graph,
@@ -85,16 +92,18 @@ class _MultiStep(torch.autograd.Function):
         # H buffer is reused instead of keeping the sequence
         spikes = torch.empty_like(x_seq)
         h_seq = torch.empty_like(x_seq) if keep_graph else torch.empty_like(x_seq[:1]).expand_as(x_seq)
-        v = torch.zeros_like(x_seq[0]) if not isinstance(v_init, torch.Tensor) else v_init.detach().clone()
-        if not isinstance(v_init, torch.Tensor) and v_init != 0.0:
-            v.fill_(float(v_init))
-        v_first = v.clone() if dh_dk is not None and keep_graph else None
+        v = torch.empty_like(x_seq[0])
+        # a float initial membrane enters the first charge as a 0-dim tensor (broadcast, same arithmetic)
+        v_start = (v_init.detach() if isinstance(v_init, torch.Tensor)
+                   else torch.tensor(float(v_init), dtype=x_seq.dtype, device=x_seq.device))
+        v_first = v_start.expand_as(v) if dh_dk is not None and keep_graph else None
         for t in range(x_seq.shape[0]):
             h = h_seq[t]
-            charge(h, x_seq[t], v)
+            charge(h, x_seq[t], v_start if t == 0 else v)
             fired = torch.ge(h, v_th, out=spikes[t])
             _reset_(v, h, fired, v_th, v_reset)
         ctx.save_for_backward(h_seq, spikes, v_first)
+        ctx.set_materialize_grads(False)  # an unused final membrane sends no gradient: no zero tensor
         ctx.params = (a, b, v_th, v_reset, detach_reset, surrogate, dh_dk)
         ctx.v_init_is_tensor = isinstance(v_init, torch.Tensor)
         return spikes, v
@@ -103,6 +112,8 @@ class _MultiStep(torch.autograd.Function):
     def backward(ctx, grad_spikes, grad_v_last):
         h_seq, spikes, v_first = ctx.saved_tensors
         a, b, v_th, v_reset, detach_reset, surrogate, dh_dk = ctx.params
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(h_seq)
         grad_x = torch.empty_like(h_seq)
         sg = torch.empty_like(h_seq[0])
         scratch = torch.empty_like(h_seq[0])
@@ -114,8 +125,11 @@ class _MultiStep(torch.autograd.Function):
         # surrogate and the carry dL/dV[t], written straight into the output
         for t in reversed(range(h_seq.shape[0])):
             h, fired, g = h_seq[t], spikes[t], grad_x[t]
-            surrogate_derivative_(surrogate, torch.sub(h, v_th, out=sg))
-            torch.mul(grad_spikes[t], sg, out=g)
+            if detach_reset and isinstance(surrogate, sj.surrogate.ATan):
+                _atan_times_(g, grad_spikes[t], torch.sub(h, v_th, out=sg), surrogate.alpha)
+            else:
+                surrogate_derivative_(surrogate, torch.sub(h, v_th, out=sg))
+                torch.mul(grad_spikes[t], sg, out=g)
             if carry is not None:
                 if v_reset is None:                         # dV/dH = 1 (- V_th sg' if not detached)
                     g.add_(carry)
@@ -186,17 +200,15 @@ def _leaky_charge(decay_input: bool, v_reset: float, scale: float | torch.Tensor
     elif decay_input:                        # v + (x - (v - v_reset)) / tau
         def charge(h, x, v):
             apply(torch.sub(x, v - v_reset, out=h)).add_(v)
+    # (h.copy_(v) rather than out=: the first step's membrane is a 0-dim tensor that copy_ broadcasts)
     elif v_reset == 0.0 and not general:     # v * (1 - 1/tau) + x
         keep = 1.0 - 1.0 / scale if divide else None
 
         def charge(h, x, v):
-            if divide:
-                torch.mul(v, keep, out=h).add_(x)
-            else:
-                torch.mul(v, 1.0 - scale, out=h).add_(x)
+            h.copy_(v).mul_(keep if divide else 1.0 - scale).add_(x)
     else:                                    # v - (v - v_reset) / tau + x
         def charge(h, x, v):
-            torch.sub(v, apply(torch.sub(v, v_reset, out=h)), out=h).add_(x)
+            torch.sub(v, apply(h.copy_(v).sub_(v_reset)), out=h).add_(x)
     return charge
 
 

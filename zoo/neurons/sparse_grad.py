@@ -57,14 +57,63 @@ def reverse_trace_(grad_trace: torch.Tensor, beta: float) -> torch.Tensor:
     return grad_trace
 
 
-def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """A CSR matrix from COO entries (CSR times dense is the sparse product CPUs do fastest)."""
-    order = torch.argsort(rows, stable=True)
+def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int],
+        sorted_rows: bool = False) -> torch.Tensor:
+    """A CSR matrix from COO entries (CSR times dense is the sparse product CPUs do fastest); entries
+    already in row order (as ``nonzero`` gives them) skip the sort."""
+    if not sorted_rows:
+        order = torch.argsort(rows, stable=True)
+        cols, values = cols[order], values[order]
     crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
     torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used here are not
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, cols[order], values[order], shape, check_invariants=False)
+        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+
+
+def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None,
+                    rows: torch.Tensor, cols: torch.Tensor, surrogate: torch.Tensor,
+                    need_input: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(dL/de, dL/dW)`` from the active entries only. ``grad_spikes`` is ``[R, N]`` (``R = T * B``),
+    ``rows``/``cols`` the active entries in row order and ``surrogate`` their ``sg'``; ``trace`` the input
+    trace ``[R, fan_in]`` (None: no weight gradient).
+
+    The active gradients ``g`` are gathered once (``nnz`` values) and both products are sparse times
+    dense: ``dL/dW = g^T e`` reads only the trace rows it needs and ``dL/de = g W`` adds one weight row per
+    active entry, so the work is ``nnz x fan_in`` and nothing of size ``R x N`` is built. On a CPU the
+    products run in SciPy's CSR kernels (several times faster there than torch's sparse CSR products)."""
+    n_rows, n_out = grad_spikes.shape
+    values = grad_spikes[rows, cols].mul_(surrogate)
+    if values.device.type == "cpu":
+        return _scipy_products(values, rows, cols, (n_rows, n_out), weight, trace, need_input)
+    grad_w = csr(cols, rows, values, (n_out, n_rows)) @ trace if trace is not None else None
+    grad_e = csr(rows, cols, values, (n_rows, n_out), sorted_rows=True) @ weight if need_input else None
+    return grad_e, grad_w
+
+
+def _scipy_products(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int],
+                    weight: torch.Tensor, trace: torch.Tensor | None,
+                    need_input: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``g W`` and ``g^T e`` with ``g`` as a SciPy CSR matrix over the same memory (no copies of the
+    dense operands: NumPy views of the torch tensors)."""
+    import scipy.sparse
+
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
+    g = scipy.sparse.csr_matrix((values.detach().numpy(), cols.numpy(), crow.numpy()), shape=shape)
+    grad_w = torch.from_numpy(g.T @ trace.detach().numpy()) if trace is not None else None
+    grad_e = torch.from_numpy(g @ weight.detach().numpy()) if need_input else None
+    return grad_e, grad_w
+
+
+def dense_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None,
+                   surrogate: torch.Tensor, need_input: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The same formulas as :func:`sparse_backward` with dense products over every neuron-step (``surrogate``
+    is ``[R, N]``): exact BPTT through the detached-reset LIF."""
+    g = grad_spikes * surrogate
+    grad_w = g.t() @ trace if trace is not None else None
+    grad_e = g @ weight if need_input else None
+    return grad_e, grad_w
 
 
 class _SparseGradLIF(torch.autograd.Function):
@@ -74,45 +123,32 @@ class _SparseGradLIF(torch.autograd.Function):
         current = (x.reshape(T * B, n_in) @ weight.t()).reshape(T, B, -1)
         spikes, membrane = lif_recurrence(current, beta, v_threshold)
         ctx.beta, ctx.sparse = beta, sparse
-        trace = input_trace(x, beta) if ctx.needs_input_grad[1] else None
-        centred = membrane - v_threshold
+        trace = input_trace(x, beta).reshape(T * B, n_in) if ctx.needs_input_grad[1] else None
+        centred = membrane.sub_(v_threshold).reshape(T * B, -1)
         active = centred.abs() < window  # the neurons the sparse rule keeps; also returned for the active fraction
         if sparse:
-            rows, cols = active.reshape(T * B, -1).nonzero(as_tuple=True)
-            surrogate = superspike(centred.reshape(T * B, -1)[rows, cols], scale)
-            ctx.save_for_backward(weight, trace, rows, cols, surrogate)
+            rows, cols = active.nonzero(as_tuple=True)  # row-major: already in CSR order
+            ctx.save_for_backward(weight, trace, rows, cols, superspike(centred[rows, cols], scale))
         else:
             ctx.save_for_backward(weight, trace, superspike(centred, scale))
         ctx.shape = (T, B, n_in)
         ctx.mark_non_differentiable(active)
         ctx.set_materialize_grads(False)  # no zero-filled gradient for the mask output
-        return spikes, active
+        return spikes, active.reshape(T, B, -1)
 
     @staticmethod
     def backward(ctx, grad_spikes, _grad_active):
         T, B, n_in = ctx.shape
         if grad_spikes is None:
             return None, None, None, None, None, None, None
-        n_out = grad_spikes.shape[-1]
-        grad_flat = grad_spikes.reshape(T * B, n_out)
+        grad_flat = grad_spikes.reshape(T * B, -1)
+        need_input = ctx.needs_input_grad[0]
         if ctx.sparse:
             weight, trace, rows, cols, surrogate = ctx.saved_tensors
-            # work in the space of the (t, b) rows that hold an active neuron: every product below
-            # costs (active entries) x (fan-in), and nothing of size T * B * fan-in is multiplied
-            active_rows, row_in_active = torch.unique(rows, return_inverse=True)
-            values = grad_flat[rows, cols] * surrogate
-            n_active = active_rows.numel()
-            grad_w = grad_e = None
-            if ctx.needs_input_grad[1]:
-                grad_w = csr(cols, row_in_active, values, (n_out, n_active)) @ trace.reshape(T * B, n_in)[active_rows]
-            if ctx.needs_input_grad[0]:
-                grad_e = torch.zeros(T * B, n_in, dtype=weight.dtype, device=weight.device)
-                grad_e[active_rows] = csr(row_in_active, cols, values, (n_active, n_out)) @ weight
+            grad_e, grad_w = sparse_backward(grad_flat, weight, trace, rows, cols, surrogate, need_input)
         else:
             weight, trace, surrogate = ctx.saved_tensors
-            g = grad_flat * surrogate.reshape(T * B, n_out)
-            grad_w = g.t() @ trace.reshape(T * B, n_in) if ctx.needs_input_grad[1] else None
-            grad_e = g @ weight if ctx.needs_input_grad[0] else None
+            grad_e, grad_w = dense_backward(grad_flat, weight, trace, surrogate, need_input)
         grad_x = reverse_trace_(grad_e.reshape(T, B, n_in), ctx.beta) if grad_e is not None else None
         return grad_x, grad_w, None, None, None, None, None
 
