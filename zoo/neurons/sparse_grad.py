@@ -81,28 +81,34 @@ def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torc
     The active gradients ``g`` are gathered once (``nnz`` values) and both products are sparse times
     dense: ``dL/dW = g^T e`` reads only the trace rows it needs and ``dL/de = g W`` adds one weight row per
     active entry, so the work is ``nnz x fan_in`` and nothing of size ``R x N`` is built. On a CPU the
-    products run in SciPy's CSR kernels (several times faster there than torch's sparse CSR products)."""
+    products run in the Numba kernels of :mod:`zoo.neurons.sparse_kernels`, elsewhere as torch CSR products."""
     n_rows, n_out = grad_spikes.shape
     values = grad_spikes[rows, cols].mul_(surrogate)
     if values.device.type == "cpu":
-        return _scipy_products(values, rows, cols, (n_rows, n_out), weight, trace, need_input)
+        return _cpu_products(values, rows, cols, (n_rows, n_out), weight, trace, need_input)
     grad_w = csr(cols, rows, values, (n_out, n_rows)) @ trace if trace is not None else None
     grad_e = csr(rows, cols, values, (n_rows, n_out), sorted_rows=True) @ weight if need_input else None
     return grad_e, grad_w
 
 
-def _scipy_products(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int],
-                    weight: torch.Tensor, trace: torch.Tensor | None,
-                    need_input: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``g W`` and ``g^T e`` with ``g`` as a SciPy CSR matrix over the same memory (no copies of the
-    dense operands: NumPy views of the torch tensors)."""
-    import scipy.sparse
+def _cpu_products(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int],
+                  weight: torch.Tensor, trace: torch.Tensor | None,
+                  need_input: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``g W`` and ``g^T e`` on NumPy views of the torch tensors (no copies of the dense operands)."""
+    import numba
+
+    from . import sparse_kernels
 
     crow = torch.zeros(shape[0] + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
-    g = scipy.sparse.csr_matrix((values.detach().numpy(), cols.numpy(), crow.numpy()), shape=shape)
-    grad_w = torch.from_numpy(g.T @ trace.detach().numpy()) if trace is not None else None
-    grad_e = torch.from_numpy(g @ weight.detach().numpy()) if need_input else None
+    crow, cols, values = crow.numpy(), cols.numpy(), values.detach().numpy()
+    grad_w = grad_e = None
+    if trace is not None:
+        grad_w = torch.from_numpy(sparse_kernels.csr_transposed_matmul(
+            crow, cols, values, trace.detach().contiguous().numpy(), shape[1], numba.get_num_threads()))
+    if need_input:
+        grad_e = torch.empty(shape[0], weight.shape[1], dtype=weight.dtype)
+        sparse_kernels.csr_matmul(crow, cols, values, weight.detach().contiguous().numpy(), grad_e.numpy())
     return grad_e, grad_w
 
 
