@@ -44,7 +44,7 @@ def _run(neuron, x, upstream):
     return out.detach(), neuron.v.detach(), inp.grad, w_grad
 
 
-@pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "rectangle", "triangle"])
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "rectangle", "triangle", "dspike"])
 @pytest.mark.parametrize("kind, kwargs", CASES)
 def test_fused_equals_spikingjelly(kind, kwargs, surrogate):
     torch.manual_seed(0)

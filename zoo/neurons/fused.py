@@ -76,13 +76,6 @@ def surrogate_derivative_(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.
     return x.copy_(surrogate_derivative(surrogate, x))
 
 
-def _atan_times_(out: torch.Tensor, grad: torch.Tensor, x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``grad * atan'(x)`` into ``out`` in four passes, using ``x`` as scratch: ``atan'(x) =
-    (alpha/2) / (1 + (pi alpha x / 2)^2) = 1 / (2/alpha + (pi^2 alpha / 2) x^2)``."""
-    x.square_().mul_(math.pi**2 * alpha / 2).add_(2.0 / alpha)
-    return torch.div(grad, x, out=out)
-
-
 class _MultiStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, v_init, k, charge, a, b, v_th, v_reset, detach_reset, surrogate, keep_graph,
@@ -123,23 +116,37 @@ class _MultiStep(torch.autograd.Function):
         carry = grad_v_last
         # one time step at a time, on [B, ...] buffers that stay in cache: dL/dH[t] from dL/dS[t], the
         # surrogate and the carry dL/dV[t], written straight into the output
+        atan_detached = detach_reset and isinstance(surrogate, sj.surrogate.ATan)
+        if atan_detached:  # atan'(u) = (alpha/2) / (1 + (pi alpha u / 2)^2) = 1 / (c0 + c1 u^2)
+            c0 = torch.tensor(2.0 / surrogate.alpha, dtype=h_seq.dtype, device=h_seq.device)
+            c1 = math.pi**2 * surrogate.alpha / 2
         for t in reversed(range(h_seq.shape[0])):
             h, fired, g = h_seq[t], spikes[t], grad_x[t]
-            if detach_reset and isinstance(surrogate, sj.surrogate.ATan):
-                _atan_times_(g, grad_spikes[t], torch.sub(h, v_th, out=sg), surrogate.alpha)
-            else:
+            if atan_detached:
+                # the detached atan neuron of SEW-ResNet in four passes: u, c0 + c1 u^2, carry dV/dH, + dL/dS / .
+                u = torch.sub(h, v_th, out=sg)
+                denominator = torch.addcmul(c0, u, u, value=c1, out=sg)
+                if carry is None:
+                    torch.div(grad_spikes[t], denominator, out=g)
+                else:
+                    if v_reset is None:                         # dV/dH = 1
+                        torch.addcdiv(carry, grad_spikes[t], denominator, out=g)
+                    else:                                       # dV/dH = 1 - S
+                        torch.addcmul(carry, carry, fired, value=-1.0, out=g).addcdiv_(grad_spikes[t], denominator)
+            else:  # dL/dH = dL/dS sg' + carry dV/dH, grouped by sg' so each term is one pass
                 surrogate_derivative_(surrogate, torch.sub(h, v_th, out=sg))
-                torch.mul(grad_spikes[t], sg, out=g)
-            if carry is not None:
-                if v_reset is None:                         # dV/dH = 1 (- V_th sg' if not detached)
-                    g.add_(carry)
-                    if not detach_reset:
-                        g.addcmul_(carry, sg, value=-v_th)
-                else:                                       # dV/dH = 1 - S (+ (V_reset - H) sg' if not detached)
-                    g.add_(carry).addcmul_(carry, fired, value=-1.0)
-                    if not detach_reset:
-                        torch.sub(v_reset, h, out=scratch).mul_(sg)
-                        g.addcmul_(carry, scratch)
+                grad_s = grad_spikes[t]
+                if carry is None:
+                    torch.mul(grad_s, sg, out=g)
+                elif v_reset is None and detach_reset:          # dV/dH = 1
+                    torch.addcmul(carry, grad_s, sg, out=g)
+                elif v_reset is None:                           # dV/dH = 1 - V_th sg'
+                    torch.addcmul(carry, torch.add(grad_s, carry, alpha=-v_th, out=scratch), sg, out=g)
+                elif detach_reset:                              # dV/dH = 1 - S
+                    torch.addcmul(carry, carry, fired, value=-1.0, out=g).addcmul_(grad_s, sg)
+                else:                                           # dV/dH = 1 - S + (V_reset - H) sg'
+                    torch.addcmul(grad_s, carry, torch.sub(v_reset, h, out=scratch), out=scratch)
+                    torch.addcmul(carry, carry, fired, value=-1.0, out=g).addcmul_(scratch, sg)
             if need_k:
                 v_prev = v_first if t == 0 else _reset_(scratch, h_seq[t - 1], spikes[t - 1], v_th, v_reset)
                 grad_k += torch.dot(g.flatten(), dh_dk(h, v_prev).flatten())
