@@ -4,7 +4,9 @@
 kernels walk its rows once, so each touches ``nnz x width`` numbers plus one dense row per active row:
 ``g W`` adds one weight row per entry into its output row, and ``g^T e`` reads each active trace row once
 and adds it into the entries' weight-gradient rows, which stay in cache (one copy per thread, summed at
-the end in a fixed order, so results do not depend on scheduling). torch's and SciPy's CPU CSR products
+the end in a fixed order, so results do not depend on scheduling). The inner loops may reassociate and
+contract to FMAs (``fastmath={"contract", "reassoc"}``, no assumptions about NaN or infinity), which is
+what lets them vectorize: the sums agree with the dense products to rounding. torch's and SciPy's CPU CSR products
 were slower on the ``ssgd_fc3`` shapes when these were written; ``python -m zoo bench --suite sparse``
 times these against the dense products."""
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 numba.config.THREADING_LAYER = "workqueue"  # Numba's own pool: no second OpenMP runtime beside torch's
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
 def csr_matmul(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np.ndarray,
                out: np.ndarray) -> None:
     """``out = g @ dense`` for ``g`` in CSR (``crow``, ``cols``, ``values``); ``out`` is ``[R, width]``."""
@@ -29,7 +31,7 @@ def csr_matmul(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np
                 row[j] += v * source[j]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
 def csr_transposed_matmul(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np.ndarray,
                           n_cols: int, n_threads: int) -> np.ndarray:
     """``g.T @ dense`` (``[n_cols, width]``) for ``g`` in CSR, rows split into ``n_threads`` fixed chunks."""
