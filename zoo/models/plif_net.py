@@ -2,8 +2,11 @@
 Time Constant to Enhance Learning of Spiking Neural Networks", ICCV 2021).
 
 Every stage is ``{c{channels}k3s1-BN-PLIF} x n`` followed by a 2x2 max-pool; then
-``DP-FC{hidden}-PLIF-DP-FC{10 * classes}-PLIF`` and a voting layer that averages each class's ten
-output neurons. The first conv-BN-PLIF is the learnable encoder of static images (direct input).
+``DP-FC{hidden}-PLIF-DP-FC{10 * classes}-PLIF`` (the CIFAR-10 net has no dropout before the last layer)
+and a voting layer that averages each class's ten output neurons. As in the authors' code
+(``codes/models.py``) convolutions and fully connected layers have no bias, and the hidden layer is a
+quarter of the flattened features for the event-data nets (``channels * h * w // 4``), 2048 for the static
+ones; parameter counts equal the authors' (tested against their layout). The first conv-BN-PLIF is the learnable encoder of static images (direct input).
 PLIF neurons start from ``tau = 2`` with a hard, detached reset, threshold 1 and the atan surrogate;
 dropout keeps one mask for all time steps (SpikingJelly's multi-step ``Dropout``). The paper trains
 with MSE between output firing rates and one-hot labels, Adam and cosine annealing, batch 16.
@@ -37,8 +40,8 @@ class PLIFNet(SpikingClassifier):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, T: int = 8,
                  input_size: tuple[int, int] = (28, 28), channels: int = 128,
                  convs_per_stage: tuple[int, ...] = (1, 1), hidden: int = 2048, dropout: float = 0.5,
-                 encoding: str = "direct", neuron: str = "plif", surrogate: str = "atan",
-                 neuron_kwargs: dict | None = None):
+                 dropout_before_head: bool = True, encoding: str = "direct", neuron: str = "plif",
+                 surrogate: str = "atan", neuron_kwargs: dict | None = None):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
         defaults = {"init_tau": 2.0} if neuron == "plif" else {}
@@ -61,10 +64,10 @@ class PLIFNet(SpikingClassifier):
         self.stages = nn.Sequential(*stages)
         self.flatten = layer.Flatten(step_mode="m")
         self.dropout1 = layer.Dropout(dropout, step_mode="m")
-        self.fc1 = layer.Linear(channels * h * w, hidden, step_mode="m")
+        self.fc1 = layer.Linear(channels * h * w, hidden, bias=False, step_mode="m")
         self.sn1 = new_neuron()
-        self.dropout2 = layer.Dropout(dropout, step_mode="m")
-        self.fc2 = layer.Linear(hidden, num_classes * VOTERS, step_mode="m")
+        self.dropout2 = layer.Dropout(dropout, step_mode="m") if dropout_before_head else nn.Identity()
+        self.fc2 = layer.Linear(hidden, num_classes * VOTERS, bias=False, step_mode="m")
         self.sn2 = new_neuron()
 
     def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
@@ -82,26 +85,29 @@ def plif_net_mnist(**kwargs) -> PLIFNet:
 
 @register_model(paper=PAPER)
 def plif_net_nmnist(**kwargs) -> PLIFNet:
-    """N-MNIST net: the MNIST net on 2-polarity 34x34 frames."""
+    """N-MNIST net: {c128k3s1-BN-PLIF-MPk2s2} x 2 on 2-polarity 34x34 frames, FC2048 (8192 / 4), FC100
+    voting."""
     return PLIFNet(**{"in_channels": 2, "input_size": (34, 34), "T": 10, **kwargs})
 
 
 @register_model(paper=PAPER)
 def plif_net_cifar10(**kwargs) -> PLIFNet:
-    """CIFAR-10 net: {{c256k3s1-BN-PLIF} x 3, MPk2s2} x 2, FC2048, FC100 voting; T=8, 32x32."""
+    """CIFAR-10 net: {{c256k3s1-BN-PLIF} x 3, MPk2s2} x 2, DP-FC2048, FC100 voting (no dropout before
+    the last layer); T=8, 32x32."""
     return PLIFNet(**{"in_channels": 3, "input_size": (32, 32), "channels": 256, "convs_per_stage": (3, 3),
-                      **kwargs})
+                      "dropout_before_head": False, **kwargs})
 
 
 @register_model(paper=PAPER)
 def plif_net_cifar10dvs(**kwargs) -> PLIFNet:
-    """CIFAR10-DVS net: {c128k3s1-BN-PLIF-MPk2s2} x 4, FC512, FC100 voting; 128x128 frames."""
+    """CIFAR10-DVS net: {c128k3s1-BN-PLIF-MPk2s2} x 4, FC2048 (8192 / 4), FC100 voting; 128x128 frames."""
     return PLIFNet(**{"in_channels": 2, "input_size": (128, 128), "T": 20, "convs_per_stage": (1, 1, 1, 1),
-                      "hidden": 512, **kwargs})
+                      "hidden": 2048, **kwargs})
 
 
 @register_model(paper=PAPER)
 def plif_net_dvsgesture(**kwargs) -> PLIFNet:
-    """DVS Gesture net: {c128k3s1-BN-PLIF-MPk2s2} x 5, FC512, FC110 voting (11 classes); 128x128 frames."""
+    """DVS Gesture net: {c128k3s1-BN-PLIF-MPk2s2} x 5, FC512 (2048 / 4), FC110 voting (11 classes);
+    128x128 frames."""
     return PLIFNet(**{"in_channels": 2, "input_size": (128, 128), "T": 20, "convs_per_stage": (1,) * 5,
                       "hidden": 512, "num_classes": 11, **kwargs})
