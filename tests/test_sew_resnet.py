@@ -3,7 +3,7 @@ import torch
 import torchvision
 
 import zoo
-from zoo.models.sew_resnet import BasicBlock, Bottleneck, connect
+from zoo.models.sew_resnet import BasicBlock, Bottleneck, connect, zero_init_block
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
 
@@ -15,13 +15,13 @@ def if_neuron():
 
 
 def zero_init(block):
-    torch.nn.init.zeros_(block.last_bn().weight)
+    zero_init_block(block)
     return block.eval()
 
 
 @pytest.mark.parametrize("block_cls, planes", [(BasicBlock, 8), (Bottleneck, 2)])
-@pytest.mark.parametrize("cnf", ["ADD", "IAND"])
-def test_zero_init_add_and_iand_blocks_are_identities(block_cls, planes, cnf):
+@pytest.mark.parametrize("cnf", ["ADD", "IAND", "AND"])
+def test_zero_init_blocks_are_identities(block_cls, planes, cnf):
     torch.manual_seed(0)
     block = zero_init(block_cls(8, planes, cnf=cnf, new_neuron=if_neuron))
     spikes = (torch.rand(4, 2, 8, 6, 6) > 0.5).float()
@@ -31,11 +31,13 @@ def test_zero_init_add_and_iand_blocks_are_identities(block_cls, planes, cnf):
 
 
 @pytest.mark.parametrize("block_cls, planes", [(BasicBlock, 8), (Bottleneck, 2)])
-def test_zero_init_and_block_is_not_an_identity(block_cls, planes):
-    block = zero_init(block_cls(8, planes, cnf="AND", new_neuron=if_neuron))
+def test_an_and_block_with_a_zero_bn_bias_outputs_nothing(block_cls, planes):
+    """Why AND takes the BN bias 1 (the authors' zero_init_blocks): with 0, A = 0 and A * S = 0."""
+    block = block_cls(8, planes, cnf="AND", new_neuron=if_neuron).eval()
+    torch.nn.init.zeros_(block.last_bn().weight)
     spikes = (torch.rand(4, 2, 8, 6, 6) > 0.5).float()
     with torch.no_grad():
-        assert not torch.equal(block(spikes), spikes) and block(spikes).sum() == 0
+        assert block(spikes).sum() == 0
 
 
 @pytest.mark.parametrize("cnf, values", [("ADD", {0.0, 1.0, 2.0}), ("AND", {0.0, 1.0}), ("IAND", {0.0, 1.0})])
@@ -166,14 +168,14 @@ def test_dvs_net_rejects_an_unknown_connection_function_when_built():
         zoo.create_model("sew_7b_net", cnf="OR")
 
 
-@pytest.mark.parametrize("cnf, dead", [("AND", True), ("ADD", False), ("IAND", False)])
-def test_zero_init_residual_leaves_an_and_network_without_any_gradient(cnf, dead):
-    """Why the Fashion-MNIST ablation recipe trains without zero-init: A = 0 makes every AND block
-    output A * S = 0, so from the first AND block on both factors are zero and no gradient flows."""
+@pytest.mark.parametrize("cnf", ["AND", "ADD", "IAND"])
+def test_zero_init_residual_networks_start_as_identities_and_train(cnf):
+    """Every connection function starts as the identity and passes gradients to every layer (AND through
+    its always-firing branch neurons)."""
     torch.manual_seed(0)
     model = zoo.create_model("sew_resnet18", num_classes=10, in_channels=1, T=2, stem="cifar", width=4,
                              cnf=cnf, zero_init_residual=True)
     loss = torch.nn.functional.cross_entropy(model(torch.rand(8, 1, 12, 12)), torch.arange(8) % 10)
     loss.backward()
-    grads = [p.grad.abs().sum().item() for n, p in model.named_parameters() if not n.startswith("fc.")]
-    assert (max(grads) == 0.0) == dead
+    stem_grad = model.conv1.weight.grad.abs().sum().item()
+    assert stem_grad > 0

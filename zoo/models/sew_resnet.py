@@ -4,7 +4,8 @@ the plain Spiking ResNet it is compared with, built the way torchvision builds R
 A SEW block adds its shortcut *after* the last neuron, with a spike-element-wise function
 ``g(A, S)`` of the residual branch's spikes ``A`` and the shortcut's spikes ``S``: ADD ``A + S``,
 AND ``A * S``, IAND ``(1 - A) * S``. With the last BN of the branch zero-initialised, ``A = 0``, so
-ADD and IAND blocks start as exact identity mappings. The plain Spiking ResNet adds the shortcut to
+ADD and IAND blocks start as exact identity mappings; AND blocks get the BN bias 1 instead (``A = 1``),
+as in the authors' code. The plain Spiking ResNet adds the shortcut to
 the last BN's output *before* the neuron, ``S = SN(BN(...) + shortcut)``, as in the paper's baseline.
 
 Module names follow SpikingJelly's ``sew_resnet``/``spiking_resnet`` (``conv1``, ``bn1``, ``sn1``,
@@ -145,6 +146,16 @@ class Bottleneck(_Block):
         return self.bn3
 
 
+def zero_init_block(block: _Block) -> None:
+    """Start a block as an identity mapping, as the authors' ``zero_init_blocks`` does: the last BN's
+    weight is zeroed, so the branch's last neuron sees only the BN's bias. With bias 0 it stays silent
+    (``A = 0``: ADD and IAND give ``S``); for AND the bias is 1, so an IF neuron with threshold 1 fires
+    at every step (``A = 1``: ``A * S = S``)."""
+    bn = block.last_bn()
+    nn.init.zeros_(bn.weight)
+    nn.init.constant_(bn.bias, 1.0 if block.cnf == "AND" else 0.0)
+
+
 class SEWResNet(SpikingClassifier):
     """SEW-ResNet (``cnf`` = ADD/AND/IAND) or, with ``cnf=None``, the plain Spiking ResNet.
 
@@ -218,7 +229,7 @@ class SEWResNet(SpikingClassifier):
         if zero_init_residual:
             for module in self.modules():
                 if isinstance(module, _Block):
-                    nn.init.zeros_(module.last_bn().weight)
+                    zero_init_block(module)
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is not None and x.dim() == 4:
