@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from zoo.cli import main
+from zoo.cli import main, resume_hint
 
 
 def run_cli(*args, env=None):
@@ -32,6 +32,8 @@ def test_eval_of_a_published_weight(use_weights, fmnist_root, capsys):
     assert main(["eval", "stbp_cnn.tiny", "--root", str(fmnist_root), "--limit", "40"]) == 0
     out = capsys.readouterr().out
     assert "stbp_cnn.tiny on fashion-mnist test: acc1" in out and "/40)" in out
+    first = out.splitlines()[0]  # which file was evaluated, before the evaluation starts
+    assert first.startswith("stbp_cnn.tiny: ") and "stbp_cnn.tiny-" in first and first.count(".safetensors") == 1
 
 
 def test_corrupt_weight_is_one_line_exit_1(tiny_weights, tmp_path, fmnist_root):
@@ -58,6 +60,7 @@ def test_train_refuses_to_overwrite_a_run_and_resumes(tmp_path, fmnist_root, cap
     out = tmp_path / "run"
     assert main(["train", str(recipe), "--out", str(out), "--max-steps", "2"]) == 0
     assert "continue with: python -m zoo train --resume" in capsys.readouterr().out
+
     assert main(["train", str(recipe), "--out", str(out)]) == 1
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--resume", str(out)]) == 0
@@ -77,3 +80,41 @@ def test_argument_errors_exit_2(args):
 def test_resume_cannot_change_the_config(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--set", "train.lr=1"]) == 2
     assert "cannot change it" in capsys.readouterr().err
+
+
+def test_debug_works_after_the_subcommand_too():
+    result = run_cli("info", "stbp_cn", "--debug")
+    assert "Traceback" in result.stderr and "UnknownModelError" in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`zoo info NAME | head -1`: the reader leaves early; no error message, exit 0."""
+    process = subprocess.Popen([sys.executable, "-m", "zoo", "info", "stbp_cnn"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(60) == 0
+    assert process.stderr.read() == b""
+
+
+def test_a_recipe_that_is_not_a_mapping_is_one_line(tmp_path):
+    recipe = tmp_path / "string.yaml"
+    recipe.write_text("just a string\n")
+    result = run_cli("train", str(recipe))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"zoo: error: recipe {recipe} must be a mapping of sections (model, data, train), got a str"
+
+
+def test_log_lines_print_once_when_a_dependency_configured_the_root_logger():
+    script = ("import logging; logging.basicConfig(level=logging.INFO); from zoo.cli import main; "
+              "main(['list']); logging.getLogger('zoo').info('a zoo message')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stderr.count("a zoo message") == 1
+
+
+def test_the_resume_hint_under_torchrun_comes_from_the_first_process_with_torchrun(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert resume_hint(tmp_path) is None
+    monkeypatch.setenv("RANK", "0")
+    assert resume_hint(tmp_path) == f"continue with: torchrun --nproc_per_node 2 -m zoo train --resume {tmp_path}"

@@ -150,3 +150,30 @@ def test_pretrained_can_name_a_tag(use_weights):
         zoo.create_model("stbp_cnn.tiny", pretrained="other")
     with pytest.raises(UnknownModelError, match="stbp_cnn.nosuch"):
         zoo.create_model("stbp_cnn", pretrained="nosuch")
+
+
+def test_cards_name_their_classes_and_give_the_input_transform():
+    weights = zoo.get_weights("stbp_cnn")
+    assert weights.classes[:2] == ["T-shirt/top", "Trouser"] and len(weights.classes) == 10
+    transform = weights.transforms()
+    rgb = torch.randint(0, 256, (3, 56, 40), dtype=torch.uint8)  # another size, colour, uint8
+    x = transform(rgb)
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    model = zoo.create_model("stbp_cnn", pretrained=True).eval()
+    assert model(x[None]).shape == (1, 10)
+    with pytest.raises(ValueError, match="takes event frames"):
+        zoo.get_weights("sew_4b_net.fmnist_dvs").transforms()
+
+
+@pytest.mark.parametrize("arch, kwargs", [("stbp_cnn", {}), ("plif_net_mnist", {"channels": 8, "hidden": 32}),
+                                          ("sew_resnet18", {"width": 4, "stem": "cifar", "in_channels": 1,
+                                                            "input_size": (28, 28)})])
+def test_reset_classifier_gives_an_untrained_head_and_keeps_the_body(arch, kwargs):
+    model = zoo.create_model(arch, T=2, **kwargs).eval()
+    body = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(model.head + ".")}
+    model.reset_classifier(4)
+    assert model.num_classes == 4 and model(torch.rand(3, 1, 28, 28)).shape == (3, 4)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in body.items())
+    with pytest.raises(ValueError, match="positive"):
+        model.reset_classifier(0)

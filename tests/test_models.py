@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -74,3 +76,19 @@ def test_stbp_mlp_is_the_papers_nmnist_net():
     assert out.shape == (3, 10) and ((out >= 0) & (out <= 1)).all()
     with pytest.raises(ValueError, match=r"\[B, 2, 34, 34\]"):
         model(torch.rand(3, 1, 28, 28))
+
+
+def test_normalised_images_are_run_but_warned_about():
+    """mean/std-normalised input runs and predicts near chance: say so once, naming the range."""
+    model = zoo.create_model("stbp_cnn", T=2).eval()
+    images = torch.rand(2, 1, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(images)  # [0, 1]: silent
+    with pytest.warns(UserWarning, match=r"expects images in \[0, 1\].*got values in \[-2\.\d+, 0\.\d+\]"):
+        model((images - 0.8) / 0.35)
+    sew = zoo.create_model("sew_resnet18", T=1, width=4, input_size=(32, 32),
+                           mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sew(torch.rand(1, 3, 32, 32))  # normalised inside the model: no warning

@@ -23,6 +23,8 @@ def test_recipes_in_the_repo_load():
     ("train.loss=hinge", "train.loss"),
     ("train.epochs=0", "train.epochs"),
     ("train", "--set expects key=value"),
+    ("train.lr=abc", "train.lr must be a number, got 'abc'"),
+    ("train.momentum=true", "train.momentum must be a number, got True"),
 ])
 def test_bad_recipe_overrides_fail_before_training(override, message):
     with pytest.raises(RecipeError, match=message):

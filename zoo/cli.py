@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -90,8 +91,11 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from .hub import get_weights
     from .hub.publish import evaluate_weights
 
+    weights = get_weights(args.name)
+    print(f"{weights.name}: {weights.file_path()} (card {weights.card_path})", flush=True)
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
                               limit=args.limit, batch_size=args.batch_size, activity=args.activity,
                               plots=args.plots, T=args.T)
@@ -142,9 +146,20 @@ def _cmd_train(args) -> int:
     state = "finished" if summary["finished"] else f"stopped at step {summary['step']}/{summary['total_steps']}"
     best = summary["best_val_acc1"]
     print(f"run {out}: {state}; " + (f"best validation acc1 {best:.2f}%" if best >= 0 else "no validation yet"))
-    if not summary["finished"]:
-        print(f"continue with: python -m zoo train --resume {out}")
+    hint = resume_hint(out)
+    if not summary["finished"] and hint:
+        print(hint)
     return 0
+
+
+def resume_hint(out: Path) -> str | None:
+    """How to continue a stopped run, as the process was launched (torchrun or not); only the first
+    process of a torchrun job says it."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    launcher = f"torchrun --nproc_per_node {world} -m zoo" if world > 1 else "python -m zoo"
+    return f"continue with: {launcher} train --resume {out}"
 
 
 def _cmd_publish(args) -> int:
@@ -237,7 +252,12 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="zoo", description="Spiking model zoo")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # --debug after the subcommand too; SUPPRESS keeps a missing one from overwriting the top-level value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    add_parser = sub.add_parser
+    sub.add_parser = lambda *args, **kwargs: add_parser(*args, parents=[common], **kwargs)
 
     p = sub.add_parser("list", help="list architectures (or shipped weights with --pretrained)")
     p.add_argument("pattern", nargs="?", default=None)
@@ -347,12 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     zoo_log = logging.getLogger("zoo")  # the zoo's own messages only, not its dependencies'
     if not zoo_log.handlers:
         zoo_log.addHandler(logging.StreamHandler())
+        zoo_log.propagate = False  # a root handler that a dependency configured would print each line again
     zoo_log.setLevel(logging.INFO)
     if args.command == "train" and not (args.recipe or args.resume):
         parser.error("train needs a RECIPE or --resume DIR")
     keep_freed_memory()  # every command allocates the same activations again and again
     try:
         return args.func(args)
+    except BrokenPipeError:  # `zoo info ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         if args.debug:
             raise

@@ -144,6 +144,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
+        "classes": [str(name) for name in test_set.classes],
         **({"emulated": EMULATED_DATASETS[data_cfg["name"]]} if data_cfg["name"] in EMULATED_DATASETS else {}),
         "T": model.T, "encoding": type(model.encoder).__name__ if hasattr(model, "encoder") else "image at every step",
         "input_shape": [model.in_channels, *(model.input_size or [])],

@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .registry import model_entry, suggest
 log = logging.getLogger("zoo")
 
 REPO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+STATIC_DATASETS = ("fashion-mnist", "mnist", "cifar10", "imagenet")  # the others are event data
 
 __all__ = ["Weights", "get_weights", "list_weights", "weight_dirs", "load_state_dict", "load_into",
            "sha256_of", "weight_filename"]
@@ -43,6 +44,28 @@ class Weights:
     @property
     def filename(self) -> str:
         return self.meta["file"]
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The class names, in the order of the model's outputs (None on cards written before they were
+        recorded)."""
+        return self.meta.get("classes")
+
+    def transforms(self) -> Callable:
+        """What turns an image (PIL, uint8 or float tensor, NumPy array) into the model's input: a float
+        tensor in [0, 1] of the card's input shape (channels converted, resized). No mean/std: the models
+        normalise inside. Event-data weights take frame sequences instead (``zoo events-to-frames``)."""
+        from torchvision.transforms import v2
+
+        if self.meta["dataset"] not in STATIC_DATASETS:
+            raise ValueError(f"{self.name} takes event frames [T, B, C, H, W], not images; make them with "
+                             f"python -m zoo events-to-frames")
+        channels, height, width = self.meta["input_shape"]
+        steps = [v2.ToImage()]
+        if channels in (1, 3):
+            steps.append(v2.Grayscale(1) if channels == 1 else v2.RGB())
+        steps += [v2.Resize((height, width), antialias=True), v2.ToDtype(torch.float32, scale=True)]
+        return v2.Compose(steps)
 
     def file_path(self) -> Path:
         """The local weight file (beside its card first, then in the search order), downloading it

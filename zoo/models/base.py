@@ -2,6 +2,10 @@
 firing-rate read-out, so each family file only describes its layers."""
 from __future__ import annotations
 
+import copy
+import math
+import warnings
+
 import torch
 from torch import nn
 
@@ -11,7 +15,49 @@ from ..neurons.compat import import_spikingjelly
 sj = import_spikingjelly()
 
 
-class SpikingClassifier(nn.Module):
+def warn_outside_unit_range(model: nn.Module, x: torch.Tensor) -> None:
+    """Warn when static images are not in [0, 1]: the zoo's models normalise and encode inside, and
+    mean/std-normalised input runs without error but predicts near chance."""
+    if x.numel() == 0:
+        return
+    low, high = torch.aminmax(x.detach())
+    if low < 0 or high > 1:
+        warnings.warn(f"{type(model).__name__} expects images in [0, 1] (it normalises and encodes them "
+                      f"itself), got values in [{float(low):.3g}, {float(high):.3g}]; pass unnormalised "
+                      f"images", UserWarning, stacklevel=4)
+
+
+class ResettableHead:
+    """``reset_classifier(num_classes)``, as timm's models have it: a new, untrained read-out layer
+    (the ``head`` attribute names it) for another number of classes, the rest of the network kept. A
+    voting read-out keeps its neurons per class."""
+
+    def reset_classifier(self, num_classes: int) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be positive, got {num_classes}")
+        parent_name, _, child_name = self.head.rpartition(".")
+        parent = self.get_submodule(parent_name) if parent_name else self
+        old = getattr(parent, child_name)
+        weight = getattr(old, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            raise TypeError(f"{type(self).__name__}'s read-out {self.head} ({type(old).__name__}) has no "
+                            f"[out, in] weight to resize")
+        outputs = weight.shape[0] // self.num_classes * num_classes
+        new = copy.deepcopy(old)
+        new.weight = nn.Parameter(weight.new_empty(outputs, weight.shape[1]))
+        if getattr(old, "bias", None) is not None:
+            new.bias = nn.Parameter(old.bias.new_empty(outputs))
+        if hasattr(new, "out_features"):
+            new.out_features = outputs
+        if hasattr(new, "reset_parameters"):
+            new.reset_parameters()
+        else:
+            nn.init.kaiming_uniform_(new.weight, a=math.sqrt(5))
+        setattr(parent, child_name, new)
+        self.num_classes = num_classes
+
+
+class SpikingClassifier(ResettableHead, nn.Module):
     """Base of the zoo's models.
 
     ``forward`` takes images ``[B, C, H, W]`` in [0, 1] (encoded over ``T`` steps inside the model)
@@ -57,12 +103,18 @@ class SpikingClassifier(nn.Module):
                              f"got {list(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+        if x.dim() == 4:
+            warn_outside_unit_range(self, x)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Static images as the first layer sees them (identity here; mean/std where a model has them)."""
+        return x
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """The read-out at every time step, ``[T, B, num_classes]`` (what per-step losses such as TET
         need); :meth:`forward` is its mean over time."""
         self.check_input(x)
-        x_seq = self.encoder(x) if x.dim() == 4 else x
+        x_seq = self.encoder(self.normalise(x)) if x.dim() == 4 else x
         sj.functional.reset_net(self)
         return self.forward_sequence(x_seq)
 
@@ -70,7 +122,7 @@ class SpikingClassifier(nn.Module):
         return self.forward_steps(x).mean(dim=0)
 
 
-class ImageClassifier(nn.Module):
+class ImageClassifier(ResettableHead, nn.Module):
     """Base of models that see an image once (ANNs to convert, ReL-PSP's continuous-time nets): input
     checks for ``[B, C, H, W]`` and the ``forward_steps`` view (``[1, B, classes]``) the trainer uses."""
 
@@ -93,6 +145,7 @@ class ImageClassifier(nn.Module):
                              f"got {list(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
+        warn_outside_unit_range(self, x)
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         return self(x)[None]

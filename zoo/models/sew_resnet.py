@@ -231,11 +231,8 @@ class SEWResNet(SpikingClassifier):
                 if isinstance(module, _Block):
                     zero_init_block(module)
 
-    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mean is not None and x.dim() == 4:
-            self.check_input(x)
-            x = (x - self.mean) / self.std
-        return super().forward_steps(x)
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mean is None else (x - self.mean) / self.std
 
     def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.sn1(self.bn1(self.conv1(x_seq))))

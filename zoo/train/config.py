@@ -132,6 +132,10 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         if not config[section][key]:
             raise RecipeError(f"recipe needs {section}.{key}")
     train = config["train"]
+    for key, default in DEFAULTS["train"].items():  # a typo such as lr=abc fails here, naming the key
+        value = train[key]
+        if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RecipeError(f"train.{key} must be a number, got {value!r}")
     if train["loss"] not in LOSSES:
         raise RecipeError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     if train["loss"] == "mse" and train["label_smoothing"]:
