@@ -179,3 +179,39 @@ def test_zero_init_residual_networks_start_as_identities_and_train(cnf):
     loss.backward()
     stem_grad = model.conv1.weight.grad.abs().sum().item()
     assert stem_grad > 0
+
+
+@pytest.mark.parametrize("cnf, iand, same", [("IAND", "spikingjelly", True), ("IAND", "paper", False),
+                                             ("ADD", "paper", True)])
+def test_bottleneck_iand_order_against_spikingjellys_own_sew_resnet50(cnf, iand, same):
+    """SpikingJelly's Bottleneck computes IAND as A * (1 - S) (its BasicBlock and the paper: (1 - A) * S);
+    its own sew_resnet50 with the same weights is the reference."""
+    from spikingjelly.activation_based.model import sew_resnet as sj_sew
+
+    torch.manual_seed(0)
+    reference = sj_sew.sew_resnet50(spiking_neuron=sj.neuron.IFNode, surrogate_function=sj.surrogate.ATan(),
+                                    detach_reset=True, cnf=cnf, num_classes=10)
+    sj.functional.set_step_mode(reference, "m")
+    for module in reference.modules():  # live branches, so that A is not all zeros
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, 0.0, 0.5)
+    reference.eval()
+    model = zoo.create_model("sew_resnet50", cnf=cnf, iand=iand, num_classes=10, neuron_kwargs={"fused": False}).eval()
+    model.load_state_dict(reference.state_dict())
+    x_seq = torch.rand(2, 1, 3, 64, 64)
+    with torch.no_grad():
+        sj.functional.reset_net(reference)
+        expected = reference(x_seq)
+        got = model.forward_steps(x_seq)
+    assert torch.equal(expected, got) == same
+
+
+def test_loading_a_checkpoint_into_a_paper_order_iand_bottleneck_net_warns(tmp_path):
+    model = zoo.create_model("sew_resnet50", cnf="IAND", num_classes=10, width=8)
+    path = tmp_path / "sj.pt"
+    torch.save(model.state_dict(), path)
+    with pytest.warns(UserWarning, match="iand='spikingjelly'"):
+        zoo.load_weights(model, path)
+    with pytest.raises(ValueError, match="iand must be one of paper, spikingjelly"):
+        zoo.create_model("sew_resnet50", cnf="IAND", iand="swapped")

@@ -4,6 +4,7 @@ saved by training scripts (SpikingJelly's, torchvision's reference scripts, DDP)
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -66,4 +67,15 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
                  for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
         raise WeightsError(f"{Path(path).name} does not fit {type(model).__name__}: {'; '.join(parts)}")
     model.load_state_dict(state)
+    _warn_about_iand_order(model, path)
     return model
+
+
+def _warn_about_iand_order(model: torch.nn.Module, path: str | Path) -> None:
+    """A checkpoint cannot say which IAND it was trained with; SpikingJelly's Bottleneck swaps it."""
+    from ..models.sew_resnet import Bottleneck
+
+    if any(isinstance(m, Bottleneck) and m.cnf == "IAND" and m.iand == "paper" for m in model.modules()):
+        warnings.warn(f"{Path(path).name}: this network's IAND blocks compute (1 - A) * S, as the paper; "
+                      f"SpikingJelly's sew_resnet50/101/152 compute A * (1 - S), so a checkpoint trained with "
+                      f"them needs the model built with iand='spikingjelly'", UserWarning, stacklevel=2)

@@ -27,6 +27,7 @@ sj = import_spikingjelly()
 layer = sj.layer
 
 CONNECTIONS = ("ADD", "AND", "IAND")
+IAND_ORDERS = ("paper", "spikingjelly")  # (1 - A) * S, or SpikingJelly's Bottleneck: A * (1 - S)
 STEMS = ("imagenet", "cifar")
 PAPER = "Fang et al., Deep Residual Learning in Spiking Neural Networks, NeurIPS 2021"
 NeuronFactory = Callable[[], nn.Module]
@@ -47,6 +48,13 @@ def connect(residual: torch.Tensor, shortcut: torch.Tensor, cnf: str) -> torch.T
         return residual * shortcut
     if check_connection(cnf) == "IAND":
         return (1.0 - residual) * shortcut
+
+
+def check_iand(iand: str) -> str:
+    """``iand`` if it names an IAND argument order, else a ``ValueError`` listing them."""
+    if iand not in IAND_ORDERS:
+        raise ValueError(f"iand must be one of {', '.join(IAND_ORDERS)}, got {iand!r}")
+    return iand
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Module:
@@ -118,11 +126,16 @@ class BasicBlock(_Block):
 
 
 class Bottleneck(_Block):
+    """``iand='spikingjelly'`` computes IAND as SpikingJelly 0.0.0.0.14's ``Bottleneck`` does,
+    ``A * (1 - S)`` (its arguments swapped against the paper and its own ``BasicBlock``), so that
+    SpikingJelly-trained IAND checkpoints of depth 50 and more keep their function."""
+
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                 cnf: str | None = "ADD", new_neuron: NeuronFactory = None):
+                 cnf: str | None = "ADD", new_neuron: NeuronFactory = None, iand: str = "paper"):
         super().__init__(downsample, cnf, new_neuron)
+        self.iand = check_iand(iand)
         out = planes * self.expansion
         self.conv1 = conv1x1(inplanes, planes)
         self.bn1 = batch_norm(planes)
@@ -145,6 +158,12 @@ class Bottleneck(_Block):
     def last_bn(self) -> nn.Module:
         return self.bn3
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cnf != "IAND" or self.iand == "paper":
+            return super().forward(x)
+        shortcut = x if self.downsample is None else self.downsample_sn(self.downsample(x))
+        return self.sn3(self.branch(x)) * (1.0 - shortcut)
+
 
 def zero_init_block(block: _Block) -> None:
     """Start a block as an identity mapping, as the authors' ``zero_init_blocks`` does: the last BN's
@@ -162,7 +181,8 @@ class SEWResNet(SpikingClassifier):
     ``stem='imagenet'``: 7x7/2 conv and 3x3/2 max-pool; ``stem='cifar'``: 3x3/1 conv, no pool, for
     28-32 px inputs. ``width`` scales the four stages (64 in the paper). ``neuron``/``surrogate`` and
     ``neuron_kwargs`` configure every neuron (IF with atan and detached reset, as the paper's ImageNet
-    nets, by default). ``mean``/``std`` normalise image inputs inside the model.
+    nets, by default). ``mean``/``std`` normalise image inputs inside the model. ``iand='spikingjelly'``
+    gives Bottleneck IAND blocks SpikingJelly's argument order (for its depth-50+ IAND checkpoints).
     """
 
     stem = "conv1"
@@ -173,7 +193,7 @@ class SEWResNet(SpikingClassifier):
                  neuron: str = "if", surrogate: str = "atan", surrogate_alpha: float | None = None,
                  neuron_kwargs: dict | None = None, detach_reset: bool = True, stem: str = "imagenet",
                  width: int = 64, zero_init_residual: bool = True, input_size: tuple[int, int] | None = None,
-                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
+                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None, iand: str = "paper"):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
         if stem not in STEMS:
@@ -192,6 +212,7 @@ class SEWResNet(SpikingClassifier):
         else:
             self.mean = self.std = None
         self.inplanes = width
+        self.iand = check_iand(iand)
         if stem == "imagenet":
             self.conv1 = layer.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False, step_mode="m")
             self.maxpool = layer.MaxPool2d(3, stride=2, padding=1, step_mode="m")
@@ -214,9 +235,10 @@ class SEWResNet(SpikingClassifier):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                        batch_norm(planes * block.expansion))
-        stage = [block(self.inplanes, planes, stride, downsample, cnf, new_neuron)]
+        extra = {"iand": self.iand} if block is Bottleneck else {}
+        stage = [block(self.inplanes, planes, stride, downsample, cnf, new_neuron, **extra)]
         self.inplanes = planes * block.expansion
-        stage += [block(self.inplanes, planes, 1, None, cnf, new_neuron) for _ in range(1, blocks)]
+        stage += [block(self.inplanes, planes, 1, None, cnf, new_neuron, **extra) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
