@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ..errors import WeightsError, first_sentence
+from .authors_layout import from_authors_layout
 from .weights import adapt_state_dict
 
 WRAPPER_KEYS = ("state_dict", "model", "net", "model_state_dict")
@@ -56,8 +57,9 @@ def _is_state_dict(obj: dict) -> bool:
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load a user's weight file into ``model`` (stem/head adapted as for shipped weights); any
-    other mismatch is a :class:`~zoo.errors.WeightsError` naming the first differing keys."""
-    state = adapt_state_dict(model, read_state_dict(path))
+    other mismatch is a :class:`~zoo.errors.WeightsError` naming the first differing keys. The SEW
+    authors' released checkpoints are translated to the zoo's names (:mod:`zoo.hub.authors_layout`)."""
+    state = adapt_state_dict(model, from_authors_layout(model, read_state_dict(path)))
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
