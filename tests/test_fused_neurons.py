@@ -111,3 +111,32 @@ def test_the_sequence_can_continue_from_a_previous_call():
     sj.functional.reset_net(fused)
     halves = torch.cat([fused(x[:4]), fused(x[4:])])
     assert torch.equal(whole, halves)
+
+
+@pytest.mark.parametrize("surrogate", ["rectangle", "atan", "sigmoid", "triangle"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_strict_threshold_does_not_fire_on_a_tie(surrogate, fused):
+    """STBP's code fires on mem > thresh; SpikingJelly's nodes on >=. A membrane exactly at the
+    threshold (0.5 = 0.25 + 0.25 in float32) separates them; gradients are the surrogate's either way."""
+    kwargs = dict(tau=2.0, decay_input=False, v_threshold=0.5, v_reset=0.0, surrogate=surrogate, fused=fused)
+    x = torch.tensor([[0.25], [0.375], [0.3]], requires_grad=True)  # H[1] = 0.25 / 2 + 0.375 = 0.5 exactly
+    strict = build_neuron("lif", strict_threshold=True, **kwargs)
+    loose = build_neuron("lif", **kwargs)
+    out_strict, out_loose = strict(x), loose(x.detach())
+    assert out_strict[:, 0].tolist() == [0.0, 0.0, 1.0] and out_loose[:, 0].tolist() == [0.0, 1.0, 0.0]
+    out_strict.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_stbp_neurons_fire_strictly_as_the_papers_code():
+    from zoo.models.stbp import STBPCNN
+
+    model = STBPCNN(T=2)
+    assert all(getattr(n.surrogate_function, "strict", False) for n in (model.sn1, model.sn2, model.sn3, model.sn4))
+    assert zoo_card_neuron(model)["spikes_when"] == "H > V_th"
+
+
+def zoo_card_neuron(model):
+    from zoo.hub.publish import describe_neuron
+
+    return describe_neuron(model)[0]

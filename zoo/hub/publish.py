@@ -53,6 +53,8 @@ def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
         for key in ("alpha", "w", "c"):
             if hasattr(surrogate, key):
                 surrogate_info[key] = getattr(surrogate, key)
+        if getattr(surrogate, "strict", False):
+            neuron["spikes_when"] = "H > V_th"  # SpikingJelly's nodes: H >= V_th
         return neuron, surrogate_info
     return {}, {}
 

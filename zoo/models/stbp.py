@@ -27,14 +27,16 @@ def stbp_lif(decay: float, v_threshold: float, surrogate: str, surrogate_alpha: 
 
     With ``decay_input=False`` and ``v_reset=0`` SpikingJelly's charge is
     ``H_t = (1 - 1/tau) V_{t-1} + X_t`` and its hard reset gives ``V_t = H_t (1 - S_t)``, which is
-    STBP's update when ``1 - 1/tau = decay``. The reset is not detached, as in the paper's code.
-    ``fused=False`` runs SpikingJelly's node instead of the zoo's fused loop (same spikes).
+    STBP's update when ``1 - 1/tau = decay``. The reset is not detached, and the neuron fires on
+    ``u > V_th`` (``strict_threshold``), as in the paper's code (``mem > thresh``); SpikingJelly's nodes
+    fire on ``>=``, which float32 ties make differ. ``fused=False`` runs SpikingJelly's node instead of the
+    zoo's fused loop (same spikes).
     """
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"STBP decay must be in [0, 1), got {decay}")
     return build_neuron("lif", surrogate=surrogate, surrogate_alpha=surrogate_alpha,
                         tau=1.0 / (1.0 - decay), decay_input=False, v_threshold=v_threshold,
-                        v_reset=0.0, fused=fused)
+                        v_reset=0.0, fused=fused, strict_threshold=True)
 
 
 class STBPCNN(SpikingClassifier):

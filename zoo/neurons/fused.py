@@ -90,10 +90,11 @@ class _MultiStep(torch.autograd.Function):
         v_start = (v_init.detach() if isinstance(v_init, torch.Tensor)
                    else torch.tensor(float(v_init), dtype=x_seq.dtype, device=x_seq.device))
         v_first = v_start.expand_as(v) if dh_dk is not None and keep_graph else None
+        fire = torch.gt if getattr(surrogate, "strict", False) else torch.ge
         for t in range(x_seq.shape[0]):
             h = h_seq[t]
             charge(h, x_seq[t], v_start if t == 0 else v)
-            fired = torch.ge(h, v_th, out=spikes[t])
+            fired = fire(h, v_th, out=spikes[t])
             _reset_(v, h, fired, v_th, v_reset)
         ctx.save_for_backward(h_seq, spikes, v_first)
         ctx.set_materialize_grads(False)  # an unused final membrane sends no gradient: no zero tensor
@@ -163,7 +164,8 @@ def uses_fused_loop(neuron: torch.nn.Module, x_seq: torch.Tensor) -> bool:
     where a case it does not cover is asked for (stored V sequence, tensor threshold or reset, an initial
     membrane that needs its own gradient)."""
     v_init = neuron.v
-    return (_backend.backend_for(x_seq.device) == "torch" and not neuron.store_v_seq
+    on_torch = _backend.backend_for(x_seq.device) == "torch" or getattr(neuron.surrogate_function, "strict", False)
+    return (on_torch and not neuron.store_v_seq
             and isinstance(neuron.v_threshold, float)
             and (neuron.v_reset is None or isinstance(neuron.v_reset, float))
             and not (isinstance(v_init, torch.Tensor) and v_init.requires_grad))

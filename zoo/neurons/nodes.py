@@ -29,7 +29,8 @@ class AutoBackend:
     implementation = "spikingjelly"  # what a card records beside the neuron's SpikingJelly name
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        wanted = _backend.backend_for(x_seq.device)
+        # SpikingJelly's CuPy kernels fire on H >= V_th; a strict threshold runs on the torch backend
+        wanted = "torch" if getattr(self.surrogate_function, "strict", False) else _backend.backend_for(x_seq.device)
         self.backend = wanted if wanted in self.supported_backends else "torch"
         if self.backend != "cupy":
             return super().multi_step_forward(x_seq)
@@ -137,13 +138,15 @@ NEURONS = {
 
 
 def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | None = None,
-                 detach_reset: bool = False, fused: bool = True, **kwargs: Any) -> torch.nn.Module:
+                 detach_reset: bool = False, fused: bool = True, strict_threshold: bool = False,
+                 **kwargs: Any) -> torch.nn.Module:
     """A multi-step neuron by name (``if``, ``lif``, ``plif``, ``cuba_lif``, ``gif``).
 
     ``kwargs`` go to the neuron (``tau``, ``v_threshold``, ``v_reset``, ``decay_input``, ...).
     IF, LIF and PLIF run the single-autograd-function loop of :mod:`zoo.neurons.fused` on the torch
     backend (same spikes and membranes as SpikingJelly's nodes, gradients equal to rounding);
-    ``fused=False`` gives SpikingJelly's nodes as they are.
+    ``fused=False`` gives SpikingJelly's nodes as they are. ``strict_threshold=True`` fires on
+    ``H > V_th`` instead of ``H >= V_th`` (STBP's code).
     """
     try:
         cls = NEURONS[name.lower()]
@@ -153,5 +156,5 @@ def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | No
         from .fused import FusedIFNode, FusedLIFNode, FusedParametricLIFNode
 
         cls = {IFNode: FusedIFNode, LIFNode: FusedLIFNode, ParametricLIFNode: FusedParametricLIFNode}.get(cls, cls)
-    return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha),
+    return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha, strict=strict_threshold),
                detach_reset=detach_reset, step_mode="m", **kwargs)

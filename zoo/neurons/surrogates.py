@@ -23,26 +23,38 @@ class _SpikeFunction(torch.autograd.Function):
     """Heaviside forward, ``grad_fn(x, alpha)`` backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float, grad_fn):
+    def forward(ctx, x: torch.Tensor, alpha: float, grad_fn, strict: bool = False):
         if x.requires_grad:
             ctx.save_for_backward(x)
             ctx.alpha = alpha
             ctx.grad_fn = grad_fn
-        return (x >= 0).to(x)
+        return ((x > 0) if strict else (x >= 0)).to(x)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        return grad_output * ctx.grad_fn(x, ctx.alpha), None, None
+        return grad_output * ctx.grad_fn(x, ctx.alpha), None, None, None
 
 
 class _ZooSurrogate(_base.SurrogateFunctionBase):
-    """Base for the zoo's surrogates: subclasses give the derivative in torch and in CUDA C."""
+    """Base for the zoo's surrogates: subclasses give the derivative in torch and in CUDA C.
 
-    def __init__(self, alpha: float, spiking: bool = True):
+    ``strict=True`` spikes on ``x > 0`` rather than SpikingJelly's ``x >= 0`` (STBP's code fires on
+    ``mem > thresh``); the two differ only where the membrane equals the threshold exactly."""
+
+    def __init__(self, alpha: float, spiking: bool = True, strict: bool = False):
         if alpha <= 0:
             raise ValueError(f"{type(self).__name__} needs a positive width, got {alpha}")
         super().__init__(float(alpha), spiking)
+        self.strict = strict
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spiking:
+            return _SpikeFunction.apply(x, self.alpha, type(self).derivative, self.strict)
+        return self.primitive_function(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", strict=True" if self.strict else "")
 
     @staticmethod
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -73,8 +85,8 @@ class Rectangle(_ZooSurrogate):
     ``alpha`` is the width ``a``; STBP's code uses ``a = 1`` (``lens = 0.5`` each side, height 1).
     """
 
-    def __init__(self, alpha: float = 1.0, spiking: bool = True):
-        super().__init__(alpha, spiking)
+    def __init__(self, alpha: float = 1.0, spiking: bool = True, strict: bool = False):
+        super().__init__(alpha, spiking, strict)
 
     @staticmethod
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -96,8 +108,8 @@ class Rectangle(_ZooSurrogate):
 class Triangle(_ZooSurrogate):
     """Triangle ``max(0, a - |x|) / a^2`` (LT-SNN uses ``a = 1``: ``max(0, 1 - |u - V_th|)``)."""
 
-    def __init__(self, alpha: float = 1.0, spiking: bool = True):
-        super().__init__(alpha, spiking)
+    def __init__(self, alpha: float = 1.0, spiking: bool = True, strict: bool = False):
+        super().__init__(alpha, spiking, strict)
 
     @staticmethod
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -124,8 +136,8 @@ class Dspike(_ZooSurrogate):
     estimator. It is the derivative of ``tanh(b x) / (2 tanh(b/2)) + 1/2`` on the unit window.
     """
 
-    def __init__(self, alpha: float = 3.0, spiking: bool = True):
-        super().__init__(alpha, spiking)
+    def __init__(self, alpha: float = 3.0, spiking: bool = True, strict: bool = False):
+        super().__init__(alpha, spiking, strict)
 
     @staticmethod
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -144,6 +156,35 @@ class Dspike(_ZooSurrogate):
                 f"{y} = (fabsf({x}) <= 0.5f) ? {scale!r}f * (1.0f - dspike__t * dspike__t) : 0.0f;")
 
 
+def _atan_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
+
+
+def _sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    sg = torch.sigmoid(alpha * x)
+    return alpha * sg * (1 - sg)
+
+
+class StrictATan(_base.ATan):
+    """SpikingJelly's atan surrogate, spiking on ``x > 0``."""
+
+    strict = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SpikeFunction.apply(x, self.alpha, _atan_derivative, True) if self.spiking else super().forward(x)
+
+
+class StrictSigmoid(_base.Sigmoid):
+    """SpikingJelly's sigmoid surrogate, spiking on ``x > 0``."""
+
+    strict = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SpikeFunction.apply(x, self.alpha, _sigmoid_derivative, True) if self.spiking else super().forward(x)
+
+
+STRICT_SPIKINGJELLY = {_base.ATan: StrictATan, _base.Sigmoid: StrictSigmoid}
+
 SURROGATES = {
     "sigmoid": (_base.Sigmoid, 4.0),
     "atan": (_base.ATan, 2.0),
@@ -153,10 +194,16 @@ SURROGATES = {
 }
 
 
-def build_surrogate(name: str, alpha: float | None = None) -> torch.nn.Module:
-    """Surrogate by name (``"atan"``, ``"rectangle"``, ...), with its usual width unless ``alpha``."""
+def build_surrogate(name: str, alpha: float | None = None, strict: bool = False) -> torch.nn.Module:
+    """Surrogate by name (``"atan"``, ``"rectangle"``, ...), with its usual width unless ``alpha``;
+    ``strict`` spikes on ``x > 0`` instead of ``x >= 0``."""
     try:
         cls, default_alpha = SURROGATES[name.lower()]
     except KeyError:
         raise ValueError(f"unknown surrogate {name!r}; choose from {', '.join(SURROGATES)}") from None
-    return cls(alpha=default_alpha if alpha is None else alpha)
+    alpha = default_alpha if alpha is None else alpha
+    if not strict:
+        return cls(alpha=alpha)
+    if cls in STRICT_SPIKINGJELLY:
+        return STRICT_SPIKINGJELLY[cls](alpha=alpha)
+    return cls(alpha=alpha, strict=True)
