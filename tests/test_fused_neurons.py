@@ -140,3 +140,25 @@ def zoo_card_neuron(model):
     from zoo.hub.publish import describe_neuron
 
     return describe_neuron(model)[0]
+
+
+def _stbp_paper_loop(x: torch.Tensor, decay: float = 0.2, thresh: float = 0.5) -> torch.Tensor:
+    """The STBP paper's code: mem = mem * decay * (1 - spike) + x; spike = act_fun(mem) = mem > thresh."""
+    mem = spike = torch.zeros_like(x[0])
+    out = []
+    for t in range(x.shape[0]):
+        mem = mem * decay * (1.0 - spike) + x[t]
+        spike = mem.gt(thresh).float()
+        out.append(spike)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_stbp_lif_equals_the_papers_loop_including_a_tie(fused):
+    from zoo.models.stbp import stbp_lif
+
+    torch.manual_seed(0)
+    x = torch.rand(12, 64) * 0.6
+    x[0, :8] = 0.5  # membranes exactly at the threshold at the first step
+    neuron = stbp_lif(0.2, 0.5, "rectangle", 1.0, fused=fused)
+    assert torch.equal(neuron(x), _stbp_paper_loop(x))
