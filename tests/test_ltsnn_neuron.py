@@ -67,7 +67,7 @@ def test_lif_dynamics_with_hard_reset():
 
 def test_per_channel_thresholds_get_per_channel_gradients():
     torch.manual_seed(0)
-    neuron = LearnableThresholdLIF(channels=3, v_threshold=0.5)
+    neuron = LearnableThresholdLIF(channels=3, v_threshold=0.5, threshold_gradient="separate")
     x = torch.rand(4, 2, 3, 5, 5) * torch.tensor([0.0, 1.0, 2.0]).view(1, 1, 3, 1, 1)
     neuron(x).sum().backward()
     grad = neuron.v_threshold.grad
@@ -130,3 +130,52 @@ def test_resnet19_has_the_tdbn_layout():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
     assert len(convs) == 1 + 2 * (3 + 3 + 2)  # 17 convolutions + 2 linear layers = 19
     assert [c.out_channels for c in convs][:1] == [128] and convs[-1].out_channels == 512
+
+
+class _AuthorsSpike(torch.autograd.Function):
+    """The authors' ``sigmoid`` function (LT-SNN code, ZIFArchTan's activation, gama = 1)."""
+
+    @staticmethod
+    def forward(ctx, x, thresh):
+        ctx.save_for_backward(x)
+        return x.ge(0.0).float()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        grad_input = grad_output.clone() * (1.0 - x.abs()).clamp(min=0)
+        grad_thre = torch.sum(grad_input.mul(torch.sigmoid(x)).mul(x.ge(0).float())).view(-1).mul(-1)
+        return grad_input, grad_thre
+
+
+def _authors_zif(x, thresh, tau=0.5):
+    """ZIFArchTan.forward: mem = mem * tau + x[t]; spike = act(mem - vth); mem = (1 - spike) * mem."""
+    mem, out = 0, []
+    for t in range(x.shape[0]):
+        mem = mem * tau + x[t]
+        spike = _AuthorsSpike.apply(mem - thresh, thresh)
+        mem = (1 - spike) * mem
+        out.append(spike)
+    return torch.stack(out)
+
+
+def test_default_threshold_gradient_equals_the_authors_code():
+    torch.manual_seed(0)
+    x = torch.rand(6, 4, 10, dtype=torch.float64) * 1.6
+    upstream = torch.randn(6, 4, 10, dtype=torch.float64)
+    thresh = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    x_ref = x.clone().requires_grad_()
+    reference = _authors_zif(x_ref, thresh)
+    (reference * upstream).sum().backward()
+    neuron = LearnableThresholdLIF(v_threshold=1.0, decay=0.5).double()
+    x_zoo = x.clone().requires_grad_()
+    spikes = neuron(x_zoo)
+    (spikes * upstream).sum().backward()
+    assert torch.equal(spikes, reference) and 0 < spikes.mean() < 1
+    torch.testing.assert_close(x_zoo.grad, x_ref.grad)
+    torch.testing.assert_close(neuron.v_threshold.grad, thresh.grad)
+    separate = LearnableThresholdLIF(v_threshold=1.0, decay=0.5, threshold_gradient="separate").double()
+    (separate(x.clone().requires_grad_()) * upstream).sum().backward()
+    assert not torch.allclose(separate.v_threshold.grad, thresh.grad)  # the issue-text variant differs
+    with pytest.raises(ValueError, match="threshold_gradient must be one of authors, separate"):
+        LearnableThresholdLIF(threshold_gradient="both")

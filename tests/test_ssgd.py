@@ -134,3 +134,28 @@ def test_ssgd_fc3_learns_a_small_task(sparse):
     accuracy = (model(images).argmax(1) == labels).float().mean()
     assert accuracy > 0.9
     assert model.layers[0].active_fraction < 0.5
+
+
+def _authors_layer(current: torch.Tensor, beta: float, th: float) -> torch.Tensor:
+    """The authors' SNNLayerOrig loop (SparseSpikingBackprop, train_and_time.py): the reset of the last
+    spike is subtracted after the leak, ``new_mem = beta * mem + h1[:, t] - rst``, ``rst = (mem - th > 0)``
+    (with the threshold subtracted, as the zoo's threshold may differ from their 1)."""
+    mem = torch.zeros_like(current[0])
+    rst = torch.zeros_like(current[0])
+    out = []
+    for t in range(current.shape[0]):
+        mem = beta * mem + current[t] - th * rst
+        rst = (mem - th > 0).float()
+        out.append(rst)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("v_threshold", [1.0, 0.7])
+def test_spikes_equal_the_authors_loop(v_threshold):
+    torch.manual_seed(2)
+    layer = SparseGradLIFLinear(30, 16, tau=8.0, v_threshold=v_threshold)
+    torch.nn.init.normal_(layer.weight, std=0.6)
+    x = (torch.rand(40, 6, 30) < 0.3).float()
+    spikes = layer(x)
+    assert 0.05 < spikes.mean() < 0.6
+    assert torch.equal(spikes, _authors_layer(x @ layer.weight.t(), layer.beta, v_threshold))

@@ -1,6 +1,8 @@
 """LT-SNN networks (Hasssan, Meng, Seo, "LT-SNN: Self-Adaptive Spiking Neural Network for Event-based
 Classification and Object Detection", IJCNN 2024): every spiking layer is a LIF with a learnable
-threshold (:mod:`zoo.neurons.learnable_threshold`) trained through the separate gradient path.
+threshold (:mod:`zoo.neurons.learnable_threshold`), whose gradient follows the authors' code by default
+(``threshold_gradient='authors'``: the explicit penalty-window term plus the input path through
+``H - V_th``, reset not detached) or the paper's separate path alone (``'separate'``).
 
 Following the authors' code (github.com/Ahmedhasssan/LV-Surrogate-Gradient-TE-SNN-VGG): one threshold
 per layer, initialised at 1, decay 0.5 with hard reset, the first layer's threshold fixed.
@@ -31,9 +33,10 @@ class _Neurons:
     threshold when ``fixed_first``."""
 
     def __init__(self, per_channel: bool, v_threshold: float, decay: float, dsr: bool, alpha: float,
-                 fixed_first: bool = True):
+                 threshold_gradient: str = "authors", fixed_first: bool = True):
         self.per_channel, self.fixed_first, self.built = per_channel, fixed_first, 0
-        self.kwargs = {"v_threshold": v_threshold, "decay": decay, "dsr": dsr, "alpha": alpha}
+        self.kwargs = {"v_threshold": v_threshold, "decay": decay, "dsr": dsr, "alpha": alpha,
+                       "threshold_gradient": threshold_gradient}
 
     def __call__(self, channels: int) -> LearnableThresholdLIF:
         learnable = not (self.fixed_first and self.built == 0)
@@ -108,10 +111,10 @@ def _flat_size(channels: int, pools: int, input_size) -> int:
 @register_model(paper=PAPER)
 def ltsnn_vgg9(num_classes: int = 10, in_channels: int = 2, T: int = 10, input_size: tuple[int, int] = (48, 48),
                per_channel: bool = False, v_threshold: float = 1.0, decay: float = 0.5, dsr: bool = False,
-               alpha: float = 1.0, encoding: str = "direct") -> LTSNN:
+               alpha: float = 1.0, encoding: str = "direct", threshold_gradient: str = "authors") -> LTSNN:
     """VGG-9 for DVS-CIFAR10 (T=10, 48x48 frames): 32-64-64-P-128-128-P-256-256-P-512-512-P, FC512,
     dropout 0.5, FC classes (the authors' VGGSNN9)."""
-    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha)
+    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha, threshold_gradient)
     features, channels, pools = _convs([32, 64, 64, "A", 128, 128, "A", 256, 256, "A", 512, 512, "A"],
                                        in_channels, neurons, bias=True)
     classifier = nn.Sequential(layer.Linear(_flat_size(channels, pools, input_size), 512, step_mode="m"),
@@ -123,9 +126,10 @@ def ltsnn_vgg9(num_classes: int = 10, in_channels: int = 2, T: int = 10, input_s
 @register_model(paper=PAPER)
 def ltsnn_cnn(num_classes: int = 10, in_channels: int = 1, T: int = 4, input_size: tuple[int, int] = (28, 28),
               per_channel: bool = False, v_threshold: float = 1.0, decay: float = 0.5, dsr: bool = False,
-              alpha: float = 1.0, encoding: str = "direct", width: int = 32) -> LTSNN:
+              alpha: float = 1.0, encoding: str = "direct", width: int = 32,
+              threshold_gradient: str = "authors") -> LTSNN:
     """A Fashion-MNIST-sized LT-SNN: {width}-P-{2 width}-P-FC256-LIF-FC10, direct input."""
-    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha)
+    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha, threshold_gradient)
     features, channels, pools = _convs([width, "A", 2 * width, "A"], in_channels, neurons, bias=False)
     classifier = nn.Sequential(layer.Linear(_flat_size(channels, pools, input_size), 256, step_mode="m"),
                                neurons(256), layer.Linear(256, num_classes, step_mode="m"))
@@ -136,10 +140,10 @@ def ltsnn_cnn(num_classes: int = 10, in_channels: int = 1, T: int = 4, input_siz
 @register_model(paper=PAPER)
 def ltsnn_resnet19(num_classes: int = 10, in_channels: int = 3, T: int = 6, input_size: tuple[int, int] = (32, 32),
                    per_channel: bool = False, v_threshold: float = 1.0, decay: float = 0.5, dsr: bool = False,
-                   alpha: float = 1.0, encoding: str = "direct") -> LTSNN:
+                   alpha: float = 1.0, encoding: str = "direct", threshold_gradient: str = "authors") -> LTSNN:
     """ResNet-19 for CIFAR-10 (T=6): conv128, 3x block128, 3x block256 /2, 2x block512 /2, global
     average pool, FC256-LIF-FC10."""
-    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha)
+    neurons = _Neurons(per_channel, v_threshold, decay, dsr, alpha, threshold_gradient)
     stages, channels = [*conv_bn(in_channels, 128), neurons(128)], 128
     for out_channels, blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
         for index in range(blocks):

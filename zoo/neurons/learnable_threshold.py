@@ -4,7 +4,11 @@ Forward: ``H[t] = decay * V[t-1] + X[t]``; the neuron fires when ``H >= alpha * 
 (hard reset, detached). The spike is ``S = 1`` or, with ``dsr=True``, the differentiable spike
 representation's ``S = V_th``.
 
-Backward (the paper's separate gradient path):
+Backward, ``threshold_gradient='authors'`` (the default; the authors' ``ZIFArchTan``): the neuron
+spikes on ``U = H - V_th``, so autograd carries ``dL/dU`` to the threshold through the subtraction,
+``-sum dL/dU``, and the spike function adds the explicit term below; the reset ``V = (1 - S) H`` is not
+detached. ``threshold_gradient='separate'`` (the paper's description) keeps only the explicit term and
+detaches the reset. Both share:
 
 * to the membrane, the triangle surrogate ``dS/dH = max(0, 1 - |H - V_th|)``;
 * to the threshold, its own path ``dS/dV_th = -max(0, 1 - |H - V_th|) * sigmoid(H - V_th)`` (the
@@ -45,17 +49,43 @@ class LearnableThresholdSpike(torch.autograd.Function):
         return grad_h, grad_v_th, None, None
 
 
+THRESHOLD_GRADIENTS = ("authors", "separate")
+
+
+class ThresholdCrossing(torch.autograd.Function):
+    """``S = 1{U >= 0}`` for ``U = H - V_th``, as the authors' ``sigmoid`` function: ``dL/dU`` through the
+    triangle surrogate, and the explicit threshold term ``-sum(dL/dU * sigmoid(U) * 1{U >= 0})``."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, v_th: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(u, v_th)
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor):
+        u, v_th = ctx.saved_tensors
+        grad_u = grad_s * (1.0 - u.abs()).clamp(min=0.0)
+        reduce = [d for d in range(u.dim()) if v_th.shape[d] == 1]
+        grad_v_th = -(grad_u * torch.sigmoid(u) * (u >= 0).to(u.dtype)).sum(dim=reduce, keepdim=True)
+        return grad_u, grad_v_th
+
+
 class LearnableThresholdLIF(sj.base.MemoryModule):
     """Multi-step LIF with a trainable threshold; input ``[T, B, C, ...]`` (or ``[T, B, C]``).
 
     ``channels`` gives a per-channel threshold (``None``: one per layer, as the authors' code). ``alpha``
     scales the firing threshold of the DSR form (``S = V_th * 1{H >= alpha V_th}``); with ``dsr=False``
     it is 1. ``learnable=False`` keeps the threshold fixed (the authors' first layer).
+    ``threshold_gradient`` picks the authors' code or the paper's separate path (module docstring).
     """
 
     def __init__(self, channels: int | None = None, v_threshold: float = 1.0, decay: float = 0.5,
-                 dsr: bool = False, alpha: float = 1.0, learnable: bool = True):
+                 dsr: bool = False, alpha: float = 1.0, learnable: bool = True, threshold_gradient: str = "authors"):
         super().__init__()
+        if threshold_gradient not in THRESHOLD_GRADIENTS:
+            raise ValueError(f"threshold_gradient must be one of {', '.join(THRESHOLD_GRADIENTS)}, "
+                             f"got {threshold_gradient!r}")
+        self.threshold_gradient = threshold_gradient
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         if v_threshold <= 0:
@@ -79,11 +109,17 @@ class LearnableThresholdLIF(sj.base.MemoryModule):
         v = self.v if isinstance(self.v, torch.Tensor) else torch.zeros_like(x_seq[0])
         v_th = self.threshold_for(x_seq[0])
         spikes = []
+        authors = self.threshold_gradient == "authors"
         for x in x_seq:
             h = self.decay * v + x
-            s = LearnableThresholdSpike.apply(h, v_th, self.alpha, self.dsr)
-            fired = (h >= self.alpha * v_th).detach()
-            v = torch.where(fired, torch.zeros_like(h), h)
+            if authors:  # the spike function sees H - V_th, so the threshold also gets -dL/dU
+                fired = ThresholdCrossing.apply(h - self.alpha * v_th, v_th)
+                s = fired * v_th if self.dsr else fired
+                v = (1.0 - fired) * h
+            else:
+                s = LearnableThresholdSpike.apply(h, v_th, self.alpha, self.dsr)
+                fired = (h >= self.alpha * v_th).detach()
+                v = torch.where(fired, torch.zeros_like(h), h)
             spikes.append(s)
         self.v = v
         return torch.stack(spikes)
@@ -91,4 +127,5 @@ class LearnableThresholdLIF(sj.base.MemoryModule):
     def extra_repr(self) -> str:
         kind = f"per-channel ({self.channels})" if self.channels else "per-layer"
         fixed = "" if self.v_threshold.requires_grad else " (fixed)"
-        return f"{kind} threshold{fixed}, decay={self.decay}, dsr={self.dsr}, alpha={self.alpha}"
+        return (f"{kind} threshold{fixed}, decay={self.decay}, dsr={self.dsr}, alpha={self.alpha}, "
+                f"threshold_gradient={self.threshold_gradient}")

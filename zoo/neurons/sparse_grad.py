@@ -30,15 +30,19 @@ def superspike(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def lif_recurrence(current: torch.Tensor, beta: float, v_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the LIF over ``current [T, B, N]``; return spikes and the membrane before reset (no graph)."""
+    """Run the LIF over ``current [T, B, N]``; return spikes and membranes (no graph).
+
+    ``V[t] = beta V[t-1] + I[t] - V_th S[t-1]``: the reset of the previous spike is subtracted after the
+    leak, unscaled, as in the authors' code (``new_mem = beta * mem + h1[:, t] - rst``)."""
     spikes = torch.empty_like(current)
     membrane = torch.empty_like(current)
     v = torch.zeros_like(current[0])
     for t in range(current.shape[0]):
         v.mul_(beta).add_(current[t])
+        if t > 0:
+            v.sub_(spikes[t - 1], alpha=v_threshold)
         membrane[t].copy_(v)
         spikes[t].copy_(v > v_threshold)
-        v.sub_(spikes[t], alpha=v_threshold)
     return spikes, membrane
 
 
@@ -216,10 +220,10 @@ def reference_lif_linear(x: torch.Tensor, weight: torch.Tensor, beta: float, v_t
     is tested and benchmarked against."""
     current = x @ weight.t()
     v = torch.zeros_like(current[0])
+    s = torch.zeros_like(current[0])
     out = []
     for t in range(current.shape[0]):
-        v = beta * v + current[t]
+        v = beta * v + current[t] - v_threshold * s.detach()
         s = _SuperSpikeStep.apply(v - v_threshold, scale, window)
         out.append(s)
-        v = v - v_threshold * s.detach()
     return torch.stack(out)
