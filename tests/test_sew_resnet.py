@@ -215,3 +215,11 @@ def test_loading_a_checkpoint_into_a_paper_order_iand_bottleneck_net_warns(tmp_p
         zoo.load_weights(model, path)
     with pytest.raises(ValueError, match="iand must be one of paper, spikingjelly"):
         zoo.create_model("sew_resnet50", cnf="IAND", iand="swapped")
+
+
+@pytest.mark.parametrize("cnf, bias", [("AND", 1.0), ("ADD", 0.0), ("IAND", 0.0)])
+def test_zero_init_sets_the_last_bn_as_the_authors_zero_init_blocks(cnf, bias):
+    """The authors' zero_init_blocks: last BN weight 0 in every block, its bias 1 for AND."""
+    model = zoo.create_model("sew_resnet50", cnf=cnf, width=8, zero_init_residual=True)
+    last_bns = [block.bn3 for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for block in stage]
+    assert all(torch.all(bn.weight == 0) and torch.all(bn.bias == bias) for bn in last_bns)
