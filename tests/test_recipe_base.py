@@ -53,11 +53,16 @@ def test_broken_bases_are_one_clear_error(tmp_path, files, message):
         load_recipe(tmp_path / "a.yaml")
 
 
-def test_the_repo_continuation_recipe_builds_on_its_base():
-    long = load_recipe(REPO / "recipes" / "stbp_fashion_mnist_long.yaml")
-    base = load_recipe(REPO / "recipes" / "stbp_fashion_mnist.yaml")
-    assert long["model"] == base["model"] and long["train"]["batch_size"] == base["train"]["batch_size"]
-    assert long["train"]["epochs"] > base["train"]["epochs"] and long["data"]["augment"]["hflip"]
+def test_the_repo_continuation_recipes_build_on_their_bases():
+    first = load_recipe(REPO / "recipes" / "sew_resnet18_w32_fashion_mnist.yaml")
+    second = load_recipe(REPO / "recipes" / "sew_resnet18_w32_fashion_mnist_long.yaml")
+    third = load_recipe(REPO / "recipes" / "sew_resnet18_w32_fashion_mnist_26ep.yaml")
+    assert second["model"]["kwargs"] == first["model"]["kwargs"] == third["model"]["kwargs"]
+    assert second["data"] == first["data"] and second["train"]["ema_decay"] == first["train"]["ema_decay"]
+    assert (second["model"]["name"], second["train"]["epochs"], second["train"]["lr"]) == \
+        ("sew_resnet18.fmnist_add_t4_w32", 8, 5e-4)
+    assert (third["model"]["name"], third["train"]["epochs"], third["train"]["lr"], third["train"]["seed"]) == \
+        ("sew_resnet18.fmnist_add_t4_w32_long", 8, 3e-4, 1)
 
 
 def test_keep_freed_memory_takes_effect_on_glibc():
