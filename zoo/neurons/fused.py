@@ -29,6 +29,7 @@ import torch
 from . import backend as _backend
 from .compat import import_spikingjelly
 from .nodes import IFNode, LIFNode, ParametricLIFNode
+from .surrogates import atan_derivative, sigmoid_derivative
 
 sj = import_spikingjelly()
 
@@ -38,15 +39,14 @@ Charge = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 def surrogate_derivative(surrogate: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``d spike / d x`` of a surrogate module: the zoo's own expose it; SpikingJelly's atan and sigmoid
-    are written out here."""
+    are written out in :mod:`zoo.neurons.surrogates`."""
     derivative = getattr(type(surrogate), "derivative", None)
     if derivative is not None:
         return derivative(x, surrogate.alpha)
     if isinstance(surrogate, sj.surrogate.ATan):
-        return surrogate.alpha / 2 / (1 + (math.pi / 2 * surrogate.alpha * x) ** 2)
+        return atan_derivative(x, surrogate.alpha)
     if isinstance(surrogate, sj.surrogate.Sigmoid):
-        sg = torch.sigmoid(surrogate.alpha * x)
-        return surrogate.alpha * sg * (1 - sg)
+        return sigmoid_derivative(x, surrogate.alpha)
     raise TypeError(f"no closed-form derivative for surrogate {type(surrogate).__name__}")
 
 

@@ -48,11 +48,6 @@ class _ZooSurrogate(_base.SurrogateFunctionBase):
         super().__init__(float(alpha), spiking)
         self.strict = strict
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.spiking:
-            return _SpikeFunction.apply(x, self.alpha, type(self).derivative, self.strict)
-        return self.primitive_function(x, self.alpha)
-
     def extra_repr(self) -> str:
         return super().extra_repr() + (", strict=True" if self.strict else "")
 
@@ -60,9 +55,10 @@ class _ZooSurrogate(_base.SurrogateFunctionBase):
     def derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
         raise NotImplementedError
 
-    @classmethod
-    def spiking_function(cls, x: torch.Tensor, alpha: float) -> torch.Tensor:
-        return _SpikeFunction.apply(x, alpha, cls.derivative)
+    def spiking_function(self, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """What SpikingJelly's ``forward`` calls in spiking mode: the step (strict or not), with
+        :meth:`derivative` as its gradient."""
+        return _SpikeFunction.apply(x, alpha, type(self).derivative, self.strict)
 
     def cuda_codes(self, y: str, x: str, dtype: str) -> str:
         if dtype != "float":
@@ -156,11 +152,13 @@ class Dspike(_ZooSurrogate):
                 f"{y} = (fabsf({x}) <= 0.5f) ? {scale!r}f * (1.0f - dspike__t * dspike__t) : 0.0f;")
 
 
-def _atan_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+def atan_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """SpikingJelly's ``ATan`` gradient, ``(alpha / 2) / (1 + (pi alpha x / 2)^2)``."""
     return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
 
 
-def _sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+def sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """SpikingJelly's ``Sigmoid`` gradient, ``alpha s (1 - s)`` with ``s = sigmoid(alpha x)``."""
     sg = torch.sigmoid(alpha * x)
     return alpha * sg * (1 - sg)
 
@@ -169,18 +167,20 @@ class StrictATan(_base.ATan):
     """SpikingJelly's atan surrogate, spiking on ``x > 0``."""
 
     strict = True
+    derivative = staticmethod(atan_derivative)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpikeFunction.apply(x, self.alpha, _atan_derivative, True) if self.spiking else super().forward(x)
+    def spiking_function(self, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return _SpikeFunction.apply(x, alpha, atan_derivative, True)
 
 
 class StrictSigmoid(_base.Sigmoid):
     """SpikingJelly's sigmoid surrogate, spiking on ``x > 0``."""
 
     strict = True
+    derivative = staticmethod(sigmoid_derivative)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpikeFunction.apply(x, self.alpha, _sigmoid_derivative, True) if self.spiking else super().forward(x)
+    def spiking_function(self, x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return _SpikeFunction.apply(x, alpha, sigmoid_derivative, True)
 
 
 STRICT_SPIKINGJELLY = {_base.ATan: StrictATan, _base.Sigmoid: StrictSigmoid}
