@@ -73,6 +73,7 @@ class _Block(nn.Module):
     """Shared shortcut logic; subclasses define ``branch`` (up to the last BN) and ``last_sn``."""
 
     expansion = 1
+    iand = "paper"  # Bottleneck may take SpikingJelly's argument order
 
     def __init__(self, downsample: nn.Module | None, cnf: str | None, new_neuron: NeuronFactory):
         super().__init__()
@@ -96,7 +97,10 @@ class _Block(nn.Module):
             return self.last_sn()(self.branch(x) + shortcut)
         if self.downsample is not None:
             shortcut = self.downsample_sn(shortcut)
-        return connect(self.last_sn()(self.branch(x)), shortcut, self.cnf)
+        residual = self.last_sn()(self.branch(x))
+        if self.iand == "spikingjelly":  # its Bottleneck calls g(S, A): for IAND, A * (1 - S)
+            residual, shortcut = shortcut, residual
+        return connect(residual, shortcut, self.cnf)
 
     def extra_repr(self) -> str:
         return f"cnf={self.cnf}" if self.cnf else "plain"
@@ -157,12 +161,6 @@ class Bottleneck(_Block):
 
     def last_bn(self) -> nn.Module:
         return self.bn3
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cnf != "IAND" or self.iand == "paper":
-            return super().forward(x)
-        shortcut = x if self.downsample is None else self.downsample_sn(self.downsample(x))
-        return self.sn3(self.branch(x)) * (1.0 - shortcut)
 
 
 def zero_init_block(block: _Block) -> None:
