@@ -6,7 +6,8 @@ Every stage is ``{c{channels}k3s1-BN-PLIF} x n`` followed by a 2x2 max-pool; the
 and a voting layer that averages each class's ten output neurons. As in the authors' code
 (``codes/models.py``) convolutions and fully connected layers have no bias, and the hidden layer is a
 quarter of the flattened features for the event-data nets (``channels * h * w // 4``), 2048 for the static
-ones; parameter counts equal the authors' (tested against their layout). The first conv-BN-PLIF is the learnable encoder of static images (direct input).
+ones; parameter counts equal the authors' (tested against their layout). The first conv-BN-PLIF is the
+learnable encoder of static images (direct input).
 PLIF neurons start from ``tau = 2`` with a hard, detached reset, threshold 1 and the atan surrogate;
 dropout keeps one mask for all time steps (SpikingJelly's multi-step ``Dropout``). The paper trains
 with MSE between output firing rates and one-hot labels, Adam and cosine annealing, batch 16.

@@ -4,8 +4,8 @@ NeurIPS 2021).
 The paper's fully connected net as in its code: RC-latency-coded pixels (one spike per pixel,
 ``tau_eff`` 20 steps, threshold 0.2, 100 steps of 1 ms) -> LIF layers of 200 neurons (``tau_mem``
 10 ms, threshold 1, subtractive reset after the leak: ``V[t] = beta V[t-1] + W x[t] - S[t-1]``) -> a
-non-spiking leaky read-out (``tau_readout`` 10 ms) whose maximum over time is the class score. Weights start from a normal law with standard deviation
-``20 (1 - beta) / sqrt(fan_in)``. With ``sparse_grad=True`` only neurons within ``window`` (the paper's
+non-spiking leaky read-out (``tau_readout`` 10 ms) whose maximum over time is the class score. Weights
+start from a normal law with standard deviation ``20 (1 - beta) / sqrt(fan_in)``. With ``sparse_grad=True`` only neurons within ``window`` (the paper's
 ``B_th``) of threshold take part in the backward pass (:mod:`zoo.neurons.sparse_grad`).
 """
 from __future__ import annotations

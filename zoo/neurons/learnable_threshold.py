@@ -39,14 +39,19 @@ class LearnableThresholdSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s: torch.Tensor):
         h, v_th = ctx.saved_tensors
-        distance = h - v_th
-        triangle = (1.0 - distance.abs()).clamp(min=0.0)
-        grad_h = grad_s * triangle
-        window = -triangle * torch.sigmoid(distance) * (h >= v_th).to(h.dtype)
-        # v_th has h's number of dimensions; sum over those it was broadcast along
-        reduce = [d for d in range(h.dim()) if v_th.shape[d] == 1]
-        grad_v_th = (grad_s * window).sum(dim=reduce, keepdim=True)
+        grad_h, grad_v_th = _surrogate_and_window(grad_s, h - v_th, v_th)
         return grad_h, grad_v_th, None, None
+
+
+def _surrogate_and_window(grad_s: torch.Tensor, u: torch.Tensor,
+                          v_th: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dL/dU`` through the triangle surrogate (``U = H - V_th``) and the threshold's own term,
+    ``-sum(dL/dU * sigmoid(U) * 1{U >= 0})``, summed over the dimensions ``v_th`` is shared along (it has
+    as many dimensions as ``U``, size 1 where shared)."""
+    grad_u = grad_s * (1.0 - u.abs()).clamp(min=0.0)
+    reduce = [d for d in range(u.dim()) if v_th.shape[d] == 1]
+    grad_v_th = -(grad_u * torch.sigmoid(u) * (u >= 0).to(u.dtype)).sum(dim=reduce, keepdim=True)
+    return grad_u, grad_v_th
 
 
 THRESHOLD_GRADIENTS = ("authors", "separate")
@@ -64,10 +69,7 @@ class ThresholdCrossing(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_s: torch.Tensor):
         u, v_th = ctx.saved_tensors
-        grad_u = grad_s * (1.0 - u.abs()).clamp(min=0.0)
-        reduce = [d for d in range(u.dim()) if v_th.shape[d] == 1]
-        grad_v_th = -(grad_u * torch.sigmoid(u) * (u >= 0).to(u.dtype)).sum(dim=reduce, keepdim=True)
-        return grad_u, grad_v_th
+        return _surrogate_and_window(grad_s, u, v_th)
 
 
 class LearnableThresholdLIF(sj.base.MemoryModule):
