@@ -1,13 +1,10 @@
 """A recipe that starts from another with ``base:``: merged as ``--set`` overrides are, relative paths,
 chains, and clear errors for cycles and broken bases."""
-import platform
-
 import pytest
 import yaml
 
 from conftest import REPO
 from zoo.errors import RecipeError
-from zoo.runtime import keep_freed_memory
 from zoo.train import load_recipe
 
 BASE = {"model": {"name": "stbp_cnn", "kwargs": {"T": 8, "decay": 0.2}},
@@ -63,7 +60,3 @@ def test_the_repo_continuation_recipes_build_on_their_bases():
         ("sew_resnet18.fmnist_add_t4_w32", 8, 5e-4)
     assert (third["model"]["name"], third["train"]["epochs"], third["train"]["lr"], third["train"]["seed"]) == \
         ("sew_resnet18.fmnist_add_t4_w32_long", 8, 3e-4, 1)
-
-
-def test_keep_freed_memory_takes_effect_on_glibc():
-    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

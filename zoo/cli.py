@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
-from .runtime import keep_freed_memory
+from .runtime import keep_freed_memory, use_huge_pages
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
@@ -372,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train" and not (args.recipe or args.resume):
         parser.error("train needs a RECIPE or --resume DIR")
     keep_freed_memory()  # every command allocates the same activations again and again
+    use_huge_pages()  # and the largest of them (over glibc's 32 MiB) fault in 2 MiB at a time
     try:
         return args.func(args)
     except BrokenPipeError:  # `zoo info ... | head`: the reader left; say nothing more

@@ -1,5 +1,5 @@
 """Process settings that make CPU training faster, applied by the ``zoo`` command and available to
-library users as :func:`keep_freed_memory`.
+library users as :func:`keep_freed_memory` and :func:`use_huge_pages`.
 
 A training step allocates and frees the same large activations (tens of MB) every step. glibc's malloc
 hands blocks above its mmap threshold back to the system on ``free`` and maps them afresh on the next
@@ -7,17 +7,26 @@ hands blocks above its mmap threshold back to the system on ``free`` and maps th
 third of an STBP CNN step. Raising the mmap and trim thresholds keeps freed memory in the process for the
 next step; the cost is that the process keeps its peak memory until it exits, as CUDA's caching allocator
 does on a GPU.
+
+glibc cannot keep blocks above 32 MiB, and a T=20 STBP batch has activations of 200 MB each. For those,
+:func:`use_huge_pages` asks PyTorch to back large CPU tensors with 2 MiB transparent huge pages, so a
+first touch faults once per 2 MiB instead of once per 4 KiB page (7x faster to allocate and fill a
+200 MB tensor on the 2-core machine; the T=20 STBP step went from 1.1 s to 0.5 s).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
+from pathlib import Path
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
+_THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+_TORCH_THP_SWITCH = "THP_MEM_ALLOC_ENABLE"  # read by c10's CPU allocator at its first large allocation
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,3 +42,18 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def use_huge_pages() -> bool:
+    """Ask PyTorch to place CPU tensors of 2 MiB and more on transparent huge pages; True when the kernel
+    offers them and the switch is set. PyTorch reads the switch once, at its first large allocation, so
+    call this before building a model (the ``zoo`` command does it first thing). A value the user already
+    set is kept."""
+    try:
+        mode = _THP_MODE.read_text()
+    except OSError:
+        return False
+    if "[never]" in mode:
+        return False
+    os.environ.setdefault(_TORCH_THP_SWITCH, "1")
+    return os.environ[_TORCH_THP_SWITCH] == "1"

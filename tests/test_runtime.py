@@ -1,0 +1,44 @@
+"""Process settings of the ``zoo`` command: freed memory kept by glibc, large tensors on huge pages."""
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoo.runtime import keep_freed_memory
+
+THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+# A child process: the switch only takes effect before PyTorch's first large allocation.
+TOUCH_200MB = """
+import re, sys
+from zoo.runtime import use_huge_pages
+print(use_huge_pages())
+import torch
+x = torch.ones(50 * 1024 * 1024)  # 200 MiB, written once
+rollup = open("/proc/self/smaps_rollup").read()
+print(int(re.search(r"AnonHugePages:\\s+(\\d+) kB", rollup).group(1)) // 1024)
+"""
+
+
+def test_keep_freed_memory_takes_effect_on_glibc():
+    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def _touch_200mb(env: dict) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", TOUCH_200MB], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0], int(out[1])
+
+
+@pytest.mark.skipif(not THP_MODE.exists() or "[never]" in THP_MODE.read_text(),
+                    reason="the kernel offers no transparent huge pages")
+def test_use_huge_pages_puts_large_tensors_on_huge_pages():
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    switched_on, huge_mib = _touch_200mb(env)
+    assert switched_on == "True" and huge_mib >= 150
+    kept, huge_mib_off = _touch_200mb({**env, "THP_MEM_ALLOC_ENABLE": "0"})  # the user's choice wins
+    assert kept == "False"
+    if "[madvise]" in THP_MODE.read_text():  # under "always" every large mapping gets huge pages anyway
+        assert huge_mib_off < 150
