@@ -28,6 +28,7 @@ SMOKE = {
     "sew_resnet18_w32_fashion_mnist_long": ("fmnist_root", []),
     "sew_resnet18_w32_fashion_mnist_26ep": ("fmnist_root", []),
     "stbp_fashion_mnist": ("fmnist_root", []),
+    "stbp_fashion_mnist_t20": ("fmnist_root", []),
     "stbp_mnist": ("mnist_root", []),
     "ssgd_fc3_fashion_mnist": ("fmnist_root", ["model.kwargs.T=20"]),
     "stbp_nmnist": ("nmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2"]),

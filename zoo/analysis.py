@@ -19,12 +19,13 @@ from torch import nn
 from .convert import IFNeuron
 from .neurons.compat import import_spikingjelly
 from .neurons.learnable_threshold import LearnableThresholdLIF
+from .neurons.recurrent import RecurrentSpikingLayer
 
 sj = import_spikingjelly()
 
 E_MAC_PJ = 4.6  # Horowitz, ISSCC 2014, 45 nm, 32-bit float multiply-accumulate
 E_AC_PJ = 0.9   # same source, 32-bit float add
-NEURON_TYPES = (sj.neuron.BaseNode, LearnableThresholdLIF, IFNeuron)
+NEURON_TYPES = (sj.neuron.BaseNode, LearnableThresholdLIF, IFNeuron, RecurrentSpikingLayer)
 
 
 def is_neuron(module: nn.Module) -> bool:
@@ -129,9 +130,10 @@ class ActivityMonitor:
 
     def _count_samples(self, module, args) -> None:
         x = args[0]
-        self._batch = x.shape[1] if x.dim() == 5 else x.shape[0]
+        sequence = x.dim() in (3, 5)  # time-major feature or frame sequences
+        self._batch = x.shape[1] if sequence else x.shape[0]
         self._samples += self._batch
-        self._steps = x.shape[0] if x.dim() == 5 else (getattr(module, "T", None) or 1)
+        self._steps = x.shape[0] if sequence else (getattr(module, "T", None) or 1)
 
     def _neuron_hook(self, name: str):
         def hook(module, inputs, output):

@@ -1,5 +1,6 @@
 """Datasets by name: ``load_dataset(name, root=None, split='train'|'test', **options)`` yields
-``(tensor, label)``: images ``[C, H, W]`` in [0, 1], or event frames ``[T, P, H, W]`` (event counts)."""
+``(tensor, label)``: images ``[C, H, W]`` in [0, 1], event frames ``[T, P, H, W]`` (event counts), or
+sequences ``[T, F]`` for recurrent nets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetNotFoundError
 from ..hub.registry import suggest
-from . import events, folders, static
+from . import events, folders, sequences, static
 from .splits import holdout
 
 DATASETS = {
@@ -21,6 +22,8 @@ DATASETS = {
     "dvsgesture": events.dvsgesture,
     "events": events.event_folder,
     "fashion-mnist-dvs": events.fashion_mnist_dvs,
+    "sequential-fashion-mnist": sequences.sequential_fashion_mnist,
+    "delayed-recall": sequences.delayed_recall,
 }
 SPLITS = ("train", "test")
 # datasets whose events are emulated, not recorded: every card trained or evaluated on one says how

@@ -59,6 +59,6 @@ class BatchAugment:
 
 
 def time_major(batch: torch.Tensor) -> torch.Tensor:
-    """A loader's batch of frame sequences ``[B, T, C, H, W]`` as the models' ``[T, B, C, H, W]``;
-    image batches ``[B, C, H, W]`` pass through."""
-    return batch.transpose(0, 1) if batch.dim() == 5 else batch
+    """A loader's batch of frame sequences ``[B, T, C, H, W]`` or feature sequences ``[B, T, F]`` as the
+    models' ``[T, B, ...]``; image batches ``[B, C, H, W]`` pass through."""
+    return batch.transpose(0, 1) if batch.dim() in (3, 5) else batch

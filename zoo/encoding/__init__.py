@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["DirectEncoder", "RateEncoder", "LatencyEncoder", "DeltaEncoder", "delta_decode",
-           "ENCODERS", "build_encoder"]
+__all__ = ["DirectEncoder", "RateEncoder", "LatencyEncoder", "DeltaEncoder", "RowEncoder", "PixelEncoder",
+           "delta_decode", "image_to_sequence", "ENCODERS", "build_encoder"]
 
 
 class DirectEncoder(nn.Module):
@@ -132,11 +132,52 @@ def delta_decode(spikes: torch.Tensor, threshold: float, initial: torch.Tensor) 
     return initial.unsqueeze(0) + steps.cumsum(dim=0)
 
 
-ENCODERS = {"direct": DirectEncoder, "rate": RateEncoder, "latency": LatencyEncoder}
+def image_to_sequence(images: torch.Tensor, order: str) -> torch.Tensor:
+    """Images ``[..., C, H, W]`` read as sequences, the sequential-MNIST tasks of recurrent nets:
+    ``rows`` gives ``[H, ..., C * W]`` (one row per step, top to bottom), ``pixels`` gives
+    ``[H * W, ..., C]`` (one pixel per step in reading order)."""
+    if order not in ("rows", "pixels"):
+        raise ValueError(f"sequence order must be 'rows' or 'pixels', got {order!r}")
+    c, h, w = images.shape[-3:]
+    batch = images.shape[:-3]
+    if order == "rows":  # [..., C, H, W] -> [H, ..., C, W] -> [H, ..., C * W]
+        return images.movedim(-2, 0).reshape(h, *batch, c * w)
+    return images.flatten(-2).movedim(-1, 0).reshape(h * w, *batch, c)
+
+
+class RowEncoder(nn.Module):
+    """An image read one row per step: ``[B, C, H, W]`` -> ``[H, B, C * W]``; ``T`` must be ``H``."""
+
+    order = "rows"
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T = T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = image_to_sequence(x, self.order)
+        if seq.shape[0] != self.T:
+            raise ValueError(f"{type(self).__name__} reads {self.T} steps, but the image gives {seq.shape[0]} "
+                             f"(shape {list(x.shape)})")
+        return seq
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}"
+
+
+class PixelEncoder(RowEncoder):
+    """An image read one pixel per step: ``[B, C, H, W]`` -> ``[H * W, B, C]``; ``T`` must be ``H * W``."""
+
+    order = "pixels"
+
+
+ENCODERS = {"direct": DirectEncoder, "rate": RateEncoder, "latency": LatencyEncoder, "rows": RowEncoder,
+            "pixels": PixelEncoder}
 
 
 def build_encoder(name: str, T: int, **kwargs) -> nn.Module:
-    """Encoder for static images by name: ``direct``, ``rate`` or ``latency``."""
+    """Encoder for static images by name: ``direct``, ``rate``, ``latency``, or ``rows``/``pixels``
+    (an image read as a sequence)."""
     try:
         cls = ENCODERS[name]
     except KeyError:

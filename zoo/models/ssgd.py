@@ -18,24 +18,7 @@ from torch import nn
 from ..hub.registry import register_model
 from ..neurons.sparse_grad import SparseGradLIFLinear
 from .base import SpikingClassifier
-
-
-class LeakyReadout(nn.Module):
-    """``y[t] = beta y[t-1] + (1 - beta) W s[t]``, the paper's non-spiking output neurons."""
-
-    def __init__(self, in_features: int, out_features: int, tau: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.beta = math.exp(-1.0 / tau)
-
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        drive = (1.0 - self.beta) * (spikes @ self.weight.t())
-        y = torch.zeros_like(drive[0])
-        trace = []
-        for t in range(drive.shape[0]):
-            y = self.beta * y + drive[t]
-            trace.append(y)
-        return torch.stack(trace)
+from .readout import LeakyReadout
 
 
 class SSGDNet(SpikingClassifier):
