@@ -134,6 +134,18 @@ def test_adaptive_threshold_soft_reset_subtracts_the_threshold_that_was_crossed(
     assert spike.item() == 1.0 and neuron.v.item() == pytest.approx(1.5 - 1.4)
 
 
+@pytest.mark.parametrize("decay_input", [True, False])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_adaptive_threshold_without_adaptation_is_spikingjellys_lif(decay_input, v_reset):
+    torch.manual_seed(0)
+    x = torch.rand(30, 4, 5) * (2.5 if decay_input else 0.6)
+    gif = build_neuron("gif", tau=3.0, beta=0.0, decay_input=decay_input, v_reset=v_reset)
+    lif = build_neuron("lif", tau=3.0, decay_input=decay_input, v_reset=v_reset, fused=False)
+    spikes = gif(x)
+    assert 0 < spikes.mean() < 1 and torch.equal(spikes, lif(x))
+    assert torch.allclose(gif.v, lif.v, atol=1e-6)
+
+
 def test_cpu_tensors_always_use_the_torch_backend(monkeypatch):
     monkeypatch.setenv("ZOO_BACKEND", "cupy")
     assert backend_for(torch.device("cpu")) == "torch"

@@ -28,6 +28,14 @@ def test_a_recipe_changes_only_what_it_names(tmp_path):
     assert config["recipe"] == child.as_posix() and "base" not in config
 
 
+def test_nested_model_arguments_merge_key_by_key(tmp_path):
+    nested = {**BASE, "model": {"name": "rsnn", "kwargs": {"hidden": [8], "neuron_kwargs": {"tau": 20.0, "v_reset": None}}}}
+    _write(tmp_path / "base.yaml", nested)
+    child = _write(tmp_path / "child.yaml", {"base": "base.yaml", "model": {"kwargs": {"neuron_kwargs": {"beta": 0.2}}}})
+    config = load_recipe(child, ["model.kwargs.neuron_kwargs.tau=10.0", "model.kwargs.hidden=[4]"])
+    assert config["model"]["kwargs"] == {"hidden": [4], "neuron_kwargs": {"tau": 10.0, "v_reset": None, "beta": 0.2}}
+
+
 def test_bases_chain_and_the_nearest_wins(tmp_path):
     _write(tmp_path / "a.yaml", BASE)
     _write(tmp_path / "b.yaml", {"base": "a.yaml", "train": {"epochs": 20, "lr": 2e-3}})

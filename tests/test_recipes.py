@@ -29,6 +29,9 @@ SMOKE = {
     "sew_resnet18_w32_fashion_mnist_26ep": ("fmnist_root", []),
     "stbp_fashion_mnist": ("fmnist_root", []),
     "stbp_fashion_mnist_t20": ("fmnist_root", []),
+    "rsnn_sequential_fashion_mnist": ("fmnist_root", []),
+    "rsnn_delayed_recall_lif": ("fmnist_root", ["data.kwargs.size=16", "data.kwargs.delay=5"]),  # generated: root unused
+    "rsnn_delayed_recall_gif": ("fmnist_root", ["data.kwargs.size=16", "data.kwargs.delay=5"]),
     "stbp_mnist": ("mnist_root", []),
     "ssgd_fc3_fashion_mnist": ("fmnist_root", ["model.kwargs.T=20"]),
     "stbp_nmnist": ("nmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2"]),

@@ -38,13 +38,18 @@ def _model_label(model: dict, start: str | None = None) -> str:
     arch, _, tag = model["name"].partition(".")
     start = start or (model["name"] if tag else None)
     kwargs = model.get("kwargs", {})
-    extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem", "sparse_grad") if key in kwargs]
+    extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem", "sparse_grad", "neuron", "hidden")
+              if key in kwargs]
     extras += [f"from `{start}`"] if start else []
     return f"`{arch}`" + (f" ({', '.join(extras)})" if extras else "")
 
 
-def _dataset_label(name: str) -> str:
-    return name + (" (emulated)" if name in EMULATED_DATASETS else "")
+DATASET_ARGUMENTS = ("order", "delay")  # the dataset arguments that define the task a row is about
+
+
+def _dataset_label(name: str, kwargs: dict | None = None) -> str:
+    task = [f"{key}={kwargs[key]}" for key in DATASET_ARGUMENTS if key in (kwargs or {})]
+    return name + (f" ({', '.join(task)})" if task else "") + (" (emulated)" if name in EMULATED_DATASETS else "")
 
 
 def _reported(paper: dict, cnf: str | None = None) -> str:
@@ -81,11 +86,11 @@ def rows(repo: Path = REPO) -> list[str]:
         if not trained:
             ours = ("not trained here: dataset not available" if data["name"] in NOT_AVAILABLE_HERE
                     else "not trained yet")
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {_dataset_label(data['name'])} | {T} | "
+            lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {_dataset_label(data['name'], data.get('kwargs'))} | {T} | "
                          f"{_reported(paper)} | {ours} | - |")
         for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"]):
             label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'])} | {card.get('T') or '-'} | "
+            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | {card.get('T') or '-'} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
                          f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
                          f"`{card['arch']}.{card['tag']}` |")

@@ -59,6 +59,15 @@ def describe_neuron(model: torch.nn.Module) -> tuple[dict, dict]:
     return {}, {}
 
 
+def describe_encoding(model: torch.nn.Module) -> str:
+    """How the model turns its input into steps: its encoder's name, or what it takes without one."""
+    if not hasattr(model, "encoder"):
+        return "image at every step"
+    if model.encoder is None:
+        return "sequences [T, B, F] as given"
+    return type(model.encoder).__name__
+
+
 def _run_record(run_dir: Path) -> dict:
     """Device, versions and wall time of the training run, from its metrics log."""
     record = {"device": "not recorded", "versions": None, "wall_s": 0.0}
@@ -148,7 +157,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
         "classes": [str(name) for name in test_set.classes],
         **({"emulated": EMULATED_DATASETS[data_cfg["name"]]} if data_cfg["name"] in EMULATED_DATASETS else {}),
-        "T": model.T, "encoding": type(model.encoder).__name__ if hasattr(model, "encoder") else "image at every step",
+        "T": model.T, "encoding": describe_encoding(model),
         "input_shape": [model.in_channels, *(model.input_size or [])],
         "normalisation": ("inputs in [0, 1]; the model subtracts mean and divides by std" if kwargs.get("mean")
                           else "inputs in [0, 1]; no mean/std normalisation"),

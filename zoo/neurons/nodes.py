@@ -83,28 +83,36 @@ class CurrentLIFNode(AutoBackend, sj.neuron.BaseNode):
 
 class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
     """Generalized integrate-and-fire neuron with a spike-triggered adaptive threshold:
-    ``theta_t = V_th + a_t``, ``a_t = rho * a_{t-1} + beta * S_{t-1}``, LIF membrane.
+    ``theta_t = V_th + a_t``, ``a_t = rho * a_{t-1} + beta * S_{t-1}``, LIF membrane (as SpikingJelly's
+    LIF: ``H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau``, or with ``decay_input=False``
+    ``H_t = V_{t-1} - (V_{t-1} - V_reset) / tau + X_t``).
 
     Each spike raises the threshold by ``beta``; the raise decays with ``rho = 1 - 1/tau_adapt``.
     """
 
     implementation = "zoo-basenode"
 
-    def __init__(self, tau: float = 2.0, tau_adapt: float = 20.0, beta: float = 0.2, **kwargs: Any):
+    def __init__(self, tau: float = 2.0, tau_adapt: float = 20.0, beta: float = 0.2, decay_input: bool = True,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         if tau <= 1.0 or tau_adapt <= 1.0:
             raise ValueError(f"time constants must be > 1, got tau={tau}, tau_adapt={tau_adapt}")
         self.tau = tau
         self.tau_adapt = tau_adapt
         self.beta = beta
+        self.decay_input = decay_input
         self.register_memory("a", 0.0)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", tau={self.tau}, tau_adapt={self.tau_adapt}, beta={self.beta}"
+        return (super().extra_repr() + f", tau={self.tau}, tau_adapt={self.tau_adapt}, beta={self.beta}, "
+                f"decay_input={self.decay_input}")
 
     def neuronal_charge(self, x: torch.Tensor) -> None:
         v_reset = 0.0 if self.v_reset is None else self.v_reset
-        self.v = self.v + (x - (self.v - v_reset)) / self.tau
+        if self.decay_input:
+            self.v = self.v + (x - (self.v - v_reset)) / self.tau
+        else:
+            self.v = self.v - (self.v - v_reset) / self.tau + x
 
     def neuronal_fire(self) -> torch.Tensor:
         return self.surrogate_function(self.v - (self.v_threshold + self.a))

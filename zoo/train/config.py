@@ -55,12 +55,22 @@ SCHEDULES = ("cosine", "constant", "step")
 FREE_FORM = {("paper",), ("model", "kwargs"), ("data", "kwargs")}
 
 
+def _merge_free_form(base: dict | None, update: dict | None) -> dict:
+    """Merge a free-form section (model or dataset arguments) key by key, nested mappings too, so
+    ``--set model.kwargs.neuron_kwargs.v_reset=null`` changes that one argument and keeps the others."""
+    merged = copy.deepcopy(base or {})
+    for key, value in (update or {}).items():
+        both_mappings = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge_free_form(merged[key], value) if both_mappings else value
+    return merged
+
+
 def _merge(base: dict, update: dict, path: tuple[str, ...] = ()) -> dict:
     merged = copy.deepcopy(base)
     for key, value in update.items():
         where = path + (key,)
         if where in FREE_FORM:
-            merged[key] = {**(merged.get(key) or {}), **(value or {})}
+            merged[key] = _merge_free_form(merged.get(key), value)
         elif key not in base:
             raise RecipeError(f"unknown recipe key {'.'.join(where)!r}{suggest(key, base)}")
         elif isinstance(base[key], dict):
