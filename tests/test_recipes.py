@@ -132,8 +132,30 @@ class TestBatchAugment:
         torch.manual_seed(3)
         assert torch.equal(a, augment(images))
 
+    def test_event_drop_thins_counts_binomially(self):
+        torch.manual_seed(0)
+        frames = torch.full((4, 8, 2, 10, 10), 5.0)
+        dropped = BatchAugment(event_drop=0.3)(frames)
+        assert torch.equal(dropped, dropped.round()) and (dropped <= frames).all()
+        assert dropped.mean().item() == pytest.approx(5.0 * 0.7, abs=0.1)
+
+    def test_time_jitter_shifts_each_sample_whole_frames(self):
+        torch.manual_seed(1)
+        frames = torch.arange(1.0, 7.0).view(6, 1, 1, 1, 1).expand(6, 32, 1, 2, 2).contiguous()
+        moved = BatchAugment(time_jitter=2)(frames)[:, :, 0, 0, 0]  # [T, B] frame numbers (0: emptied)
+        offsets = set()
+        for sample in moved.t():
+            kept = sample[sample > 0]
+            assert torch.equal(kept, torch.arange(kept[0].item(), kept[0].item() + len(kept)))  # order kept
+            offsets.add(int((sample > 0).int().argmax()) - int(kept[0].item()) + 1)
+        assert offsets == {-2, -1, 0, 1, 2}
+
     def test_bad_arguments(self):
-        with pytest.raises(ValueError, match="crop_padding and time_subsample must be >= 0"):
+        with pytest.raises(ValueError, match="crop_padding, time_subsample and time_jitter must be >= 0"):
             BatchAugment(crop_padding=-1)
+        with pytest.raises(ValueError, match=r"event_drop must be in \[0, 1\)"):
+            BatchAugment(event_drop=1.0)
+        with pytest.raises(ValueError, match="apply to event frames"):
+            BatchAugment(event_drop=0.1)(torch.rand(2, 1, 4, 4))
         with pytest.raises(ValueError, match=r"\[B, C, H, W\] or \[T, B, C, H, W\]"):
             BatchAugment(hflip=True)(torch.rand(3, 4))

@@ -173,9 +173,13 @@ def _cmd_publish(args) -> int:
 
 
 def _cmd_finetune(args) -> int:
+    from .data import load_dataset
+    from .hub import Weights, create_model
     from .hub.publish import publish
-    from .train import train
-    from .train.finetune import finetune_config
+    from .hub.weights import load_into
+    from .train import evaluate, train
+    from .train.finetune import finetune_config, print_choices
+    from .train.plots import plot_confusion
 
     out = Path(args.out or Path("runs") / f"finetune-{args.name.replace('.', '-')}")
     if args.resume:
@@ -183,8 +187,10 @@ def _cmd_finetune(args) -> int:
     else:
         if (out / "checkpoints" / "last.pt").exists():
             raise ZooError(f"{out} already holds a run; continue it with --resume or pick --out")
-        config = finetune_config(args.name, args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 T=args.T, sensor_size=args.sensor_size, freeze_backbone=args.freeze_backbone)
+        config = finetune_config(args.name, args.data, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
+                                 lr=args.lr, T=args.T, sensor_size=args.sensor_size,
+                                 freeze_backbone=args.freeze_backbone, augment=args.augment, adapt=args.adapt)
+        print_choices(config)
     summary = train(config, out, resume=args.resume)
     if not summary["finished"]:
         print(f"fine-tuning stopped at step {summary['step']}/{summary['total_steps']}; "
@@ -193,8 +199,19 @@ def _cmd_finetune(args) -> int:
     card = publish(out / "checkpoints" / "best.pt", tag=args.tag, out_dir=out / "weights",
                    batch_size=args.batch_size or 16)
     name = f"{card['arch']}.{card['tag']}"
+    tuned = create_model(card["arch"], **card["kwargs"])
+    load_into(tuned, Weights(name, card, out / "weights" / f"{name}.json"))
+    test_set = load_dataset("events", root=card["finetune"]["folder"], split="test", **card["dataset_kwargs"])
+    result = evaluate(tuned, test_set, batch_size=card["eval"]["batch_size"], per_sample=True, progress=False)
+    plot_confusion(result["targets"], result["predictions"], test_set.classes, out / "confusion_test.png",
+                   title=f"{name} on the test recordings")
     print(f"fine-tuned {args.name} on {args.data}: validation acc1 {summary['best_val_acc1']:.2f}%, "
-          f"test acc1 {card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']} samples)")
+          f"test acc1 {card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']} samples)"
+          + (" (stopped early)" if summary.get("early_stopped") else ""))
+    for label, cls in enumerate(test_set.classes):
+        hits = [hit for hit, target in zip(result["per_sample"], result["targets"]) if target == label]
+        print(f"  {cls:<16} {100.0 * sum(hits) / max(1, len(hits)):6.2f}% of {len(hits)}")
+    print(f"confusion matrix: {out / 'confusion_test.png'}")
     print(f"weight {out / 'weights' / card['file']}; load with ZOO_WEIGHTS={out / 'weights'} and "
           f"zoo.create_model('{name}')")
     return 0
@@ -319,11 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "(DIR/<class>/<sample>.npy|npz|bin|aedat4) and publish the result locally")
     p.add_argument("name", help="arch or arch.tag of a pretrained weight")
     p.add_argument("--data", required=True, help="custom event folder")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="default 5")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="optimizer steps (default: at least 300, or 5 epochs when that is more)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="train for epochs instead of --steps")
     p.add_argument("--out", default=None, help="run folder (default runs/finetune-<name>)")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the read-out layer")
     p.add_argument("--T", type=_positive_int, default=None, help="frames per sample (default: the card's T)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate of the new read-out (default 1e-3; the pretrained body gets a tenth)")
+    p.add_argument("--augment", choices=["default", "none"], default="default",
+                   help="shifts of 2 pixels, 10%% of events dropped, frames 1 step early or late (default), or none")
+    p.add_argument("--adapt", choices=["native", "resize"], default=None,
+                   help="another sensor size: keep it (native, default) or resize frames to the pretrained size")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="default 16")
     p.add_argument("--sensor-size", type=_positive_int, nargs=3, metavar=("W", "H", "P"), default=None,
                    help="default: inferred from the events")

@@ -9,24 +9,37 @@ import torch.nn.functional as F
 
 
 class BatchAugment:
-    """Random horizontal flip (probability 1/2) and random crop after zero padding, per sample; for
-    sequences also a random, ordered subset of ``time_subsample`` frames (the same for the batch),
-    as SEW's DVS Gesture recipe trains on 12 of 16 frames."""
+    """Random horizontal flip (probability 1/2) and random crop after zero padding (a shift of up to
+    ``crop_padding`` pixels), per sample; for sequences also a random, ordered subset of
+    ``time_subsample`` frames (the same for the batch), as SEW's DVS Gesture recipe trains on 12 of 16
+    frames. For event frames (counts, ``[T, B, P, H, W]``) also ``event_drop``: each event is kept with
+    probability ``1 - event_drop`` (binomial thinning of the counts), and ``time_jitter``: a per-sample
+    shift of up to that many frames, earlier or later, the emptied frames zero."""
 
-    def __init__(self, hflip: bool = False, crop_padding: int = 0, time_subsample: int = 0):
-        if crop_padding < 0 or time_subsample < 0:
-            raise ValueError(f"crop_padding and time_subsample must be >= 0, got {crop_padding}, {time_subsample}")
+    def __init__(self, hflip: bool = False, crop_padding: int = 0, time_subsample: int = 0,
+                 event_drop: float = 0.0, time_jitter: int = 0):
+        if crop_padding < 0 or time_subsample < 0 or time_jitter < 0:
+            raise ValueError(f"crop_padding, time_subsample and time_jitter must be >= 0, got {crop_padding}, "
+                             f"{time_subsample}, {time_jitter}")
+        if not 0.0 <= event_drop < 1.0:
+            raise ValueError(f"event_drop must be in [0, 1), got {event_drop}")
         self.hflip = bool(hflip)
         self.crop_padding = int(crop_padding)
         self.time_subsample = int(time_subsample)
+        self.event_drop = float(event_drop)
+        self.time_jitter = int(time_jitter)
 
     @property
     def active(self) -> bool:
-        return self.hflip or self.crop_padding > 0 or self.time_subsample > 0
+        return (self.hflip or self.crop_padding > 0 or self.time_subsample > 0 or self.event_drop > 0
+                or self.time_jitter > 0)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.dim() not in (4, 5):
             raise ValueError(f"augmentation expects [B, C, H, W] or [T, B, C, H, W], got {list(batch.shape)}")
+        if (self.event_drop or self.time_jitter) and batch.dim() != 5:
+            raise ValueError("event_drop and time_jitter apply to event frames [T, B, P, H, W], "
+                             f"got {list(batch.shape)}")
         if self.time_subsample and batch.dim() == 5 and self.time_subsample < batch.shape[0]:
             keep = torch.randperm(batch.shape[0])[:self.time_subsample].sort().values
             batch = batch[keep.to(batch.device)]
@@ -35,7 +48,19 @@ class BatchAugment:
             batch = torch.where(flip, batch.flip(-1), batch)
         if self.crop_padding:
             batch = self._random_crop(batch)
+        if self.event_drop:
+            batch = torch.binomial(batch.round(), torch.full_like(batch, 1.0 - self.event_drop))
+        if self.time_jitter:
+            batch = self._jitter(batch)
         return batch
+
+    def _jitter(self, batch: torch.Tensor) -> torch.Tensor:
+        steps, size = batch.shape[:2]
+        offset = torch.randint(-self.time_jitter, self.time_jitter + 1, (size,)).to(batch.device)
+        source = torch.arange(steps, device=batch.device).view(-1, 1) - offset.view(1, -1)  # [T, B]
+        inside = ((source >= 0) & (source < steps)).view(steps, size, 1, 1, 1)
+        index = source.clamp(0, steps - 1).view(steps, size, 1, 1, 1).expand_as(batch)
+        return torch.gather(batch, 0, index) * inside
 
     def _random_crop(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.dim() == 5:  # crop every frame of a sample the same way: fold time into channels
@@ -55,7 +80,7 @@ class BatchAugment:
 
     def __repr__(self) -> str:
         return (f"BatchAugment(hflip={self.hflip}, crop_padding={self.crop_padding}, "
-                f"time_subsample={self.time_subsample})")
+                f"time_subsample={self.time_subsample}, event_drop={self.event_drop}, time_jitter={self.time_jitter})")
 
 
 def time_major(batch: torch.Tensor) -> torch.Tensor:

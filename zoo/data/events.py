@@ -332,16 +332,18 @@ def cifar10dvs(root=None, split: str = "train", T: int = 16, split_by: str = "nu
 
 def event_folder(root=None, split: str = "train", T: int = 10, sensor_size: tuple | None = None,
                  split_by: str = "number", denoise_us: int | None = None, cache: bool = True,
-                 train_fraction: float = FOLDER_SPLIT["train_fraction"], seed: int = FOLDER_SPLIT["seed"]) -> EventFrames:
+                 train_fraction: float = FOLDER_SPLIT["train_fraction"], seed: int = FOLDER_SPLIT["seed"],
+                 resize: tuple[int, int] | None = None) -> EventFrames:
     """The user's recordings: ``root/<class>/<sample>.{npy,npz,bin,aedat4}``, a seeded per-class
-    train/test split, the sensor size given as ``(W, H, P)`` or inferred from the events."""
+    train/test split, the sensor size given as ``(W, H, P)`` or inferred from the events; frames
+    averaged to ``resize`` ``(H, W)`` when given."""
     reader = FolderReader(_root(root, "event folder"))
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     sensor = tuple(sensor_size) if sensor_size is not None else reader.infer_sensor_size()
     indices = per_class_split(reader.labels, train_fraction, seed, split)
     name = f"events-{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]}"
-    return EventFrames(reader, indices, name, reader.classes, sensor, T, split_by, denoise_us, cache)
+    return EventFrames(reader, indices, name, reader.classes, sensor, T, split_by, denoise_us, cache, resize=resize)
 
 
 def fashion_mnist_dvs(root=None, split: str = "train", T: int = 10, split_by: str = "number",

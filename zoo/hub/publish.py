@@ -171,6 +171,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {})},
         "versions": run["versions"], "license": LICENSE, "url": url,
         "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
+        **({"finetune": config["finetune"]} if config.get("finetune") else {}),
         **(extra or {}),
     }
     card_path = out_dir / f"{arch}.{tag}.json"

@@ -19,11 +19,14 @@ from .losses import LOSSES
 DEFAULTS: dict[str, Any] = {
     "recipe": None,
     "paper": {},
+    "finetune": {},  # what `zoo finetune` chose and why, for the card
     "model": {"name": None, "kwargs": {}},
     "data": {"name": None, "root": None, "kwargs": {}, "val_fraction": 0.1, "split_seed": 0, "num_workers": 0,
-             "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0}},
+             "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0, "event_drop": 0.0,
+                         "time_jitter": 0}},
     "train": {
         "epochs": 1,
+        "steps": 0,  # a budget of optimizer steps instead of epochs (0: epochs decide)
         "batch_size": 64,
         "eval_batch_size": 500,
         "optimizer": "adam",
@@ -48,11 +51,14 @@ DEFAULTS: dict[str, Any] = {
         "log_every": 50,
         "eval_seed": 0,
         "freeze": "none",
+        "backbone_lr_scale": 1.0,  # the learning rate of every layer but the read-out, as a fraction of lr
+        "balanced": False,  # batches drawn with equal probability per class
+        "early_stop": 0,  # stop after this many validations without a better one (0: never)
         "wandb": False,
     },
 }
 SCHEDULES = ("cosine", "constant", "step")
-FREE_FORM = {("paper",), ("model", "kwargs"), ("data", "kwargs")}
+FREE_FORM = {("paper",), ("finetune",), ("model", "kwargs"), ("data", "kwargs")}
 
 
 def _merge_free_form(base: dict | None, update: dict | None) -> dict:
@@ -167,6 +173,11 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "log_every", "lr_step_epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise RecipeError(f"train.{key} must be a positive integer, got {train[key]!r}")
+    for key in ("steps", "early_stop"):
+        if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 0:
+            raise RecipeError(f"train.{key} must be a non-negative integer (0: off), got {train[key]!r}")
+    if not 0.0 <= train["backbone_lr_scale"] <= 1.0:
+        raise RecipeError(f"train.backbone_lr_scale must be in [0, 1], got {train['backbone_lr_scale']!r}")
     if not isinstance(config["data"]["num_workers"], int) or config["data"]["num_workers"] < 0:
         raise RecipeError(f"data.num_workers must be a non-negative integer, got {config['data']['num_workers']!r}")
     return config

@@ -1,37 +1,119 @@
-"""Fine-tuning a pretrained SNN on the user's own event recordings (a custom event folder): the
-pretrained weight's construction arguments, with input channels, sensor size and class count taken
-from the data; the stem and head adapt on load (see :func:`zoo.hub.weights.adapt_state_dict`)."""
+"""Fine-tuning a pretrained SNN on the user's own event recordings (a custom event folder), with defaults
+made for tens to hundreds of recordings.
+
+Small data needs steps, not epochs: 60 recordings at batch 16 are 4 steps an epoch, so the run gets a
+budget of optimizer steps. The new read-out learns at ``lr``, the pretrained body at a tenth of it, so
+the first steps' gradients of a random head do not wash out what the body learnt. Batches are drawn
+class-balanced; recordings are augmented the way sensors vary (shifts of a few pixels, dropped events,
+frames a step early or late; no flips, which would swap classes told apart by direction or side); the
+best validation checkpoint is kept and the run stops once validation has not improved for 150 steps.
+
+Another sensor size is kept as it is (``adapt="native"``): the convolutions run on any size and the
+new read-out takes what the last pooling leaves. ``adapt="resize"`` averages frames down (or up) to the
+pretrained input size instead. Each choice is printed, saved in the run's config and in the card.
+"""
 from __future__ import annotations
 
+import logging
+import math
+from collections import Counter
 from pathlib import Path
 
 from ..data import load_dataset
+from ..data.events import FOLDER_SPLIT, FolderReader
+from ..errors import ZooError
 from ..hub.weights import get_weights
 from .config import load_recipe
 
-FINETUNE_DEFAULTS = {"epochs": 5, "batch_size": 16, "lr": 1e-3, "val_fraction": 0.2}
+log = logging.getLogger("zoo")
+
+FINETUNE_DEFAULTS = {"min_steps": 300, "batch_size": 16, "lr": 1e-3, "backbone_lr_scale": 0.1,
+                     "val_fraction": 0.2, "patience_steps": 150, "adapt": "native"}
+AUGMENTATIONS = {"default": {"crop_padding": 2, "event_drop": 0.1, "time_jitter": 1, "hflip": False},
+                 "none": {"crop_padding": 0, "event_drop": 0.0, "time_jitter": 0, "hflip": False}}
+ADAPTATIONS = ("native", "resize")
 
 
-def finetune_config(name: str, data: str | Path, epochs: int | None = None, batch_size: int | None = None,
-                    lr: float | None = None, T: int | None = None, sensor_size: tuple[int, int, int] | None = None,
-                    freeze_backbone: bool = False) -> dict:
+def check_event_folder(data: str | Path) -> dict[str, int]:
+    """Recordings per class of a folder meant for fine-tuning; one clear error for a folder that cannot
+    give a train and a test split of every class."""
+    reader = FolderReader(data)
+    counts = Counter(reader.classes[label] for label in reader.labels)
+    if len(reader.classes) < 2:
+        raise ZooError(f"{data} holds one class ({reader.classes[0]}); fine-tuning a classifier needs at "
+                       f"least two class folders")
+    few = [name for name in reader.classes if round(counts[name] * FOLDER_SPLIT["train_fraction"]) < 2
+           or counts[name] - round(counts[name] * FOLDER_SPLIT["train_fraction"]) < 1]
+    if few:
+        raise ZooError(f"class folder(s) {', '.join(f'{n} ({counts[n]})' for n in few)} in {data} have too "
+                       f"few recordings: each class needs at least 3 (two to train and validate, one to test)")
+    return {name: counts[name] for name in reader.classes}
+
+
+def finetune_config(name: str, data: str | Path, epochs: int | None = None, steps: int | None = None,
+                    batch_size: int | None = None, lr: float | None = None, T: int | None = None,
+                    sensor_size: tuple[int, int, int] | None = None, freeze_backbone: bool = False,
+                    augment: str = "default", adapt: str | None = None) -> dict:
     """The run configuration that fine-tunes the weight ``name`` (``arch`` or ``arch.tag``) on the
-    custom event folder ``data``."""
+    custom event folder ``data``; its ``finetune`` entry lists every choice and why (for the card)."""
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+    adapt = adapt or FINETUNE_DEFAULTS["adapt"]
+    if adapt not in ADAPTATIONS:
+        raise ValueError(f"adapt must be one of {', '.join(ADAPTATIONS)}, got {adapt!r}")
     weights = get_weights(name)
     card = weights.meta
+    counts = check_event_folder(data)
     T = T or card["T"]
     probe = load_dataset("events", root=data, split="train", T=T, sensor_size=sensor_size)
     width, height, polarities = probe.sensor_size
+    pretrained_size = list(card["input_shape"][1:]) if len(card.get("input_shape", [])) == 3 else None
+    resize = pretrained_size if adapt == "resize" and pretrained_size else None
+    input_size = resize or [height, width]
+    batch_size = batch_size or FINETUNE_DEFAULTS["batch_size"]
+    train_count = round(len(probe) * (1 - FINETUNE_DEFAULTS["val_fraction"]))
+    per_epoch = math.ceil(train_count / batch_size)
+    if steps is None and epochs is None:
+        steps = max(FINETUNE_DEFAULTS["min_steps"], 5 * per_epoch)
     kwargs = {**card["kwargs"], "T": T, "num_classes": len(probe.classes), "in_channels": polarities,
-              "input_size": [height, width]}
-    return load_recipe({
+              "input_size": input_size}
+    data_kwargs = {"T": T, "sensor_size": [width, height, polarities], **({"resize": resize} if resize else {})}
+    train = {"epochs": epochs or 1, "steps": steps or 0, "batch_size": batch_size, "eval_batch_size": batch_size,
+             "lr": lr or FINETUNE_DEFAULTS["lr"], "optimizer": "adam", "schedule": "cosine", "loss": "ce",
+             "freeze": "backbone" if freeze_backbone else "none",
+             "backbone_lr_scale": 1.0 if freeze_backbone else FINETUNE_DEFAULTS["backbone_lr_scale"],
+             "balanced": True, "early_stop": max(3, math.ceil(FINETUNE_DEFAULTS["patience_steps"] / per_epoch))}
+    config = load_recipe({
         "paper": card.get("paper", {}),
         "model": {"name": weights.name, "kwargs": kwargs},
         "data": {"name": "events", "root": str(data), "val_fraction": FINETUNE_DEFAULTS["val_fraction"],
-                 "kwargs": {"T": T, "sensor_size": [width, height, polarities]}},
-        "train": {"epochs": epochs or FINETUNE_DEFAULTS["epochs"],
-                  "batch_size": batch_size or FINETUNE_DEFAULTS["batch_size"],
-                  "eval_batch_size": batch_size or FINETUNE_DEFAULTS["batch_size"],
-                  "lr": lr or FINETUNE_DEFAULTS["lr"], "optimizer": "adam", "schedule": "cosine", "loss": "ce",
-                  "freeze": "backbone" if freeze_backbone else "none"},
+                 "kwargs": data_kwargs, "augment": AUGMENTATIONS[augment]},
+        "train": train,
     })
+    budget = (f"{train['steps']} steps ({train['steps'] / per_epoch:.0f} epochs of {per_epoch})" if train["steps"]
+              else f"{train['epochs']} epochs of {per_epoch} steps")
+    choices = {
+        "budget": f"{budget}: small folders get at least {FINETUNE_DEFAULTS['min_steps']} steps",
+        "learning rate": (f"{train['lr']:g} for the new read-out, " + ("the body frozen" if freeze_backbone else
+                          f"{train['lr'] * train['backbone_lr_scale']:g} for the pretrained body")),
+        "sampling": "class-balanced batches",
+        "augmentation": ", ".join(f"{k}={v}" for k, v in AUGMENTATIONS[augment].items()) + f" ({augment})",
+        "early stop": (f"after {train['early_stop']} validations ({train['early_stop'] * per_epoch} steps) without a "
+                       f"better one; the best is kept"),
+        "sensor": (f"{width}x{height}x{polarities} " + (f"resized to the pretrained {input_size[1]}x{input_size[0]}"
+                   if resize else f"kept as it is (pretrained on {pretrained_size[1]}x{pretrained_size[0]}): "
+                   "the convolutions run on any size and the new read-out takes what the last pooling leaves"
+                   if pretrained_size else "kept as it is")),
+        "data": f"{sum(counts.values())} recordings in {len(counts)} classes: "
+                + ", ".join(f"{k} {v}" for k, v in counts.items()),
+    }
+    config["finetune"] = {"choices": choices, "adapt": adapt, "augment": augment, "folder": str(Path(data).resolve()),
+                          "classes": list(counts), "counts": counts}
+    return config
+
+
+def print_choices(config: dict) -> None:
+    """The fine-tuning choices, one line each, before the run starts."""
+    log.info("fine-tuning %s:", config["model"]["name"])
+    for key, value in config["finetune"]["choices"].items():
+        log.info("  %-13s %s", key, value)

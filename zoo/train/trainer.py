@@ -140,19 +140,26 @@ class Trainer:
             self.forward_steps = torch.nn.parallel.DistributedDataParallel(
                 StepsModule(self.model), device_ids=[self.device.index] if on_gpu else None)
         self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
-        self.total_steps = self.steps_per_epoch * train_cfg["epochs"]
+        self.total_steps = train_cfg["steps"] or self.steps_per_epoch * train_cfg["epochs"]
+        self.train_labels = _labels(self.train_set) if train_cfg["balanced"] else None
         self.optimizer = self._make_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
         self.best_val = -1.0
+        self.since_best = 0  # validations since the best one, for early stopping
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config["train"]
+        head = self.model.head + "."
         if cfg["freeze"] == "backbone":  # fine-tuning: only the read-out layer learns
-            head = self.model.head + "."
             for name, param in self.model.named_parameters():
                 param.requires_grad_(name.startswith(head))
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        named = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+        params = [p for _, p in named]  # one group, in model order, as checkpoints of older runs hold it
+        if cfg["backbone_lr_scale"] != 1.0:  # fine-tuning: the pretrained body learns more slowly than the new head
+            params = [group for group in ({"params": [p for name, p in named if name.startswith(head)]},
+                                          {"params": [p for name, p in named if not name.startswith(head)],
+                                           "lr": cfg["lr"] * cfg["backbone_lr_scale"]}) if group["params"]]
         if cfg["optimizer"] == "sgd":
             return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
                                    weight_decay=cfg["weight_decay"])
@@ -173,7 +180,12 @@ class Trainer:
         """The batch order of ``epoch``: a function of the seed and the epoch alone."""
         cfg = self.config["train"]
         generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
-        order = torch.randperm(len(self.train_set), generator=generator).tolist()
+        if self.train_labels is not None:  # every class equally likely in every batch, drawn with replacement
+            counts = torch.bincount(self.train_labels).float()
+            order = torch.multinomial(1.0 / counts[self.train_labels], len(self.train_labels), replacement=True,
+                                      generator=generator).tolist()
+        else:
+            order = torch.randperm(len(self.train_set), generator=generator).tolist()
         size = cfg["batch_size"]
         return [order[i:i + size] for i in range(0, len(order), size)]
 
@@ -189,6 +201,7 @@ class Trainer:
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step, "best_val": self.best_val,
+                "since_best": self.since_best,
                 "rng_torch": torch.get_rng_state(), "rng_python": list(random.getstate()[1]),
                 "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
                 "config": self.config}
@@ -205,6 +218,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])
+        self.since_best = int(state.get("since_best", 0))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None and state.get("ema"):
@@ -213,6 +227,11 @@ class Trainer:
         random.setstate((3, tuple(int(v) for v in state["rng_python"]), None))
 
     # --- the loop ----------------------------------------------------------------------------
+    @property
+    def early_stopped(self) -> bool:
+        patience = self.config["train"]["early_stop"]
+        return bool(patience) and self.since_best >= patience
+
     def log(self, record: dict) -> None:
         self.logger(record)
 
@@ -225,6 +244,7 @@ class Trainer:
         result = evaluate(model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           device=self.device, progress=self.progress, desc="val")
         improved = result["acc1"] > self.best_val
+        self.since_best = 0 if improved else self.since_best + 1
         if improved:
             self.best_val = result["acc1"]
             save_atomic({"model": model.state_dict(), "epoch": epoch, "step": self.step,
@@ -265,7 +285,7 @@ class Trainer:
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
                        disable=not self.progress, dynamic_ncols=True)
-            while self.step < stop_at and not stop.flag:
+            while self.step < stop_at and not stop.flag and not self.early_stopped:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
                 # a private generator: creating an iterator must not draw from the global RNG,
                 # or a resumed run (one extra iterator) would diverge from an uninterrupted one
@@ -289,6 +309,10 @@ class Trainer:
                     epoch_done = self.step % self.steps_per_epoch == 0
                     if epoch_done:
                         self.validate(epoch)
+                        if self.early_stopped:
+                            log.info("early stop at step %d: %d validations without a better one (best %.2f%%)",
+                                     self.step, self.since_best, self.best_val)
+                            stop_at = self.step
                     stopping = self.dist.any(stop.flag)  # every process stops at the same step
                     if epoch_done or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stopping:
                         self.save()
@@ -297,7 +321,8 @@ class Trainer:
                         break
             bar.close()
         summary = {"step": self.step, "total_steps": self.total_steps, "best_val_acc1": self.best_val,
-                   "interrupted": stop.flag, "finished": self.step >= self.total_steps}
+                   "interrupted": stop.flag, "finished": self.step >= self.total_steps or self.early_stopped,
+                   "early_stopped": self.early_stopped}
         self.log({"event": "end", **summary, "wall_s": round(time.time() - start, 1)})
         self.logger.close()
         if self.dist.is_main:
@@ -340,6 +365,14 @@ class Trainer:
             self.ema.update_parameters(self.model)
         acc = 100.0 * float((steps.detach().mean(0).argmax(1) == labels).float().mean())
         return float(loss.detach()), acc
+
+
+def _labels(subset: Subset) -> torch.Tensor:
+    """The class of every sample of a hold-out subset, read from its dataset's ``targets``."""
+    targets = getattr(subset.dataset, "targets", None)
+    if targets is None:
+        raise ZooError(f"train.balanced needs a dataset with per-sample targets; {type(subset.dataset).__name__} has none")
+    return torch.as_tensor([int(targets[i]) for i in subset.indices])
 
 
 def train(config: dict, out: str | Path, resume: bool = False, max_steps: int | None = None,
