@@ -56,9 +56,10 @@ def plot(results: list[dict], path: Path) -> None:
         for recurrent, style, suffix in ((False, "o-", ""), (True, "x", " + recurrent weights")):
             rows = sorted((r for r in results if r["neuron"] == neuron and r["recurrent_weights"] == recurrent),
                           key=lambda r: r["delay"])
+            nudge = (-4 if neuron == "lif" else 4) if recurrent else 0  # side by side where both reach 100%
             if rows:
-                ax.plot([r["delay"] for r in rows], [r["test_acc1"] for r in rows], style, color=color,
-                        ms=9 if recurrent else 5, label=neuron.upper() + suffix)
+                ax.plot([r["delay"] + nudge for r in rows], [r["test_acc1"] for r in rows], style, color=color,
+                        ms=9 if recurrent else 5, mew=2, label=neuron.upper() + suffix)
     chance = 100.0 / 2
     ax.axhline(chance, color="grey", ls="--", lw=1, label="chance")
     ax.set(xlabel="delay between cue and recall (steps)", ylabel="test accuracy (%)", ylim=(40, 102),

@@ -1,6 +1,7 @@
 """zoo finetune: a pretrained SEW-ResNet fine-tuned on a custom event folder with another class
 count, input channels and sensor size, published as a local weight with a card."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ import torch
 import zoo
 from event_files import random_events
 from zoo.cli import main
+from zoo.data.toy_events import TASKS, write_toy_folder
 from zoo.hub.publish import publish
 from zoo.train import load_recipe, train
+from zoo.train.finetune import check_event_folder
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +99,51 @@ def test_the_shipped_event_model_finetunes_above_chance(quadrant_folder, tmp_pat
     card = json.loads((out / "weights" / "sew_4b_net.finetuned.json").read_text())
     assert card["kwargs"]["num_classes"] == 4 and card["kwargs"]["input_size"] == [40, 40]
     assert card["metrics"]["num_samples"] == 16 and card["metrics"]["acc1"] >= 75.0  # chance: 25%
+
+
+@pytest.mark.parametrize("task", ["position", "polarity"])
+def test_default_finetune_separates_small_folders_on_another_sensor(task, tmp_path, monkeypatch, capsys):
+    """20 recordings a class on a 48x40 sensor (the shipped event model saw 34x34x2 and ten classes)."""
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    folder = write_toy_folder(tmp_path / task, task, per_class=20)
+    out = tmp_path / "ft"
+    assert main(["finetune", "sew_4b_net.fmnist_dvs", "--data", str(folder), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "class-balanced batches" in printed.err and "48x40x2 kept as it is" in printed.err
+    card = json.loads((out / "weights" / "sew_4b_net.finetuned.json").read_text())
+    assert card["metrics"]["acc1"] >= 95.0, card["metrics"]
+    assert card["kwargs"]["input_size"] == [40, 48] and card["finetune"]["counts"] == {c: 20 for c in TASKS[task]}
+    assert card["train"]["augment"]["event_drop"] == 0.1 and (out / "confusion_test.png").is_file()
+    for name in TASKS[task]:
+        assert f"  {name}" in printed.out  # per-class accuracy
+
+
+def _folder(root, counts, sensor=(20, 16)):
+    rng = np.random.default_rng(0)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for n in range(count):
+            np.save(root / name / f"{n}.npy", random_events(rng, 100, *sensor, 50_000))
+    return root
+
+
+@pytest.mark.parametrize("counts, message", [
+    ({"only": 10}, r"holds one class \(only\); fine-tuning a classifier needs at least two class folders"),
+    ({"a": 10, "b": 2}, r"class folder\(s\) b \(2\) .* have too few recordings: each class needs at least 3"),
+    ({"a": 10, "b": 0}, "class folder .*b has no event files"),
+])
+def test_unusable_folders_are_one_line_and_write_nothing(counts, message, tmp_path, capsys):
+    folder = _folder(tmp_path / "rec", counts)
+    out = tmp_path / "ft"
+    assert main(["finetune", "sew_4b_net.fmnist_dvs", "--data", str(folder), "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_recordings_of_a_smaller_sensor_are_warned_about(tmp_path, caplog):
+    folder = _folder(tmp_path / "rec", {"a": 6, "b": 6}, sensor=(128, 128))
+    _folder(tmp_path / "rec", {"c": 6}, sensor=(40, 30))
+    with caplog.at_level("WARNING", logger="zoo"):
+        assert check_event_folder(folder) == {"a": 6, "b": 6, "c": 6}
+    assert "6 of 18 recordings" in caplog.text and "mixed sensor sizes?" in caplog.text

@@ -20,13 +20,16 @@ def folder_name(class_name: str) -> str:
 
 
 def export_event_dataset(dataset: EventFrames, out: str | Path, kind: str = "events", limit: int | None = None,
-                         progress: bool = True) -> int:
-    """Write the first ``limit`` samples (all by default) of ``dataset`` into ``out``; returns the count."""
+                         progress: bool = True, indices: list[int] | None = None) -> int:
+    """Write the first ``limit`` samples (all by default), or the samples ``indices``, of ``dataset`` into
+    ``out``; returns the count."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     out = Path(out)
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    for index in tqdm(range(count), desc=f"export {kind}", disable=not progress, unit="sample"):
+    if indices is None:
+        indices = range(len(dataset) if limit is None else min(limit, len(dataset)))
+    count = len(indices)
+    for index in tqdm(indices, desc=f"export {kind}", disable=not progress, unit="sample"):
         folder = out / folder_name(dataset.classes[dataset.targets[index]])
         folder.mkdir(parents=True, exist_ok=True)
         if kind == "frames":

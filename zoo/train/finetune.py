@@ -34,9 +34,25 @@ AUGMENTATIONS = {"default": {"crop_padding": 2, "event_drop": 0.1, "time_jitter"
 ADAPTATIONS = ("native", "resize")
 
 
+def warn_mixed_sensors(reader: FolderReader) -> None:
+    """Warn when some recordings stay within half the sensor inferred from all of them in both directions:
+    they were most likely recorded with a smaller sensor, and their events would land in one corner."""
+    extents = []
+    for index in range(len(reader)):
+        events = reader.events(index)
+        extents.append((int(events["x"].max()) + 1, int(events["y"].max()) + 1) if len(events) else (0, 0))
+    width, height = max(w for w, _ in extents), max(h for _, h in extents)
+    small = [i for i, (w, h) in enumerate(extents) if 0 < w <= width // 2 and 0 < h <= height // 2]
+    if small:
+        w, h = extents[small[0]]
+        log.warning("%d of %d recordings (e.g. %s, events within %dx%d) use less than half of the %dx%d sensor "
+                    "inferred from the folder in both directions: mixed sensor sizes? Pass --sensor-size W H P if "
+                    "they belong together", len(small), len(extents), reader.where(small[0]), w, h, width, height)
+
+
 def check_event_folder(data: str | Path) -> dict[str, int]:
     """Recordings per class of a folder meant for fine-tuning; one clear error for a folder that cannot
-    give a train and a test split of every class."""
+    give a train and a test split of every class, a warning for recordings that look like another sensor's."""
     reader = FolderReader(data)
     counts = Counter(reader.classes[label] for label in reader.labels)
     if len(reader.classes) < 2:
@@ -47,6 +63,7 @@ def check_event_folder(data: str | Path) -> dict[str, int]:
     if few:
         raise ZooError(f"class folder(s) {', '.join(f'{n} ({counts[n]})' for n in few)} in {data} have too "
                        f"few recordings: each class needs at least 3 (two to train and validate, one to test)")
+    warn_mixed_sensors(reader)
     return {name: counts[name] for name in reader.classes}
 
 
