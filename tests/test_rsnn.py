@@ -4,6 +4,8 @@ import pytest
 import torch
 
 import zoo
+from conftest import REPO
+from zoo.cli import main
 from zoo.data import load_dataset
 from zoo.data.sequences import DelayedRecall
 from zoo.encoding import image_to_sequence
@@ -11,6 +13,7 @@ from zoo.models.rsnn import RecurrentSNN
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
 from zoo.neurons.recurrent import RecurrentSpikingLayer
+from zoo.train import Trainer, load_recipe
 
 sj = import_spikingjelly()
 NEURONS = ["if", "lif", "plif", "cuba_lif", "gif"]
@@ -214,3 +217,23 @@ class TestDelayedRecall:
             DelayedRecall(rate_on=0.01, rate_noise=0.1)
         with pytest.raises(IndexError, match="has 4 samples"):
             DelayedRecall(size=4)[4]
+
+
+def test_shipped_recurrent_weights_load_through_the_hub_and_evaluate(capsys):
+    model = torch.hub.load(str(REPO), "rsnn", source="local", pretrained="recall_gif_d100", trust_repo=True)
+    data = load_dataset("delayed-recall", split="test", size=64, delay=100)
+    x = torch.stack([data[i][0] for i in range(64)], dim=1)  # [T, B, F]
+    labels = torch.tensor([data[i][1] for i in range(64)])
+    with torch.no_grad():
+        assert (model(x).argmax(1) == labels).float().mean() > 0.9  # the card: 99.8% on 1,024
+    assert main(["eval", "rsnn", "--T", "5"]) == 2
+    assert "takes as many steps as its input is long" in capsys.readouterr().err
+
+
+def test_a_recipe_continues_from_a_shipped_recurrent_weight(tmp_path):
+    config = load_recipe(str(REPO / "recipes" / "rsnn_delayed_recall_gif.yaml"),
+                         ["model.name=rsnn.recall_gif_d100", "data.kwargs.delay=150", "data.kwargs.size=32"])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    shipped = zoo.create_model("rsnn.recall_gif_d100")
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(), shipped.state_dict().values()))
+    assert trainer.fit(max_steps=2)["step"] == 2

@@ -91,7 +91,13 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     ``T`` runs the network for another number of steps than its card's."""
     weights = get_weights(name)
     card = weights.meta
-    model = create_model(weights.name, **({"T": T} if T is not None else {}))
+    try:
+        model = create_model(weights.name, **({"T": T} if T is not None else {}))
+    except TypeError as error:
+        if T is None or "'T'" not in str(error):
+            raise
+        raise ValueError(f"{weights.name} takes as many steps as its input is long; --T applies to models "
+                         f"that encode images over T steps") from None
     eval_cfg = card.get("eval", {})
     data_kwargs = card.get("dataset_kwargs", {}) if dataset is None else {}
     data = load_dataset(dataset or card["dataset"], root=root, split=split, **data_kwargs)
