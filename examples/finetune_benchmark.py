@@ -45,8 +45,8 @@ def fmnist_dvs_folder(root: Path, per_class: int) -> Path:
 def run(folder: Path, out: Path, pretrained: bool, adapt: str = "native") -> dict:
     """Fine-tune (or, with ``pretrained=False``, train from scratch) and measure the test split."""
     config = finetune_config(PRETRAINED, folder, adapt=adapt)
-    if not pretrained:
-        config["model"]["name"] = PRETRAINED.partition(".")[0]
+    if not pretrained:  # the same network and recipe from random weights
+        config["model"].update(name=PRETRAINED.partition(".")[0], head="keep")
         config["train"]["backbone_lr_scale"] = 1.0
     start = time.time()
     log = out / "metrics.jsonl"

@@ -13,7 +13,8 @@ from zoo.cli import main
 from zoo.data.toy_events import TASKS, write_toy_folder
 from zoo.hub.publish import publish
 from zoo.train import load_recipe, train
-from zoo.train.finetune import check_event_folder
+from zoo.errors import RecipeError
+from zoo.train.finetune import check_event_folder, read_out_plan
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +148,31 @@ def test_recordings_of_a_smaller_sensor_are_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="zoo"):
         assert check_event_folder(folder) == {"a": 6, "b": 6, "c": 6}
     assert "6 of 18 recordings" in caplog.text and "mixed sensor sizes?" in caplog.text
+
+
+def test_read_out_plan_keeps_reorders_or_resets_by_class_name():
+    pretrained = ["T-shirt/top", "Trouser", "Bag"]
+    assert read_out_plan(pretrained, ["T-shirt_top", "Trouser", "Bag"])[0] == "keep"
+    assert read_out_plan(pretrained, ["Bag", "T-shirt_top", "Trouser"])[0] == [2, 0, 1]  # folders sort by name
+    assert read_out_plan(pretrained, ["Bag", "Trouser"])[0] == "reset"
+    assert read_out_plan(None, ["a", "b"])[0] == "reset"
+
+
+@pytest.mark.parametrize("arch, kwargs", [("sew_4b_net", {"T": 2}), ("plif_net_mnist", {"T": 2, "channels": 4})])
+def test_reordered_read_out_gives_the_same_scores_in_the_new_order(arch, kwargs):
+    """For a plain linear read-out and for a voting one (several outputs a class)."""
+    torch.manual_seed(0)
+    model = zoo.create_model(arch, **kwargs).eval()
+    x = torch.rand(3, *([2, 34, 34] if arch == "sew_4b_net" else [1, 28, 28]))
+    order = [3, 0, 9, 1, 2, 4, 5, 6, 7, 8]
+    with torch.no_grad():
+        before = model(x)
+        model.reorder_classes(order)
+        assert torch.allclose(model(x), before[:, order], atol=1e-6)
+    with pytest.raises(ValueError, match="each of the 10 classes once"):
+        model.reorder_classes([0] * 10)
+
+
+def test_recipes_name_what_happens_to_the_read_out():
+    with pytest.raises(RecipeError, match="model.head must be 'keep', 'reset' or a list of class indices"):
+        load_recipe({"model": {"name": "stbp_cnn", "head": "drop"}, "data": {"name": "fashion-mnist"}})

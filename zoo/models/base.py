@@ -56,6 +56,20 @@ class ResettableHead:
         setattr(parent, child_name, new)
         self.num_classes = num_classes
 
+    def reorder_classes(self, order: list[int]) -> None:
+        """Keep the read-out's outputs for the classes ``order`` (old class indices), in that order: a
+        pretrained head for the same classes listed differently (a folder's classes are sorted by name)."""
+        parent_name, _, child_name = self.head.rpartition(".")
+        old = getattr(self.get_submodule(parent_name) if parent_name else self, child_name)
+        group = old.weight.shape[0] // self.num_classes  # a voting read-out has several outputs a class
+        if sorted(order) != list(range(self.num_classes)):
+            raise ValueError(f"order must list each of the {self.num_classes} classes once, got {order}")
+        rows = torch.tensor([c * group + k for c in order for k in range(group)], device=old.weight.device)
+        with torch.no_grad():
+            old.weight.copy_(old.weight[rows])
+            if getattr(old, "bias", None) is not None:
+                old.bias.copy_(old.bias[rows])
+
 
 class SpikingClassifier(ResettableHead, nn.Module):
     """Base of the zoo's models.

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "recipe": None,
     "paper": {},
     "finetune": {},  # what `zoo finetune` chose and why, for the card
-    "model": {"name": None, "kwargs": {}},
+    "model": {"name": None, "kwargs": {}, "head": "keep"},  # head: keep, reset, or the pretrained classes' new order
     "data": {"name": None, "root": None, "kwargs": {}, "val_fraction": 0.1, "split_seed": 0, "num_workers": 0,
              "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0, "event_drop": 0.0,
                          "time_jitter": 0}},
@@ -147,6 +147,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     for section, key in (("model", "name"), ("data", "name")):
         if not config[section][key]:
             raise RecipeError(f"recipe needs {section}.{key}")
+    head = config["model"]["head"]
+    if not (head in ("keep", "reset") or (isinstance(head, list) and all(isinstance(i, int) for i in head))):
+        raise RecipeError(f"model.head must be 'keep', 'reset' or a list of class indices, got {head!r}")
     train = config["train"]
     for key, default in DEFAULTS["train"].items():  # a typo such as lr=abc fails here, naming the key
         value = train[key]

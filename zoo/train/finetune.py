@@ -2,8 +2,10 @@
 made for tens to hundreds of recordings.
 
 Small data needs steps, not epochs: 60 recordings at batch 16 are 4 steps an epoch, so the run gets a
-budget of optimizer steps. The new read-out learns at ``lr``, the pretrained body at a tenth of it, so
-the first steps' gradients of a random head do not wash out what the body learnt. Batches are drawn
+budget of optimizer steps. The read-out learns at ``lr``, the pretrained body at a tenth of it, so the
+first steps' gradients of a new head do not wash out what the body learnt. A folder with the pretrained
+classes (by name) keeps the pretrained read-out, its outputs reordered to the folder's (sorted) class
+order; any other folder gets a new read-out. Batches are drawn
 class-balanced; recordings are augmented the way sensors vary (shifts of a few pixels, dropped events,
 frames a step early or late; no flips, which would swap classes told apart by direction or side); the
 best validation checkpoint is kept and the run stops once validation has not improved for 150 steps.
@@ -100,9 +102,10 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
              "freeze": "backbone" if freeze_backbone else "none",
              "backbone_lr_scale": 1.0 if freeze_backbone else FINETUNE_DEFAULTS["backbone_lr_scale"],
              "balanced": True, "early_stop": max(3, math.ceil(FINETUNE_DEFAULTS["patience_steps"] / per_epoch))}
+    head, head_choice = read_out_plan(card.get("classes"), probe.classes)
     config = load_recipe({
         "paper": card.get("paper", {}),
-        "model": {"name": weights.name, "kwargs": kwargs},
+        "model": {"name": weights.name, "kwargs": kwargs, "head": head},
         "data": {"name": "events", "root": str(data), "val_fraction": FINETUNE_DEFAULTS["val_fraction"],
                  "kwargs": data_kwargs, "augment": AUGMENTATIONS[augment]},
         "train": train,
@@ -111,8 +114,9 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
               else f"{train['epochs']} epochs of {per_epoch} steps")
     choices = {
         "budget": f"{budget}: small folders get at least {FINETUNE_DEFAULTS['min_steps']} steps",
-        "learning rate": (f"{train['lr']:g} for the new read-out, " + ("the body frozen" if freeze_backbone else
+        "learning rate": (f"{train['lr']:g} for the read-out, " + ("the body frozen" if freeze_backbone else
                           f"{train['lr'] * train['backbone_lr_scale']:g} for the pretrained body")),
+        "read-out": head_choice,
         "sampling": "class-balanced batches",
         "augmentation": ", ".join(f"{k}={v}" for k, v in AUGMENTATIONS[augment].items()) + f" ({augment})",
         "early stop": (f"after {train['early_stop']} validations ({train['early_stop'] * per_epoch} steps) without a "
@@ -127,6 +131,18 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
     config["finetune"] = {"choices": choices, "adapt": adapt, "augment": augment, "folder": str(Path(data).resolve()),
                           "classes": list(counts), "counts": counts}
     return config
+
+
+def read_out_plan(pretrained: list[str] | None, classes: list[str]) -> tuple[str | list[int], str]:
+    """What to do with the pretrained read-out: reorder its outputs when the folder holds the same classes
+    (folder names sort them differently), start it afresh otherwise; with the reason, for the log."""
+    names = [name.replace("/", "_").replace("\\", "_") for name in pretrained or []]  # as folder names
+    if names and sorted(names) == sorted(classes):
+        order = [names.index(name) for name in classes]
+        if order == list(range(len(order))):
+            return "keep", "the pretrained read-out: the folder has the same classes"
+        return order, "the pretrained read-out, its outputs reordered to the folder's classes (same names)"
+    return "reset", "new (the folder's classes are not the pretrained ones)"
 
 
 def print_choices(config: dict) -> None:

@@ -115,6 +115,11 @@ class Trainer:
         kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
         torch.manual_seed(train_cfg["seed"])
         self.model = create_model(config["model"]["name"], **kwargs).to(self.device)
+        head = config["model"]["head"]
+        if head == "reset":  # a pretrained read-out for other classes: start it afresh
+            self.model.reset_classifier(num_classes)
+        elif isinstance(head, list):  # the pretrained classes, listed in the data's order
+            self.model.reorder_classes(head)
         self.loss_fn = build_loss(train_cfg["loss"], train_cfg["label_smoothing"], train_cfg["tet_lambda"],
                                   train_cfg["tet_phi"])
         self.ema = None
