@@ -50,7 +50,7 @@ def test_a_continued_run_names_the_weight_it_started_from(tmp_path):
     shutil.copy(REPO / "recipes/sew_resnet18_fashion_mnist_long.yaml", tmp_path / "recipes")
     (tmp_path / "weights").mkdir()
     untrained = [line for line in render(tmp_path).splitlines() if "_long.yaml" in line][0]
-    assert "| `sew_resnet18` (cnf=ADD, width=16, stem=cifar, from `sew_resnet18.fmnist_add_t4`) |" in untrained
+    assert "| `sew_resnet18` (cnf=ADD, width=16, stem=cifar, neuron=if, from `sew_resnet18.fmnist_add_t4`) |" in untrained
     card = {"arch": "sew_resnet18", "tag": "long", "kwargs": {"cnf": "ADD", "T": 4}, "T": 4,
             "dataset": "fashion-mnist", "recipe": "recipes/sew_resnet18_fashion_mnist_long.yaml",
             "finetuned_from": "sew_resnet18.fmnist_add_t4", "metrics": {"acc1": 93.1, "num_samples": 10000}}
@@ -73,3 +73,10 @@ def test_the_bench_block_comes_from_the_results_file(tmp_path):
     assert block.startswith(BENCH_START) and block.endswith(BENCH_END)
     assert "| sparse | layer 2 | 12.35 |" in block and "| backend | skipped: no GPU | - |" in block
     assert "`python -m zoo bench --suite sparse --write docs/bench`" in block
+
+
+def test_rows_name_the_neuron_and_the_task_a_recurrent_net_was_trained_on():
+    rows = [line for line in render(REPO).splitlines() if "rsnn.recall_" in line]
+    assert len(rows) == 2 and all("delayed-recall (delay=100)" in row for row in rows)
+    assert any("`rsnn` (neuron=gif, hidden=[100])" in row for row in rows)
+    assert any("`rsnn` (neuron=lif, hidden=[100])" in row for row in rows)

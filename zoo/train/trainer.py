@@ -115,7 +115,7 @@ class Trainer:
         kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
         torch.manual_seed(train_cfg["seed"])
         self.model = create_model(config["model"]["name"], **kwargs).to(self.device)
-        head = config["model"]["head"]
+        head = config["model"].get("head", "keep")  # configs assembled in code may leave it out
         if head == "reset":  # a pretrained read-out for other classes: start it afresh
             self.model.reset_classifier(num_classes)
         elif isinstance(head, list):  # the pretrained classes, listed in the data's order
