@@ -217,6 +217,24 @@ def _cmd_finetune(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    import nir
+
+    from .hub import create_model
+    from .nir_export import export_nir
+
+    model = create_model(args.name, pretrained=True)
+    graph = export_nir(model, dt=args.dt)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    nir.write(str(partial), graph)  # HDF5 through h5py: written beside, then renamed into place
+    partial.replace(out)
+    print(f"{args.name}: {len(graph.nodes) - 2} layers as NIR ({', '.join(type(n).__name__ for n in graph.nodes.values())}) "
+          f"with dt={args.dt:g} s -> {out}")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from .report import update_readme
 
@@ -363,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--write", default=None, metavar="DIR", help="also write results.json, bench.md and plots to DIR")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("export", help="write a pretrained SNN as a NIR graph for neuromorphic hardware and "
+                       "other simulators")
+    p.add_argument("name", help="arch (its default weight) or arch.tag")
+    p.add_argument("--format", choices=["nir"], default="nir")
+    p.add_argument("--out", required=True, help="the .nir file to write")
+    p.add_argument("--dt", type=float, default=1e-4, help="seconds per time step in NIR's continuous-time "
+                   "neurons (default 1e-4, as snnTorch reads them)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")
     p.add_argument("--check", action="store_true", help="only check that the table is current (exit 1 if not)")
