@@ -5,14 +5,16 @@ Small data needs steps, not epochs: 60 recordings at batch 16 are 4 steps an epo
 budget of optimizer steps. The read-out learns at ``lr``, the pretrained body at a tenth of it, so the
 first steps' gradients of a new head do not wash out what the body learnt. A folder with the pretrained
 classes (by name) keeps the pretrained read-out, its outputs reordered to the folder's (sorted) class
-order; any other folder gets a new read-out. Batches are drawn
-class-balanced; recordings are augmented the way sensors vary (shifts of a few pixels, dropped events,
-frames a step early or late; no flips, which would swap classes told apart by direction or side); the
-best validation checkpoint is kept and the run stops once validation has not improved for 150 steps.
+order; any other folder gets a new read-out. Batches are drawn class-balanced; recordings are augmented
+the way sensors vary (shifts of a few pixels, dropped events, frames a step early or late; no flips, which
+would swap classes told apart by direction or side); the best validation checkpoint is kept and the run
+stops once validation has not improved for 150 steps.
 
 Another sensor size is kept as it is (``adapt="native"``): the convolutions run on any size and the
 new read-out takes what the last pooling leaves. ``adapt="resize"`` averages frames down (or up) to the
-pretrained input size instead. Each choice is printed, saved in the run's config and in the card.
+pretrained input size instead; on the toy folders of ``docs/finetune`` it transferred worse (80% against
+95% on motion, 50% against 100% on polarity). Each choice is printed, saved in the run's config and in
+the card.
 """
 from __future__ import annotations
 
