@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
 from .frames import SPLITS, check_sensor, events_to_frames
-from .emulator import EmulatedReader, SaccadeEmulator
+from .emulator import EVENT_DTYPE, EmulatedReader, SaccadeEmulator
 from .static import data_cache, fashion_mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
@@ -106,7 +106,7 @@ def as_event_array(array: np.ndarray, source: str) -> np.ndarray:
     else:
         raise ValueError(f"{source}: expected a structured array with fields x, y, t, p or an (N, 4) array "
                          f"of x, y, t, p; got shape {array.shape} dtype {array.dtype}")
-    events = np.empty(len(columns[0]), dtype=[(f, np.int64) for f in EVENT_FIELDS])
+    events = np.empty(len(columns[0]), dtype=EVENT_DTYPE)
     for field, column in zip(EVENT_FIELDS, columns):
         if np.issubdtype(column.dtype, np.floating) and not np.all(np.isfinite(column)):
             raise ValueError(f"{source}: field {field} holds NaN or infinite values")
@@ -130,7 +130,7 @@ def read_event_file(path: str | Path) -> np.ndarray:
                     raise ValueError(f"holds {keys}; name the array 'events'")
                 array = archive[key]
         elif suffix == ".bin":
-            array = _tonic().io.read_mnist_file(str(path), dtype=np.dtype([(f, np.int64) for f in EVENT_FIELDS]))
+            array = _tonic().io.read_mnist_file(str(path), dtype=EVENT_DTYPE)
         elif suffix == ".aedat4":
             array = _tonic().io.read_aedat4(str(path))
             array.dtype.names = ("t", "x", "y", "p")
@@ -178,15 +178,20 @@ class FolderReader:
     def events(self, index: int) -> np.ndarray:
         return read_event_file(self.files[index])
 
-    def infer_sensor_size(self) -> tuple[int, int, int]:
-        """``(max x + 1, max y + 1, 2)`` over every file."""
-        width = height = 0
+    def extents(self) -> list[tuple[int, int]]:
+        """``(max x + 1, max y + 1)`` of every file, ``(0, 0)`` for one without events."""
+        extents = []
         for index in range(len(self)):
             events = self.events(index)
-            if len(events):
-                if events["x"].min() < 0 or events["y"].min() < 0:
-                    raise ValueError(f"{self.where(index)}: negative event coordinates")
-                width, height = max(width, int(events["x"].max()) + 1), max(height, int(events["y"].max()) + 1)
+            if len(events) and (events["x"].min() < 0 or events["y"].min() < 0):
+                raise ValueError(f"{self.where(index)}: negative event coordinates")
+            extents.append((int(events["x"].max()) + 1, int(events["y"].max()) + 1) if len(events) else (0, 0))
+        return extents
+
+    def infer_sensor_size(self, extents: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
+        """``(max x + 1, max y + 1, 2)`` over every file (``extents``: :meth:`extents`, if already read)."""
+        extents = self.extents() if extents is None else extents
+        width, height = max((w for w, _ in extents), default=0), max((h for _, h in extents), default=0)
         if width == 0:
             raise ValueError("no events in any file: cannot infer the sensor size; pass sensor_size=(W, H, P)")
         return width, height, 2

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_open
-from .events import EVENT_FIELDS, EventFrames
+from .events import EVENT_DTYPE, EVENT_FIELDS, EventFrames
 
 KINDS = ("events", "frames")
 
@@ -36,7 +36,7 @@ def export_event_dataset(dataset: EventFrames, out: str | Path, kind: str = "eve
             array = dataset.frames(index)
         else:
             events = dataset.events(index)
-            array = np.empty(len(events), dtype=[(f, np.int64) for f in EVENT_FIELDS])
+            array = np.empty(len(events), dtype=EVENT_DTYPE)
             for field in EVENT_FIELDS:
                 array[field] = events[field]
         with atomic_open(folder / f"{index:06d}.npy") as handle:

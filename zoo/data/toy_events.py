@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-EVENT_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+from .emulator import EVENT_DTYPE
+
 TASKS = {"position": ["left", "middle", "right"], "motion": ["leftward", "rightward", "upward", "downward"],
          "polarity": ["on", "off"]}
 DURATION_US = 300_000

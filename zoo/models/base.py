@@ -32,12 +32,16 @@ class ResettableHead:
     (the ``head`` attribute names it) for another number of classes, the rest of the network kept. A
     voting read-out keeps its neurons per class."""
 
+    def _read_out(self) -> tuple[nn.Module, str, nn.Module]:
+        """The read-out layer named by ``head``: its parent module, its attribute name, the layer."""
+        parent_name, _, child_name = self.head.rpartition(".")
+        parent = self.get_submodule(parent_name) if parent_name else self
+        return parent, child_name, getattr(parent, child_name)
+
     def reset_classifier(self, num_classes: int) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
-        parent_name, _, child_name = self.head.rpartition(".")
-        parent = self.get_submodule(parent_name) if parent_name else self
-        old = getattr(parent, child_name)
+        parent, child_name, old = self._read_out()
         weight = getattr(old, "weight", None)
         if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
             raise TypeError(f"{type(self).__name__}'s read-out {self.head} ({type(old).__name__}) has no "
@@ -59,8 +63,7 @@ class ResettableHead:
     def reorder_classes(self, order: list[int]) -> None:
         """Keep the read-out's outputs for the classes ``order`` (old class indices), in that order: a
         pretrained head for the same classes listed differently (a folder's classes are sorted by name)."""
-        parent_name, _, child_name = self.head.rpartition(".")
-        old = getattr(self.get_submodule(parent_name) if parent_name else self, child_name)
+        old = self._read_out()[2]
         group = old.weight.shape[0] // self.num_classes  # a voting read-out has several outputs a class
         if sorted(order) != list(range(self.num_classes)):
             raise ValueError(f"order must list each of the {self.num_classes} classes once, got {order}")

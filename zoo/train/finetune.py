@@ -38,13 +38,9 @@ AUGMENTATIONS = {"default": {"crop_padding": 2, "event_drop": 0.1, "time_jitter"
 ADAPTATIONS = ("native", "resize")
 
 
-def warn_mixed_sensors(reader: FolderReader) -> None:
+def warn_mixed_sensors(reader: FolderReader, extents: list[tuple[int, int]]) -> None:
     """Warn when some recordings stay within half the sensor inferred from all of them in both directions:
     they were most likely recorded with a smaller sensor, and their events would land in one corner."""
-    extents = []
-    for index in range(len(reader)):
-        events = reader.events(index)
-        extents.append((int(events["x"].max()) + 1, int(events["y"].max()) + 1) if len(events) else (0, 0))
     width, height = max(w for w, _ in extents), max(h for _, h in extents)
     small = [i for i, (w, h) in enumerate(extents) if 0 < w <= width // 2 and 0 < h <= height // 2]
     if small:
@@ -57,6 +53,11 @@ def warn_mixed_sensors(reader: FolderReader) -> None:
 def check_event_folder(data: str | Path) -> dict[str, int]:
     """Recordings per class of a folder meant for fine-tuning; one clear error for a folder that cannot
     give a train and a test split of every class, a warning for recordings that look like another sensor's."""
+    return _check_folder(data)[0]
+
+
+def _check_folder(data: str | Path) -> tuple[dict[str, int], FolderReader, list[tuple[int, int]]]:
+    """:func:`check_event_folder`'s counts, with the reader and every file's extent (each file read once)."""
     reader = FolderReader(data)
     counts = Counter(reader.classes[label] for label in reader.labels)
     if len(reader.classes) < 2:
@@ -67,8 +68,9 @@ def check_event_folder(data: str | Path) -> dict[str, int]:
     if few:
         raise ZooError(f"class folder(s) {', '.join(f'{n} ({counts[n]})' for n in few)} in {data} have too "
                        f"few recordings: each class needs at least 3 (two to train and validate, one to test)")
-    warn_mixed_sensors(reader)
-    return {name: counts[name] for name in reader.classes}
+    extents = reader.extents()
+    warn_mixed_sensors(reader, extents)
+    return {name: counts[name] for name in reader.classes}, reader, extents
 
 
 def finetune_config(name: str, data: str | Path, epochs: int | None = None, steps: int | None = None,
@@ -84,8 +86,9 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
         raise ValueError(f"adapt must be one of {', '.join(ADAPTATIONS)}, got {adapt!r}")
     weights = get_weights(name)
     card = weights.meta
-    counts = check_event_folder(data)
+    counts, reader, extents = _check_folder(data)
     T = T or card["T"]
+    sensor_size = sensor_size or reader.infer_sensor_size(extents)  # the files were just read: not again
     probe = load_dataset("events", root=data, split="train", T=T, sensor_size=sensor_size)
     width, height, polarities = probe.sensor_size
     pretrained_size = list(card["input_shape"][1:]) if len(card.get("input_shape", [])) == 3 else None
