@@ -70,7 +70,31 @@ def test_backend_suite_says_why_it_is_skipped_on_cpu(tmp_path):
     write_report({"command": "python -m zoo bench --suite backend", "rows": rows,
                   "machine": {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}}, tmp_path)
     assert "skipped" in (tmp_path / "bench.md").read_text()
-    assert json.loads((tmp_path / "results.json").read_text())["rows"] == rows
+    command = {"command": "python -m zoo bench --suite backend"}
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == [{**row, **command} for row in rows]
+
+
+def test_writing_one_suite_keeps_the_other_suites_rows(tmp_path):
+    machine = {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}
+    write_report({"command": "python -m zoo bench", "machine": machine,
+                  "rows": [{"suite": "amp", "case": "a", "ratio": 1.5}, {"suite": "sparse", "case": "s", "ratio": 3.0}]},
+                 tmp_path)
+    write_report({"command": "python -m zoo bench --suite sparse", "machine": machine,
+                  "rows": [{"suite": "sparse", "case": "s", "ratio": 4.0}]}, tmp_path)
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert rows == [{"suite": "amp", "case": "a", "ratio": 1.5, "command": "python -m zoo bench"},
+                    {"suite": "sparse", "case": "s", "ratio": 4.0, "command": "python -m zoo bench --suite sparse"}]
+    assert "Written by `python -m zoo bench`, `python -m zoo bench --suite sparse`" in (tmp_path / "bench.md").read_text()
+
+
+def test_conversion_suite_times_the_fast_path_against_the_plain_one(monkeypatch):
+    from zoo.bench import conversion
+
+    monkeypatch.setattr(conversion, "IMAGES", 8)
+    rows = run_suite("conversion", repeats=1, device="cpu")
+    assert [row["case"].rsplit("at ", 1)[1] for row in rows] == ["T=8: plain / fast evaluation",
+                                                                  "T=32: plain / fast evaluation"]
+    assert all(row["ratio"] > 0 and row["max_out_diff"] < 1e-4 for row in rows)
 
 
 def test_cli_bench_json_and_unknown_suite(capsys):
@@ -79,7 +103,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, memory, sparse, backend"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, memory, sparse, backend, conversion"
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():

@@ -1,12 +1,16 @@
-"""ANN-to-SNN conversion: BN folding is exact, thresholds are the chosen percentile, the SNN's neuron
-outputs approach the ANN's activations layer by layer as T grows, and calibration helps at small T."""
+"""ANN-to-SNN conversion: BN folding is exact, an IF neuron's mean output is the clip-and-round of its
+current, thresholds are searched per T, each calibration lowers the layers' errors at the T it was fitted
+for, the per-T states round-trip through the file, and the fast path gives the plain path's spikes."""
 import json
+import logging
 
 import pytest
 import torch
 
 import zoo
-from zoo.convert import ConvertedSNN, convert, fold_bn, layer_errors, relu_activations
+from zoo.calibration import (driver_layers, layer_errors, percentile_threshold, quantise, relu_activations,
+                             search_threshold)
+from zoo.convert import ConvertedSNN, convert, fold_bn
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +37,61 @@ def test_bn_folding_is_exact(trained_ann):
         assert torch.allclose(folded(batches[0]), ann(batches[0]), atol=1e-5)
 
 
-def test_thresholds_are_the_activation_percentile(trained_ann):
+@pytest.mark.parametrize("bias_shift", [True, False])
+def test_an_if_neuron_averages_to_the_clip_and_round_of_a_constant_current(bias_shift):
+    """The identity the threshold search and weight calibration rely on."""
+    ann = torch.nn.Sequential(torch.nn.ReLU())
+    ann.in_channels, ann.input_size = 3, (2, 2)
+    snn = ConvertedSNN(ann, T=8)
+    neuron = snn.net[0]
+    neuron.bias_shift = bias_shift
+    neuron.threshold.copy_(torch.tensor([1.0, 0.5, 2.0]))
+    current = torch.randn(5, 3, 2, 2) * 1.5
+    expected = quantise(current, neuron.per_channel(neuron.threshold), 8, bias_shift)
+    assert torch.allclose(snn(current), expected, atol=1e-6)
+
+
+def test_the_bias_shift_centres_the_quantisation():
+    ann = torch.nn.Sequential(torch.nn.ReLU())
+    ann.in_channels, ann.input_size = 1, (1, 1)
+    snn = ConvertedSNN(ann, T=4)
+    relu = snn.net[0]
+    x = torch.full((1, 1, 1, 1), 0.4)
+    # 0.4 per step: with the 1/8 shift, 0.525 per step -> spikes at steps 2 and 4 -> 0.5 (nearest of 0, .25, .5);
+    # without it, 0.4 per step gives one spike (step 3) -> 0.25
+    assert snn(x).item() == pytest.approx(0.5)
+    relu.bias_shift = False
+    assert snn(x).item() == pytest.approx(0.25)
+
+
+def test_the_searched_threshold_has_the_smallest_error_on_the_grid():
+    values = torch.relu(torch.randn(20_000)).pow(2)
+    for T in (4, 32):
+        best = search_threshold(values, T)
+        error = lambda threshold: float((quantise(values, threshold, T) - values).square().mean())
+        grid = [float(values.max()) * (1 - 0.01 * i) for i in range(95)]
+        assert error(best) == pytest.approx(min(error(c) for c in grid))
+        assert error(best) < error(float(values.max())) and error(best) < error(percentile_threshold(values, 99.99))
+    assert search_threshold(values, 4) < search_threshold(values, 32)  # fewer levels: clip more, round finer
+
+
+def test_thresholds_are_the_activation_percentile_or_searched_per_channel(trained_ann):
     ann, batches = trained_ann
     activations = relu_activations(fold_bn(ann), batches)
-    snn = convert(ann, batches, T=8, percentile=99.0, calibrate="none")
+    snn = convert(ann, batches, T=8, threshold=99.0, calibrate="none")
     neurons = dict(snn.net.named_modules())
     for name, values in activations.items():
-        assert float(neurons[name].threshold) == pytest.approx(float(torch.quantile(values.flatten(), 0.99)), rel=1e-5)
-    top = convert(ann, batches, T=8, percentile=100.0, calibrate="none")
-    assert float(dict(top.net.named_modules())["relu"].threshold) == pytest.approx(float(activations["relu"].max()))
+        expected = float(torch.quantile(values.flatten(), 0.99))
+        assert torch.allclose(neurons[name].threshold, torch.full_like(neurons[name].threshold, expected), rtol=1e-5)
+    searched = dict(convert(ann, batches, T=8, threshold="mse", calibrate="none").net.named_modules())
+    stem = activations["relu"].transpose(0, 1).flatten(1)
+    assert searched["relu"].threshold.tolist() == pytest.approx([search_threshold(c, 8) for c in stem])
 
 
 def test_neuron_outputs_approach_the_ann_as_t_grows(trained_ann):
     ann, batches = trained_ann
     activations = relu_activations(fold_bn(ann), batches)
-    snn = convert(ann, batches, T=4, percentile=100.0, calibrate="none")
+    snn = convert(ann, batches, T=4, threshold=100.0, calibrate="none")
     errors = {}
     for T in (4, 16, 64, 256):
         snn.T = T
@@ -60,47 +104,92 @@ def test_neuron_outputs_approach_the_ann_as_t_grows(trained_ann):
         assert (snn(batches[0]).argmax(1) == logits.argmax(1)).float().mean() > 0.8
 
 
-@pytest.mark.parametrize("mode", ["bias", "potential"])
-def test_calibration_reduces_the_error_at_small_t(trained_ann, mode):
+@pytest.mark.parametrize("T", [4, 8])
+def test_each_calibration_lowers_the_layer_errors_at_the_t_it_was_fitted_for(trained_ann, T):
     ann, batches = trained_ann
     activations = relu_activations(fold_bn(ann), batches)
-    plain = convert(ann, batches, T=8, percentile=99.9, calibrate="none")
-    calibrated = convert(ann, batches, T=8, percentile=99.9, calibrate=mode)
-    before, after = layer_errors(plain, activations, batches), layer_errors(calibrated, activations, batches)
-    assert sum(after.values()) < sum(before.values())
+    errors = {}
+    for label, kwargs in {"percentile": dict(threshold=99.99, calibrate="none"),
+                          "searched": dict(calibrate="none"),
+                          "bias": dict(calibrate="bias"),
+                          "potential": dict(calibrate="potential"),
+                          "weights": dict(calibrate="potential", weight_steps=300)}.items():
+        errors[label] = layer_errors(convert(ann, batches, T=T, **kwargs), activations, batches)
+    for name in activations:
+        # against threshold balancing, every calibrated layer is closer to its ANN activation
+        for label in ("bias", "potential", "weights"):
+            assert errors[label][name] < errors["percentile"][name], (label, name)
+        # zeroing a layer's mean error (given the calibrated layers before it) never costs more than a little
+        assert errors["potential"][name] < errors["searched"][name] * 1.02, name
+    total = {label: sum(by_layer.values()) for label, by_layer in errors.items()}
+    assert total["searched"] < total["percentile"]
+    assert total["weights"] < total["potential"] < total["bias"] < total["searched"], total
 
 
-def test_the_bias_shift_centres_the_quantisation():
-    ann = torch.nn.Sequential(torch.nn.ReLU())
-    ann.in_channels, ann.input_size = 1, (1, 1)
-    snn = ConvertedSNN(ann, T=4)
-    relu = snn.net[0]
-    relu.threshold.fill_(1.0)
-    x = torch.full((1, 1, 1, 1), 0.4)
-    # 0.4 per step: with the 1/8 shift, 0.525 per step -> spikes at steps 2 and 4 -> 0.5 (nearest of 0, .25, .5);
-    # without it, 0.4 per step gives one spike (step 3) -> 0.25
-    assert snn(x).item() == pytest.approx(0.5)
-    relu.bias_shift = False
-    assert snn(x).item() == pytest.approx(0.25)
-
-
-def test_converted_arch_loads_a_conversion_and_runs_at_any_t(trained_ann):
+def test_weight_calibration_fits_the_main_path_of_a_residual_block(trained_ann):
     ann, batches = trained_ann
-    snn = convert(ann, batches, T=8)
-    model = zoo.create_model("converted_resnet20", width=8, in_channels=1, input_size=(12, 12), T=8)
-    model.load_state_dict(snn.state_dict())
+    drivers = driver_layers(ConvertedSNN(fold_bn(ann), T=4))
+    assert drivers["relu"] == "conv1"
+    assert drivers["layers.3.relu1"] == "layers.3.conv1"
+    assert drivers["layers.3.relu2"] == "layers.3.conv2"  # not the shortcut's convolution, which runs later
+
+
+def test_the_fast_path_gives_the_plain_paths_spikes(trained_ann):
+    ann, batches = trained_ann
+    snn = convert(ann, batches, T=(3, 8), calibrate="potential", weight_steps=20)
+    assert snn.static_stem
+    for T in (3, 8, 40):  # 40: several chunks of 512 images x steps
+        snn.T = T
+        with torch.no_grad():
+            fast, plain = snn.forward_steps(batches[0]), snn.forward_steps_reference(batches[0])
+        assert fast.shape == (T, 32, 10) and torch.allclose(fast, plain, atol=1e-5)
+
+
+def test_the_calibrated_states_round_trip_and_an_uncalibrated_t_says_so(trained_ann, tmp_path, caplog):
+    from safetensors.torch import load_file, save_file
+
+    ann, batches = trained_ann
+    snn = convert(ann, batches, T=(4, 16), calibrate="potential", weight_steps=20)
+    assert snn.calibrated_T == (4, 16) and set(snn.calibration_seconds) == {4, 16}
+    thresholds = {T: snn.calibrated[str(T)].tensors()["relu.threshold"] for T in (4, 16)}
+    assert not torch.equal(thresholds[4], thresholds[16])
+    save_file({k: v.contiguous() for k, v in snn.state_dict().items()}, tmp_path / "w.safetensors")
     with torch.no_grad():
-        assert torch.equal(model(batches[0]), snn(batches[0]))
+        expected = {}
+        for T in (4, 16):
+            snn.T = T
+            expected[T] = snn(batches[0])
+        model = zoo.create_model("converted_resnet20", width=8, in_channels=1, input_size=(12, 12), T=4,
+                                 calibrated_T=(4, 16))
+        model.load_state_dict(load_file(tmp_path / "w.safetensors"))
+        assert torch.equal(model(batches[0]), expected[4])
         model.T = 16
-        assert model(batches[0]).shape == (32, 10) and all(n.T == 16 for n in model.neurons())
+        assert torch.equal(model(batches[0]), expected[16])
+        assert torch.equal(dict(model.net.named_modules())["relu"].threshold, thresholds[16])
+        with caplog.at_level(logging.WARNING, logger="zoo"):
+            model.T = 12
+            assert model(batches[0]).shape == (32, 10)
+    assert [r.getMessage() for r in caplog.records] == [
+        "T=12 was not calibrated for this conversion; using the state calibrated for T=16 (calibrated: 4, 16)"]
+    assert torch.equal(dict(model.net.named_modules())["relu"].threshold, thresholds[16])
 
 
-def test_shared_relus_and_bad_arguments_are_refused(trained_ann):
+def test_bad_networks_and_arguments_are_refused_in_one_line(trained_ann):
     ann, batches = trained_ann
     with pytest.raises(ValueError, match="calibrate must be one of none, bias, potential"):
         convert(ann, batches, calibrate="weights")
     with pytest.raises(ValueError, match="at least one calibration batch"):
         convert(ann, [])
+    with pytest.raises(ValueError, match=r"T must be positive numbers of time steps, got \[8, 0\]"):
+        convert(ann, batches, T=(8, 0))
+    with pytest.raises(ValueError, match="T must be a positive number of time steps, got -1"):
+        ConvertedSNN(fold_bn(ann), T=-1)
+    pooled = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    with pytest.raises(ValueError, match="cannot convert: 2 is a max-pooling layer"):
+        convert(pooled, batches)
+    stray = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.BatchNorm2d(1), torch.nn.Conv2d(1, 4, 3))
+    with pytest.raises(ValueError, match="cannot convert: the BatchNorm 1 does not follow a convolution"):
+        convert(stray, batches)
     shared = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
     shared.forward = lambda x: shared[1](shared[1](shared[0](x.flatten(1))))
     shared.in_channels, shared.input_size = 1, (2, 2)
@@ -122,34 +211,44 @@ def ann_run(tmp_path_factory, fmnist_root):
     return out
 
 
-def test_zoo_convert_publishes_a_conversion_with_its_accuracy_against_T(ann_run, fmnist_root, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_zoo_convert_publishes_a_conversion_calibrated_per_T(ann_run, fmnist_root, tmp_path, monkeypatch, capsys):
     from zoo.cli import main
     from zoo.hub.publish import evaluate_weights
 
     monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
-    assert main(["convert", str(ann_run / "checkpoints" / "best.pt"), "--tag", "tiny", "--T", "16",
-                 "--sweep", "4,16", "--calibration-images", "60", "--out-dir", str(tmp_path)]) == 0
+    assert main(["convert", str(ann_run / "checkpoints" / "best.pt"), "--tag", "tiny", "--T", "4,16",
+                 "--weight-steps", "10", "--sweep", "8", "--calibration-images", "60",
+                 "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     card = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())
     conversion = card["conversion"]
-    assert card["T"] == 16 and card["kwargs"]["width"] == 4 and conversion["from"] == "ann_resnet20"
-    assert set(conversion["acc1_by_T"]) == {"4", "16"}
-    assert conversion["acc1_by_T"]["16"] == card["metrics"]["acc1"]  # the same file at its own T
+    assert card["T"] == 16 and card["kwargs"]["calibrated_T"] == [4, 16] and conversion["from"] == "ann_resnet20"
+    assert (conversion["calibrate"], conversion["weight_steps"]) == ("potential", 10)  # the advanced pipeline
+    per_T = conversion["per_T"]
+    assert list(per_T) == ["4", "8", "16"]
+    assert per_T["4"]["calibrated"] and per_T["4"]["calibration_s"] > 0
+    assert per_T["8"] == {"calibrated": False, "state_T": 4, "acc1": per_T["8"]["acc1"], "eval_s": per_T["8"]["eval_s"]}
+    assert per_T["16"]["acc1"] == card["metrics"]["acc1"]  # the same file at its own T
     assert conversion["ann_acc1"] > 50.0 and card["metrics"]["acc1"] > 30.0  # chance is 10%
-    assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   4" in out
+    assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   8" in out and "not calibrated: the T=4 state" in out
     # a published conversion's sweep can be extended; the card keeps the steps in order
-    assert main(["convert", "converted_resnet20.tiny", "--sweep", "8"]) == 0
-    extended = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())["conversion"]["acc1_by_T"]
-    assert list(extended) == ["4", "8", "16"] and extended["4"] == conversion["acc1_by_T"]["4"]
-    # `zoo eval --T` reproduces the sweep's numbers from the file
-    again = evaluate_weights("converted_resnet20.tiny", root=fmnist_root, T=4, progress=False)
-    assert again["acc1"] == conversion["acc1_by_T"]["4"]
+    assert main(["convert", "converted_resnet20.tiny", "--sweep", "32"]) == 0
+    extended = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())["conversion"]["per_T"]
+    assert list(extended) == ["4", "8", "16", "32"] and extended["4"] == per_T["4"]
+    # `zoo eval --T` reproduces every number of the card from the file
+    for T in ("4", "8"):
+        result = evaluate_weights("converted_resnet20.tiny", root=fmnist_root, T=int(T), progress=False)
+        assert result["acc1"] == result["card_metrics"]["acc1"] == per_T[T]["acc1"]
+    assert evaluate_weights("converted_resnet20.tiny", root=fmnist_root, T=2, limit=4,
+                            progress=False)["card_metrics"] is None  # the card has no number at T=2
 
 
-def test_zoo_convert_refuses_a_spiking_checkpoint(tiny_run, capsys):
+def test_zoo_convert_refuses_a_spiking_checkpoint_and_bad_steps(tiny_run, capsys):
     from zoo.cli import main
 
     assert main(["convert", str(tiny_run / "checkpoints" / "best.pt"), "--tag", "x"]) == 2
     assert capsys.readouterr().err.strip() == ("zoo: error: zoo convert takes a checkpoint of a ReLU network "
                                                "(an ann_* architecture), got stbp_cnn")
+    with pytest.raises(SystemExit):
+        main(["convert", str(tiny_run / "checkpoints" / "best.pt"), "--tag", "x", "--T", "8,0"])
+    assert "argument --T: expected a positive number, got 0" in capsys.readouterr().err

@@ -39,10 +39,11 @@ def test_a_conversion_row_shows_the_ann_and_the_sweep(tmp_path):
     card = {"arch": "converted_resnet20", "tag": "x", "kwargs": {"width": 16, "T": 32}, "T": 32,
             "dataset": "fashion-mnist", "recipe": "recipes/ann_resnet20_fashion_mnist.yaml",
             "metrics": {"acc1": 91.5, "num_samples": 10000},
-            "conversion": {"ann_acc1": 92.25, "acc1_by_T": {"4": 40.0, "32": 91.5}}}
+            "conversion": {"ann_acc1": 92.25, "per_T": {"4": {"calibrated": False, "state_T": 32, "acc1": 40.0},
+                                                        "32": {"calibrated": True, "acc1": 91.5}}}}
     (tmp_path / "weights" / "converted_resnet20.x.json").write_text(json.dumps(card))
     row = [line for line in render(tmp_path).splitlines() if "converted_resnet20.x" in line][0]
-    assert "91.50% (10,000); ANN 92.25%; T=4: 40.00%, T=32: 91.50%" in row
+    assert "91.50% (10,000); ANN 92.25%; T=4: 40.00% (uncalibrated), T=32: 91.50%" in row
 
 
 def test_a_continued_run_names_the_weight_it_started_from(tmp_path):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .convert import IFNeuron
+from .ifnet import IFNeuron
 from .neurons.compat import import_spikingjelly
 from .neurons.learnable_threshold import LearnableThresholdLIF
 from .neurons.recurrent import RecurrentSpikingLayer

@@ -44,7 +44,7 @@ def _cmd_bench(args) -> int:
 def _cmd_convert(args) -> int:
     from .hub.conversion import convert_checkpoint
 
-    sweep = tuple(int(t) for t in args.sweep.split(",")) if args.sweep else ()
+    sweep = args.sweep
     if not Path(args.checkpoint).exists() and args.checkpoint.startswith("converted_"):
         from .hub import get_weights
         from .hub.conversion import sweep_weights
@@ -53,15 +53,24 @@ def _cmd_convert(args) -> int:
     else:
         if not args.tag:
             raise ValueError("zoo convert needs --tag to publish a new conversion")
-        card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, percentile=args.percentile,
-                                  calibrate=args.calibrate, calibration_images=args.calibration_images,
-                                  sweep=sweep, out_dir=args.out_dir, default=args.default)
+        threshold = args.threshold if args.threshold == "mse" else float(args.threshold)
+        card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, threshold=threshold,
+                                  calibrate=args.calibrate, weight_steps=args.weight_steps,
+                                  calibration_images=args.calibration_images, sweep=sweep,
+                                  out_dir=args.out_dir, default=args.default)
     conversion = card["conversion"]
     print(f"{card['arch']}.{card['tag']}: SNN acc1 {card['metrics']['acc1']:.2f}% at T={card['T']} "
           f"(ANN {conversion['ann_acc1']:.2f}%) -> {card['file']}")
-    for steps, acc1 in conversion["acc1_by_T"].items():
-        print(f"  T={steps:>4}: {acc1:.2f}%")
+    for steps, record in conversion["per_T"].items():
+        how = (f"calibrated in {record['calibration_s']:.0f} s" if record["calibrated"]
+               else f"not calibrated: the T={record['state_T']} state")
+        print(f"  T={steps:>4}: {record['acc1']:.2f}%  ({how})")
     return 0
+
+
+def _steps_list(text: str) -> tuple[int, ...]:
+    """Comma-separated time steps, e.g. ``8,16,32`` ('' for none); each must be a positive integer."""
+    return tuple(_positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _cmd_list(args) -> int:
@@ -103,7 +112,7 @@ def _cmd_eval(args) -> int:
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"
     if card:
-        line += f"; card: {card['acc1']:.2f}% on {card['num_samples']}"
+        line += f"; card: {card['acc1']:.2f}% on {card['num_samples']}" + (f" at T={args.T}" if args.T else "")
     print(line)
     if "activity" in result:
         print(format_activity(result["activity"]))
@@ -323,11 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="an ann_* training checkpoint, or a published converted_* weight name "
                                        "whose --sweep to extend")
     p.add_argument("--tag", default=None)
-    p.add_argument("--T", type=_positive_int, default=32, help="time steps of the published SNN")
-    p.add_argument("--percentile", type=float, default=99.99, help="threshold = this percentile of activations")
-    p.add_argument("--calibrate", default="bias", help="layer-wise calibration: bias, potential or none")
-    p.add_argument("--calibration-images", type=_positive_int, default=1024)
-    p.add_argument("--sweep", default="4,8,16,32,64", help="also evaluate at these T (comma-separated; '' for none)")
+    p.add_argument("--T", type=_steps_list, default="8,16,32", help="calibrate and measure at each of these T (comma-separated); "
+                                                   "the weight's own T is the largest")
+    p.add_argument("--threshold", default="mse", help="'mse' (searched per T for the smallest layer error) or a "
+                                                      "percentile of the activations, e.g. 99.99")
+    p.add_argument("--calibrate", default="advanced", choices=["none", "bias", "potential", "light", "advanced"],
+                   help="layer-wise calibration: light = bias calibration, advanced = weight + potential "
+                        "calibration (Li et al. 2021); or one piece: bias, potential, none")
+    p.add_argument("--weight-steps", type=int, default=None, help="optimizer steps of weight calibration per "
+                                                                  "layer (default: the pipeline's; 0 = none)")
+    p.add_argument("--calibration-images", type=_positive_int, default=512)
+    p.add_argument("--sweep", type=_steps_list, default="", help="also evaluate at these uncalibrated T (comma-separated)")
     p.add_argument("--out-dir", default=None, help="default: the repository's weights/")
     p.add_argument("--default", action="store_true", help="make it the architecture's default weight")
     p.set_defaults(func=_cmd_convert)
@@ -342,8 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")
-    p.add_argument("checkpoint", help="an ann_* training checkpoint, or a published converted_* weight name "
-                                       "whose --sweep to extend")
+    p.add_argument("checkpoint", help="a training checkpoint, e.g. runs/x/checkpoints/best.pt")
     p.add_argument("--tag", default=None)
     p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")

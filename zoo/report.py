@@ -66,11 +66,13 @@ def _reported(paper: dict, cnf: str | None = None) -> str:
 
 
 def _sweep(card: dict) -> str:
-    """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card's sweep."""
+    """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (an uncalibrated
+    T marked with the state it used)."""
     conversion = card.get("conversion")
     if not conversion:
         return ""
-    by_T = ", ".join(f"T={steps}: {acc1:.2f}%" for steps, acc1 in conversion.get("acc1_by_T", {}).items())
+    by_T = ", ".join(f"T={steps}: {record['acc1']:.2f}%" + ("" if record["calibrated"] else " (uncalibrated)")
+                     for steps, record in conversion.get("per_T", {}).items() if "acc1" in record)
     return f"; ANN {conversion['ann_acc1']:.2f}%" + (f"; {by_T}" if by_T else "")
 
 
@@ -109,7 +111,10 @@ def render_bench(repo: Path = REPO) -> str:
                           BENCH_END])
     result = json.loads(path.read_text())
     machine = result["machine"]
-    lines = [BENCH_START, f"Measured by `{result['command']} --write docs/bench` on {machine['cpu']} "
+    from .bench import commands
+
+    measured_by = ", ".join(f"`{command} --write docs/bench`" for command in commands(result))
+    lines = [BENCH_START, f"Measured by {measured_by} on {machine['cpu']} "
              f"({machine['threads']} threads, torch {machine['torch']}" + (f", {machine['gpu']}" if machine["gpu"] else "")
              + "):", "", "| suite | case | ratio |", "|---|---|---|"]
     for row in result["rows"]:

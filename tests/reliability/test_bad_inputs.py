@@ -18,11 +18,13 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import zoo
 from conftest import REPO
 from event_files import random_events, write_nmnist_bin
 from zoo.cli import main
+from zoo.convert import convert
 from zoo.data import load_dataset
 from zoo.data.augment import BatchAugment
 from zoo.data.emulator import SaccadeEmulator
@@ -236,6 +238,12 @@ CASES = [
     Case("events", "an RGB image for the emulator", lambda c: SaccadeEmulator()(np.zeros((28, 28, 3)), np.random.default_rng(0)),
          ValueError, r"expects one grey image \[H, W\] with values in \[0, 1\], got shape \(28, 28, 3\)"),
     # recipes, training and checkpoints
+    Case("conversion", "an ANN with max-pooling", lambda c: convert(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)), [torch.rand(2, 1, 8, 8)]),
+         ValueError, r"cannot convert: 2 is a max-pooling layer"),
+    Case("conversion", "a BatchNorm with no convolution before it", lambda c: convert(nn.Sequential(nn.ReLU(), nn.BatchNorm2d(1)), [torch.rand(2, 1, 8, 8)]),
+         ValueError, r"cannot convert: the BatchNorm 1 does not follow a convolution"),
+    Case("conversion", "zero time steps", lambda c: convert(zoo.create_model("ann_resnet20", width=4), [torch.rand(2, 3, 32, 32)], T=0),
+         ValueError, r"T must be positive numbers of time steps, got \[0\]"),
     Case("training", "a misspelt recipe key", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epoch=3"]),
          RecipeError, r"unknown recipe key 'train.epoch'; did you mean epochs"),
     Case("training", "zero epochs", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epochs=0"]),
@@ -259,6 +267,8 @@ CLI_CASES = [
     CliCase("a recipe file that does not exist", lambda c: ["train", str(c.tmp / "none.yaml")], 2, r"recipe .*none.yaml does not exist"),
     CliCase("a malformed --set", lambda c: ["train", str(REPO / "recipes/stbp_fashion_mnist.yaml"), "--set", "train.lr"], 2,
             r"--set expects key=value, got 'train.lr'"),
+    CliCase("converting at zero time steps", lambda c: ["convert", str(c.tmp / "best.pt"), "--tag", "x", "--T", "8,0"], 2,
+            r"argument --T: expected a positive number, got 0"),
     CliCase("train with neither recipe nor --resume", lambda c: ["train"], 2, r"train needs a RECIPE or --resume DIR"),
     CliCase("evaluating on a dataset that is not there", lambda c: ["eval", "stbp_cnn", "--data", "cifar10"], 1, r"CIFAR-10 not found"),
     CliCase("publishing a checkpoint that does not exist", lambda c: ["publish", str(c.tmp / "best.pt"), "--tag", "x"], 1,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "memory", "sparse", "backend")
+SUITES = ("snn_vs_ann", "amp", "memory", "sparse", "backend", "conversion")
 
 
 def check_suite(name: str) -> None:
@@ -30,6 +30,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "sparse":
         from . import sparse
         return sparse.run(repeats=repeats)
+    if name == "conversion":
+        from . import conversion
+        return conversion.run(repeats=repeats)
     from . import backend
     return backend.run(repeats=repeats)
 
@@ -55,12 +58,33 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def commands(result: dict) -> list[str]:
+    """The commands that measured a result's rows, in row order (a row names its own when suites were
+    re-measured separately)."""
+    return list(dict.fromkeys(row.get("command", result["command"]) for row in result["rows"]))
+
+
+def merge_previous(result: dict, previous: Path) -> dict:
+    """``result`` with the rows of the suites it did not run kept from the ``previous`` results.json, so
+    re-measuring one suite does not drop the others; every row names the command that measured it."""
+    rows = [{**row, "command": result["command"]} for row in result["rows"]]
+    if previous.is_file():
+        earlier = json.loads(previous.read_text())
+        measured = {row["suite"] for row in rows}
+        rows += [{**row, "command": row.get("command", earlier["command"])} for row in earlier["rows"]
+                 if row["suite"] not in measured and row["suite"] in SUITES]
+    rows.sort(key=lambda row: SUITES.index(row["suite"]))
+    return {**result, "rows": rows}
+
+
 def write_report(result: dict, out: Path) -> None:
-    """``results.json``, ``bench.md`` (the table) and the memory plot in ``out``."""
+    """``results.json``, ``bench.md`` (the table) and the memory plot in ``out``, keeping the rows of the
+    suites this run did not measure."""
     out.mkdir(parents=True, exist_ok=True)
+    result = merge_previous(result, out / "results.json")
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = result["rows"]
-    md = [f"# Benchmarks\n\nWritten by `{result['command']}` on {result['machine']['cpu']} "
+    md = [f"# Benchmarks\n\nWritten by {', '.join(f'`{c}`' for c in commands(result))} on {result['machine']['cpu']} "
           f"({result['machine']['threads']} threads, torch {result['machine']['torch']}"
           + (f", {result['machine']['gpu']}" if result["machine"]["gpu"] else "") + "). Every ratio is the median of "
           "per-repeat ratios of two candidates timed in turn in the same run.\n",

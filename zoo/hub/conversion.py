@@ -1,20 +1,22 @@
-"""``zoo convert``: a trained ReLU network's checkpoint becomes a shipped, converted SNN weight whose
-card holds the SNN's accuracy at several T next to the ANN's, each measured here."""
+"""``zoo convert``: a trained ReLU network's checkpoint becomes a shipped, converted SNN weight,
+calibrated separately for every ``T`` asked for. The card holds, per ``T``, the SNN's test accuracy
+measured from the written file (what ``zoo eval NAME --T N`` gives), the calibration used and its cost,
+next to the ANN's accuracy."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
 
-from ..convert import CALIBRATIONS, convert
+from ..convert import CALIBRATIONS, PIPELINES, convert
 from ..data import load_dataset
+from ..ifnet import nearest_calibrated
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
 from .publish import check_tag, publish_model, write_card
 from .registry import create_model, model_entry
 from .weights import REPO_WEIGHTS, Weights, load_into
-
-SWEEP = (4, 8, 16, 32, 64)
 
 
 def calibration_batches(train_set, images: int, batch_size: int = 128, seed: int = 0) -> list[torch.Tensor]:
@@ -25,18 +27,28 @@ def calibration_batches(train_set, images: int, batch_size: int = 128, seed: int
     return list(torch.stack([train_set[int(i)][0] for i in order]).split(batch_size))
 
 
-def convert_checkpoint(checkpoint: str | Path, tag: str, T: int = 32, percentile: float = 99.99,
-                       calibrate: str = "bias", calibration_images: int = 1024, sweep: tuple[int, ...] = SWEEP,
-                       out_dir: str | Path | None = None, default: bool = False, batch_size: int = 500,
-                       progress: bool = True) -> dict:
-    """Convert the ANN of ``checkpoint`` (an ``ann_*`` training run) and publish it as
-    ``converted_*.<tag>`` with ``T`` steps; the card also records the ANN's test accuracy and the
-    SNN's at every T of ``sweep``."""
-    check_tag(tag)
+def resolve_pipeline(calibrate: str, weight_steps: int | None) -> tuple[str, int]:
+    """``calibrate`` as a piece (none/bias/potential) or one of the paper's pipelines (light/advanced);
+    ``weight_steps`` overrides the pipeline's weight-calibration steps."""
+    if calibrate in PIPELINES:
+        preset = PIPELINES[calibrate]
+        return preset["calibrate"], preset["weight_steps"] if weight_steps is None else weight_steps
     if calibrate not in CALIBRATIONS:
-        raise ValueError(f"calibrate must be one of {', '.join(CALIBRATIONS)}, got {calibrate!r}")
-    if any(t < 1 for t in (T, *sweep)):
-        raise ValueError(f"time steps must be positive, got T={T} and sweep {list(sweep)}")
+        raise ValueError(f"calibrate must be one of {', '.join((*CALIBRATIONS, *PIPELINES))}, got {calibrate!r}")
+    return calibrate, weight_steps or 0
+
+
+def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8, 16, 32),
+                       threshold: str | float = "mse", calibrate: str = "advanced", weight_steps: int | None = None,
+                       calibration_images: int = 512, sweep: tuple[int, ...] = (), out_dir: str | Path | None = None,
+                       default: bool = False, batch_size: int = 500, progress: bool = True) -> dict:
+    """Convert the ANN of ``checkpoint`` (an ``ann_*`` training run), calibrated for every ``T``, and publish
+    it as ``converted_*.<tag>`` whose own ``T`` is the largest; ``sweep`` adds uncalibrated ``T`` to the card."""
+    check_tag(tag)
+    calibrate, weight_steps = resolve_pipeline(calibrate, weight_steps)
+    T = tuple(sorted(set(T)))
+    if not T or any(t < 1 for t in (*T, *sweep)):
+        raise ValueError(f"time steps must be positive, got T={list(T)} and sweep {list(sweep)}")
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
     config = state["config"]
@@ -55,21 +67,27 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: int = 32, percentile
     ann.eval()
     seed = config["train"]["eval_seed"]
     ann_acc1 = evaluate(ann, test_set, batch_size=batch_size, seed=seed, progress=progress, desc="ANN test")["acc1"]
-    snn = convert(ann, calibration_batches(train_set, calibration_images), T=T, percentile=percentile,
-                  calibrate=calibrate)
-    conversion = {"from": ann_arch, "ann_acc1": ann_acc1, "percentile": percentile, "calibrate": calibrate,
-                  "calibration_images": calibration_images, "bias_shift": True, "reset": "soft (subtract threshold)"}
-    card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T}, state, checkpoint.parent.parent, test_set,
-                         out_dir=out_dir, default=default, batch_size=batch_size, extra={"conversion": conversion})
+    snn = convert(ann, calibration_batches(train_set, calibration_images), T=T, threshold=threshold,
+                  calibrate=calibrate, weight_steps=weight_steps, progress=progress)
+    snn.T = T[-1]
+    method = {"threshold": "searched per channel (mse)" if threshold == "mse" else f"percentile {threshold}",
+              "calibrate": calibrate,
+              "weight_steps": weight_steps, "calibration_images": calibration_images}
+    conversion = {"from": ann_arch, "ann_acc1": ann_acc1, "bias_shift": True, "reset": "soft (subtract threshold)",
+                  **method, "per_T": {str(t): {"calibrated": True, "calibration_s": snn.calibration_seconds[t]}
+                                      for t in T}}
+    card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T[-1], "calibrated_T": list(T)}, state,
+                         checkpoint.parent.parent, test_set, out_dir=out_dir, default=default,
+                         batch_size=batch_size, extra={"conversion": conversion})
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
-    return sweep_weights(weights, sweep, test_set, batch_size=batch_size, progress=progress)
+    return sweep_weights(weights, (*T, *sweep), test_set, batch_size=batch_size, progress=progress)
 
 
 def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch_size: int | None = None,
                   progress: bool = True) -> dict:
-    """Evaluate a converted weight file at every T of ``sweep`` (thresholds and calibration were set for
-    the card's T) and record each result in its card as soon as it is measured, so an interrupted sweep
-    keeps what it finished."""
+    """Evaluate a converted weight file at every T of ``sweep`` (a T it was not calibrated for runs with the
+    nearest calibrated state) and record each result in its card as soon as it is measured, so an
+    interrupted sweep keeps what it finished."""
     card = dict(weights.meta)
     if "conversion" not in card:
         raise ValueError(f"{weights.name} is not a converted SNN (its card has no conversion record)")
@@ -79,15 +97,20 @@ def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch
         test_set = load_dataset(card["dataset"], split="test", **card.get("dataset_kwargs", {}))
     batch_size = batch_size or card["eval"]["batch_size"]
     model_kwargs = {k: v for k, v in card["kwargs"].items() if k != "T"}
-    by_T = card["conversion"].setdefault("acc1_by_T", {})
+    per_T = card["conversion"].setdefault("per_T", {})
     for steps in sweep:
+        record = per_T.setdefault(str(steps), {"calibrated": False})
+        if not record["calibrated"]:
+            record["state_T"] = nearest_calibrated(steps, tuple(card["kwargs"]["calibrated_T"]))
         if steps == card["T"]:  # the card's own number, measured from the same file
-            by_T[str(steps)] = card["metrics"]["acc1"]
+            record["acc1"] = card["metrics"]["acc1"]
         else:
             model = create_model(card["arch"], **model_kwargs, T=steps)
             load_into(model, weights)
-            by_T[str(steps)] = evaluate(model, test_set, batch_size=batch_size, seed=card["eval"]["seed"],
-                                        progress=progress, desc=f"SNN T={steps}")["acc1"]
-        card["conversion"]["acc1_by_T"] = dict(sorted(by_T.items(), key=lambda item: int(item[0])))
+            started = time.perf_counter()
+            record["acc1"] = evaluate(model, test_set, batch_size=batch_size, seed=card["eval"]["seed"],
+                                      progress=progress, desc=f"SNN T={steps}")["acc1"]
+            record["eval_s"] = round(time.perf_counter() - started, 1)
+        card["conversion"]["per_T"] = dict(sorted(per_T.items(), key=lambda item: int(item[0])))
         write_card(weights.card_path, card)
     return card

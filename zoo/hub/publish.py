@@ -111,7 +111,16 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     if "activity" in result:
         result["activity"] = result["activity"].summary()
     return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
-            "card_metrics": card.get("metrics")}
+            "card_metrics": card_metrics(card, T)}
+
+
+def card_metrics(card: dict, T: int | None = None) -> dict | None:
+    """The card's number for the ``T`` evaluated: its metrics at its own ``T``, a converted SNN's entry for
+    another ``T``, or None when the card has no number for that ``T``."""
+    if T is None or T == card.get("T"):
+        return card.get("metrics")
+    record = card.get("conversion", {}).get("per_T", {}).get(str(T), {})
+    return {"acc1": record["acc1"], "num_samples": card["metrics"]["num_samples"]} if "acc1" in record else None
 
 
 def check_tag(tag: str) -> None:
