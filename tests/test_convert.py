@@ -252,3 +252,17 @@ def test_zoo_convert_refuses_a_spiking_checkpoint_and_bad_steps(tiny_run, capsys
     with pytest.raises(SystemExit):
         main(["convert", str(tiny_run / "checkpoints" / "best.pt"), "--tag", "x", "--T", "8,0"])
     assert "argument --T: expected a positive number, got 0" in capsys.readouterr().err
+
+
+def test_spikes_scaled_by_per_channel_thresholds_count_as_synaptic_operations(trained_ann):
+    from zoo.analysis import ActivityMonitor
+
+    ann, batches = trained_ann
+    snn = convert(ann, batches, T=4, calibrate="none")
+    assert len(set(dict(snn.net.named_modules())["relu"].threshold.tolist())) > 1
+    with ActivityMonitor(snn) as monitor, torch.no_grad():
+        snn(batches[0])
+    report = monitor.report()
+    stem_macs = 8 * 1 * 9 * 12 * 12  # the first convolution sees the image, once per image (static stem)
+    readout_macs = 32 * 10 * 4  # the read-out sees average-pooled spikes, real values, at every step
+    assert report.snn_macs == pytest.approx(stem_macs + readout_macs) and report.synops > 0

@@ -33,9 +33,15 @@ def is_neuron(module: nn.Module) -> bool:
 
 
 def _is_spikes(x: torch.Tensor) -> bool:
-    """Binary or count-valued (SEW ADD) inputs, or spikes scaled by a threshold, are events."""
+    """Binary or count-valued (SEW ADD) inputs, or spikes scaled by a threshold (one per channel in a
+    converted SNN), are events."""
     nonzero = x[x != 0]
-    return nonzero.numel() == 0 or bool(torch.all(nonzero == nonzero.flatten()[0]) or torch.all(nonzero == nonzero.round()))
+    if nonzero.numel() == 0 or bool(torch.all(nonzero == nonzero.flatten()[0]) or torch.all(nonzero == nonzero.round())):
+        return True
+    if x.dim() < 2:
+        return False
+    scale = x.abs().transpose(0, 1).flatten(1).amax(1).view(1, -1, *([1] * (x.dim() - 2)))
+    return bool(torch.all((x == 0) | (x == scale)))
 
 
 @dataclass

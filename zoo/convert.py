@@ -95,7 +95,6 @@ def convert(ann: nn.Module, calibration: list[torch.Tensor], T: int | Sequence[i
     activations = relu_activations(folded, calibration)
     snn = ConvertedSNN(folded, T=steps[0], bias_shift=bias_shift).eval()
     ann_state = copy.deepcopy(snn.net.state_dict())
-    snn.calibration_seconds = {}
     for t in tqdm(steps, desc="calibrating", disable=not progress or len(steps) == 1):
         started = time.perf_counter()
         snn.set_steps(t, use_calibration=False)

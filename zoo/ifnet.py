@@ -103,6 +103,7 @@ class ConvertedSNN(nn.Module):
         self.stem = f"net.{ann.stem}" if getattr(ann, "stem", "") else ""
         self.head = f"net.{ann.head}" if getattr(ann, "head", "") else ""
         self._T = T
+        self.calibration_seconds: dict[int, float] = {}  # what calibrating each T cost (set by convert)
         shapes = relu_shapes(ann)
         for name, shape in shapes.items():
             parent_name, _, attr = name.rpartition(".")
