@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ifnet import ConvertedSNN, IFNeuron
+from .ifnet import STEP_CHUNK, ConvertedSNN, IFNeuron
 
 THRESHOLD_GRID = 95  # the authors' grid: max * (1 - 0.01 i), i < 95
 
@@ -111,7 +111,7 @@ def record_snn(snn: ConvertedSNN, batches: Iterable[torch.Tensor], modules: dict
              for name in {*modules, *([stop_after] if stop_after else [])}]
     try:
         for batch in batches:
-            for part in batch.split(max(1, 512 // snn.T)):
+            for part in batch.split(max(1, STEP_CHUNK // snn.T)):
                 size["batch"] = part.shape[0]
                 try:
                     snn(part)
