@@ -9,7 +9,8 @@ the active fraction is reported because the sparse cost scales with it.
 
 A sweep then fixes the active fraction (0.5%, 2%, 10%, 50% of neuron-steps, drawn at random, in the same
 layer shape) and times the sparse formulas against the dense ones, with and without the reverse input
-trace that both share (it writes the dense input gradient), to show where sparsity stops paying."""
+trace (the dense input gradient both must write; the sparse layer folds it into its product), to show
+where sparsity stops paying."""
 from __future__ import annotations
 
 import torch
@@ -47,20 +48,21 @@ def sweep(repeats: int, steps: int = 100, batch: int = 256, width: int = 200, be
         dense_surrogate = torch.zeros(steps * batch, width)
         dense_surrogate[rows, cols] = surrogate
 
-        def with_trace(products):
-            def run():
-                grad_e, _ = products()
-                reverse_trace_(grad_e.view(steps, batch, width), beta)
-            return run
-
         def sparse():
             return sparse_backward(grad, weight, trace, rows, cols, surrogate)
 
         def dense():
             return dense_backward(grad, weight, trace, dense_surrogate)
 
-        times = interleaved({"sparse": sparse, "dense": dense, "sparse_layer": with_trace(sparse),
-                             "dense_layer": with_trace(dense)}, repeats)
+        def sparse_layer():  # the reverse trace folded into the product, as the layer runs it
+            return sparse_backward(grad, weight, trace, rows, cols, surrogate, steps=steps, beta=beta)
+
+        def dense_layer():
+            grad_e, _ = dense()
+            reverse_trace_(grad_e.view(steps, batch, width), beta)
+
+        times = interleaved({"sparse": sparse, "dense": dense, "sparse_layer": sparse_layer,
+                             "dense_layer": dense_layer}, repeats)
         case = f"{width}x{width} layer, T={steps} B={batch}, {100 * fraction:g}% active"
         rows_out += [{"suite": "sparse", "case": case + ": dense / sparse products",
                       "dense_s": median(times["dense"]), "sparse_s": median(times["sparse"]),

@@ -9,7 +9,7 @@ import warnings
 import torch
 from torch import nn
 
-from ..encoding import build_encoder
+from ..encoding import DirectEncoder, build_encoder
 from ..neurons.compat import import_spikingjelly
 
 sj = import_spikingjelly()
@@ -102,8 +102,23 @@ class SpikingClassifier(ResettableHead, nn.Module):
         self.input_size = tuple(input_size) if input_size is not None else None
         self.encoder = build_encoder(encoding, T, **(encoding_kwargs or {}))
 
-    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
+    static_stem: bool = False
+    """True where the layers before the first neuron are stateless (:meth:`forward_stem`, the rest
+    :meth:`forward_body`): under direct encoding they see the same image at every step, so they run once
+    on ``[1, B, ...]`` and the first neuron gets that current at every step (the same network; a
+    batch-norm in training mode normalises the same values, only its running variance's ``n / (n - 1)``
+    sees ``B`` instead of ``T * B`` copies). An instance may set it False to run them ``T`` times."""
+
+    def forward_stem(self, x_seq: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def forward_body(self, current: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not type(self).static_stem:
+            raise NotImplementedError
+        return self.forward_body(self.forward_stem(x_seq))
 
     def expected_shape(self) -> str:
         h, w = self.input_size if self.input_size else ("H", "W")
@@ -131,8 +146,11 @@ class SpikingClassifier(ResettableHead, nn.Module):
         """The read-out at every time step, ``[T, B, num_classes]`` (what per-step losses such as TET
         need); :meth:`forward` is its mean over time."""
         self.check_input(x)
-        x_seq = self.encoder(self.normalise(x)) if x.dim() == 4 else x
         sj.functional.reset_net(self)
+        if x.dim() == 4 and self.static_stem and isinstance(self.encoder, DirectEncoder):
+            current = self.forward_stem(self.normalise(x).unsqueeze(0))
+            return self.forward_body(current.expand(self.T, *current.shape[1:]))
+        x_seq = self.encoder(self.normalise(x)) if x.dim() == 4 else x
         return self.forward_sequence(x_seq)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -71,8 +71,14 @@ class PLIFNet(SpikingClassifier):
         self.fc2 = layer.Linear(hidden, num_classes * VOTERS, bias=False, step_mode="m")
         self.sn2 = new_neuron()
 
-    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
-        x = self.flatten(self.stages(x_seq))
+    static_stem = True
+
+    def forward_stem(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.stages[0][1](self.stages[0][0](x_seq))     # the first conv and its batch-norm
+
+    def forward_body(self, current: torch.Tensor) -> torch.Tensor:
+        x = self.stages[0][2:](current)
+        x = self.flatten(self.stages[1:](x))
         x = self.sn1(self.fc1(self.dropout1(x)))
         spikes = self.sn2(self.fc2(self.dropout2(x)))
         return spikes.unflatten(-1, (self.num_classes, VOTERS)).mean(-1)  # voting

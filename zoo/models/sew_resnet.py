@@ -254,8 +254,13 @@ class SEWResNet(SpikingClassifier):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.mean is None else (x - self.mean) / self.std
 
-    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.sn1(self.bn1(self.conv1(x_seq))))
+    static_stem = True
+
+    def forward_stem(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.bn1(self.conv1(x_seq))
+
+    def forward_body(self, current: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.sn1(current))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 2))
 

@@ -74,8 +74,13 @@ class STBPCNN(SpikingClassifier):
         self.fc2 = layer.Linear(hidden, num_classes, step_mode="m")
         self.sn4 = neuron_layer()
 
-    def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(self.sn1(self.conv1(x_seq)))
+    static_stem = True
+
+    def forward_stem(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.conv1(x_seq)
+
+    def forward_body(self, current: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.sn1(current))
         x = self.pool2(self.sn2(self.conv2(x)))
         x = self.sn3(self.fc1(self.flatten(x)))
         return self.sn4(self.fc2(x))

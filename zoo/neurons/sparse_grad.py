@@ -77,42 +77,57 @@ def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tup
 
 def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None,
                     rows: torch.Tensor, cols: torch.Tensor, surrogate: torch.Tensor,
-                    need_input: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+                    need_input: bool = True, steps: int | None = None,
+                    beta: float | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``(dL/de, dL/dW)`` from the active entries only. ``grad_spikes`` is ``[R, N]`` (``R = T * B``),
     ``rows``/``cols`` the active entries in row order and ``surrogate`` their ``sg'``; ``trace`` the input
-    trace ``[R, fan_in]`` (None: no weight gradient).
+    trace ``[R, fan_in]`` (None: no weight gradient). With ``beta`` (and ``steps = T``) the first result
+    is ``dL/dx`` instead: the reverse input trace (:func:`reverse_trace_`) folded into the product.
 
     The active gradients ``g`` are gathered once (``nnz`` values) and both products are sparse times
     dense: ``dL/dW = g^T e`` reads only the trace rows it needs and ``dL/de = g W`` adds one weight row per
     active entry, so the work is ``nnz x fan_in`` and nothing of size ``R x N`` is built. On a CPU the
-    products run in the Numba kernels of :mod:`zoo.neurons.sparse_kernels`, elsewhere as torch CSR products."""
+    products run in the Numba kernels of :mod:`zoo.neurons.sparse_kernels` (the reverse trace inside
+    the ``g W`` pass), elsewhere as torch CSR products."""
     n_rows, n_out = grad_spikes.shape
+    if grad_spikes.device.type == "cpu":
+        return _cpu_products(grad_spikes, surrogate, rows, cols, weight, trace, need_input, steps, beta)
     values = grad_spikes[rows, cols].mul_(surrogate)
-    if values.device.type == "cpu":
-        return _cpu_products(values, rows, cols, (n_rows, n_out), weight, trace, need_input)
     grad_w = csr(cols, rows, values, (n_out, n_rows)) @ trace if trace is not None else None
     grad_e = csr(rows, cols, values, (n_rows, n_out), sorted_rows=True) @ weight if need_input else None
+    if grad_e is not None and beta is not None:
+        reverse_trace_(grad_e.view(steps, -1, grad_e.shape[1]), beta)
     return grad_e, grad_w
 
 
-def _cpu_products(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int],
-                  weight: torch.Tensor, trace: torch.Tensor | None,
-                  need_input: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``g W`` and ``g^T e`` on NumPy views of the torch tensors (no copies of the dense operands)."""
+def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                  weight: torch.Tensor, trace: torch.Tensor | None, need_input: bool, steps: int | None,
+                  beta: float | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``g W`` (or with ``beta`` its reverse trace) and ``g^T e`` on NumPy views of the torch tensors (no
+    copies of the dense operands)."""
     import numba
 
     from . import sparse_kernels
 
+    shape = grad_spikes.shape
     crow = torch.zeros(shape[0] + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
-    crow, cols, values = crow.numpy(), cols.numpy(), values.detach().numpy()
+    rows, cols = rows.contiguous().numpy(), cols.contiguous().numpy()
+    values = sparse_kernels.gather_scaled(grad_spikes.detach().contiguous().numpy(), rows, cols,
+                                          surrogate.detach().contiguous().numpy())
+    crow = crow.numpy()
     grad_w = grad_e = None
     if trace is not None:
         grad_w = torch.from_numpy(sparse_kernels.csr_transposed_matmul(
             crow, cols, values, trace.detach().contiguous().numpy(), shape[1], numba.get_num_threads()))
     if need_input:
         grad_e = torch.empty(shape[0], weight.shape[1], dtype=weight.dtype)
-        sparse_kernels.csr_matmul(crow, cols, values, weight.detach().contiguous().numpy(), grad_e.numpy())
+        dense = weight.detach().contiguous().numpy()
+        if beta is None:
+            sparse_kernels.csr_matmul(crow, cols, values, dense, grad_e.numpy())
+        else:
+            sparse_kernels.csr_matmul_reverse_trace(crow, cols, values, dense, grad_e.numpy(), steps,
+                                                    dense.dtype.type(beta))
     return grad_e, grad_w
 
 
@@ -155,11 +170,13 @@ class _SparseGradLIF(torch.autograd.Function):
         need_input = ctx.needs_input_grad[0]
         if ctx.sparse:
             weight, trace, rows, cols, surrogate = ctx.saved_tensors
-            grad_e, grad_w = sparse_backward(grad_flat, weight, trace, rows, cols, surrogate, need_input)
+            grad_x, grad_w = sparse_backward(grad_flat, weight, trace, rows, cols, surrogate, need_input,
+                                             steps=T, beta=ctx.beta)
+            grad_x = grad_x.view(T, B, n_in) if grad_x is not None else None
         else:
             weight, trace, surrogate = ctx.saved_tensors
             grad_e, grad_w = dense_backward(grad_flat, weight, trace, surrogate, need_input)
-        grad_x = reverse_trace_(grad_e.reshape(T, B, n_in), ctx.beta) if grad_e is not None else None
+            grad_x = reverse_trace_(grad_e.reshape(T, B, n_in), ctx.beta) if grad_e is not None else None
         return grad_x, grad_w, None, None, None, None, None
 
 

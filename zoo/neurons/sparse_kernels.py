@@ -17,6 +17,16 @@ import numpy as np
 numba.config.THREADING_LAYER = "workqueue"  # Numba's own pool: no second OpenMP runtime beside torch's
 
 
+@numba.njit(parallel=True, cache=True)
+def gather_scaled(dense: np.ndarray, rows: np.ndarray, cols: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``dense[rows, cols] * scale``: the active gradients, read in row order (torch's advanced
+    indexing costs several times more for the same entries)."""
+    out = np.empty(rows.shape[0], dtype=dense.dtype)
+    for k in numba.prange(rows.shape[0]):
+        out[k] = dense[rows[k], cols[k]] * scale[k]
+    return out
+
+
 @numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
 def csr_matmul(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np.ndarray,
                out: np.ndarray) -> None:
@@ -29,6 +39,30 @@ def csr_matmul(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np
             v, source = values[k], dense[cols[k]]
             for j in range(width):
                 row[j] += v * source[j]
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
+def csr_matmul_reverse_trace(crow: np.ndarray, cols: np.ndarray, values: np.ndarray, dense: np.ndarray,
+                             out: np.ndarray, steps: int, beta: float) -> None:
+    """``out[t] = beta out[t + 1] + (g @ dense)[t]`` for rows ``r = t * batch + b``: the product and the
+    reverse input trace in one pass that writes each output row once (no zero fill, no second sweep
+    over ``[T * B, width]``); each batch entry's rows run on one thread, from the last step back."""
+    width = dense.shape[1]
+    batch = (crow.shape[0] - 1) // steps
+    for b in numba.prange(batch):
+        for t in range(steps - 1, -1, -1):
+            r = t * batch + b
+            row = out[r]
+            if t == steps - 1:
+                row[:] = 0.0
+            else:
+                later = out[r + batch]
+                for j in range(width):
+                    row[j] = beta * later[j]
+            for k in range(crow[r], crow[r + 1]):
+                v, source = values[k], dense[cols[k]]
+                for j in range(width):
+                    row[j] += v * source[j]
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
