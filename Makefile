@@ -1,11 +1,20 @@
-# Two entry points on a fresh machine: `make demo` (main job) and `make test` (test suite).
+# Two entry points on a fresh machine: `make demo` (main job) and `make test` (the test suite on the pinned
+# SpikingJelly 0.0.0.0.14, then the SpikingJelly-facing tests again on 2.x).
 # Both create .venv/ and install everything on first use, including the Debian Fashion-MNIST package.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test clean
+SJ2_VENV ?= .venv-sj2
+SJ2_PY := $(SJ2_VENV)/bin/python
+SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# the tests that run again on SpikingJelly 2.x: everything that builds, runs, loads or exports neurons
+SJ2_TESTS := tests/test_neurons.py tests/test_fused_neurons.py tests/test_models.py tests/test_sew_resnet.py \
+	tests/test_plif_net.py tests/test_static_stem.py tests/test_nir.py tests/test_shipped.py tests/test_rsnn.py \
+	tests/test_ltsnn_neuron.py tests/test_ssgd.py tests/test_relpsp.py tests/test_hub.py
+
+.PHONY: setup demo test test-pinned test-sj2 clean
 
 setup: $(VENV)/.installed $(FASHION_MNIST)
 
@@ -15,14 +24,27 @@ $(FASHION_MNIST):
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	PIP_NO_CACHE_DIR=1 $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	PIP_NO_CACHE_DIR=1 $(PY) -m pip install -q --disable-pip-version-check -e '.[test]' -c constraints/pinned.txt
+	touch $@
+
+# SpikingJelly 2.x over the same packages: a venv that sees .venv's site-packages after its own, so only
+# SpikingJelly 2.x and what it adds are installed (and shadow 0.0.0.0.14)
+$(SJ2_VENV)/.installed: $(VENV)/.installed
+	test -x $(SJ2_PY) || python3 -m venv $(SJ2_VENV)
+	echo "$(SITE)" > "$$($(SJ2_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zoo-main-venv.pth"
+	PIP_NO_CACHE_DIR=1 $(SJ2_PY) -m pip install -q --disable-pip-version-check 'spikingjelly[nir]>=2,<3'
 	touch $@
 
 demo: setup
 	$(PY) examples/hub_eval.py
 
-test: setup
+test: test-pinned test-sj2
+
+test-pinned: setup
 	$(PY) -m pytest
 
+test-sj2: setup $(SJ2_VENV)/.installed
+	$(SJ2_PY) -m pytest -q -p no:cacheprovider $(SJ2_TESTS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(SJ2_VENV) .pytest_cache

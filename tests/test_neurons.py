@@ -6,7 +6,7 @@ import torch
 from zoo.models.stbp import stbp_lif
 from zoo.neurons import NEURONS, SURROGATES, backend_for, build_neuron, build_surrogate
 from zoo.neurons import backend as backend_module
-from zoo.neurons.compat import LegacyNumpy, import_spikingjelly, patch_cifar10_dvs
+from zoo.neurons.compat import LegacyNumpy, import_spikingjelly, patch_cifar10_dvs, spikingjelly_major
 
 X = torch.linspace(-2.0, 2.0, 401, dtype=torch.float64)
 
@@ -161,6 +161,10 @@ def test_cupy_failure_falls_back_to_torch_once(monkeypatch):
     assert backend_for(torch.device("cuda")) == "torch"
 
 
+legacy_line = pytest.mark.skipif(spikingjelly_major() >= 2, reason="SpikingJelly 0.0.0.0.14's own modules")
+
+
+@legacy_line
 def test_compat_restores_numpy_aliases_for_spikingjelly():
     import numpy as np
 
@@ -171,6 +175,7 @@ def test_compat_restores_numpy_aliases_for_spikingjelly():
     assert not hasattr(np, "int") or np.int is int  # numpy itself is left alone
 
 
+@legacy_line
 def test_compat_cifar10_dvs_parser_reads_aedat_events():
     """SpikingJelly's CIFAR10-DVS parser (np.fromstring, np.bool) on a small AEDAT 2 stream."""
     import io
@@ -190,6 +195,7 @@ def test_compat_cifar10_dvs_parser_reads_aedat_events():
     assert ys.tolist() == [5, 0, 127] and ps.tolist() == [True, False, True]
 
 
+@legacy_line
 @pytest.mark.parametrize("name", ["rectangle", "triangle", "dspike"])
 def test_zoo_surrogates_compile_inside_spikingjellys_cupy_kernels(name, tmp_path):
     """The LIF and IF backward kernels SpikingJelly generates for CuPy, with the zoo's surrogate

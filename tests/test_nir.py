@@ -1,5 +1,8 @@
-"""NIR export: the shipped STBP CNN read back by snnTorch (a simulator the zoo did not write) gives the same
-output spikes on real test images; neuron parameters in NIR's continuous form; clear refusals."""
+"""NIR export and import: the shipped STBP CNN read back by snnTorch (a simulator the zoo did not write)
+gives the same output spikes on real test images; SEW-ResNet's ADD connections are edges and its batch norms
+fold into the convolutions, and the graph read back gives the model's read-out exactly; SpikingJelly 2.x's
+reader agrees on both (in the 2.x environment); neuron parameters in NIR's continuous form; graphs written by
+snnTorch import into zoo networks; clear refusals and errors."""
 import numpy as np
 import pytest
 import torch
@@ -8,7 +11,9 @@ import zoo
 from zoo.cli import main
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
+from zoo.neurons.compat import spikingjelly_major
 from zoo.nir_export import NIRExportError, export_nir
+from zoo.nir_import import NIRImportError, NIRNetwork, import_nir
 
 nir = pytest.importorskip("nir")
 sj = import_spikingjelly()
@@ -72,20 +77,151 @@ def _with(model, **layers):
      r"layer pool1 \(MaxPool2d\): NIR has no max-pooling"),
     (lambda: _with(zoo.create_model("stbp_mlp", T=2), sn1=build_neuron("lif", v_reset=None)),
      r"layer sn1 \(LIFNode\): a soft reset .* has no NIR form"),
-    (lambda: zoo.create_model("sew_4b_net", T=2), r"layer stages.0.up_bn \(BatchNorm2d\): no NIR node"),
-    (lambda: zoo.create_model("relpsp_fc"), "NIR export takes the zoo's multi-step SNN classifiers"),
+    (lambda: zoo.create_model("sew_4b_net", T=2), r"layer stages.0.pool \(MaxPool2d\): NIR has no max-pooling"),
+    (lambda: zoo.create_model("sew_resnet18", cnf="AND", T=2, stem="cifar", width=4, in_channels=1,
+                              input_size=(8, 8)),
+     r"layer layer1.0 \(mul\): a product or difference of spikes \(SEW AND/IAND\) has no NIR form"),
+    (lambda: zoo.create_model("sew_resnet18", cnf="IAND", T=2, stem="cifar", width=4, in_channels=1,
+                              input_size=(8, 8)), r"layer layer1.0 \(\w+\): a product or difference"),
+    (lambda: _with(zoo.create_model("stbp_cnn", T=2), pool1=torch.nn.Sequential(
+        sj.layer.BatchNorm2d(32, step_mode="m"), sj.layer.AvgPool2d(2, step_mode="m"))),
+     r"layer pool1.0 \(BatchNorm2d\): no NIR node for a batch norm that does not follow a convolution"),
+    (lambda: zoo.create_model("relpsp_fc"), r"ReLPSPNet: temporal coding \(one spike per neuron.*has no NIR form"),
+    (lambda: zoo.create_model("ssgd_fc3"), r"layer layers.0 \(SparseGradLIFLinear\): its LIF resets by subtracting"),
 ])
 def test_what_nir_cannot_express_is_refused_naming_the_layer(make, message):
     with pytest.raises(NIRExportError, match=message):
         export_nir(make())
 
 
-def test_a_residual_addition_between_layers_is_refused():
-    model = zoo.create_model("stbp_mlp", T=2, hidden=10, input_size=(2, 5), in_channels=1)
-    original = model.forward_sequence
-    model.forward_sequence = lambda x: original(x) + model.sn2(model.fc2(model.sn1(model.fc1(model.flatten(x)))))
-    with pytest.raises(NIRExportError, match="is not a chain of layers"):
-        export_nir(model)
+def _sew(**kwargs):
+    return zoo.create_model("sew_resnet18", T=3, stem="cifar", width=8, in_channels=1, input_size=(16, 16),
+                            zero_init_residual=False, **kwargs).eval()
+
+
+def test_sew_add_connections_are_edges_and_batch_norms_fold_into_the_convolutions():
+    graph = export_nir(_sew())
+    into = {target: sorted(s for s, t in graph.edges if t == target) for target in graph.nodes}
+    assert into["layer1.1.conv1"] == ["layer1.0.sn2", "sn1"]                 # A + S of block layer1.0
+    assert into["layer2.1.conv1"] == ["layer2.0.downsample_sn", "layer2.0.sn2"]
+    assert into["avgpool"] == ["layer4.0.downsample_sn", "layer4.0.sn2", "layer4.1.sn2"]
+    assert not [name for name in graph.nodes if "bn" in name or name.endswith("downsample.1")]
+    assert isinstance(graph.nodes["layer1.0.sn1"], nir.IF) and isinstance(graph.nodes["fc"], nir.Affine)
+
+
+def test_a_batch_norm_folded_into_its_convolution_gives_the_same_current():
+    torch.manual_seed(0)
+    model = _sew()
+    for module in model.modules():  # running statistics away from the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5), module.bias.data.uniform_(-0.2, 0.2)
+    node = export_nir(model).nodes["conv1"]
+    x = torch.rand(1, 5, 1, 16, 16)
+    folded = torch.nn.functional.conv2d(x[0], torch.from_numpy(node.weight), torch.from_numpy(node.bias), padding=1)
+    with torch.no_grad():
+        assert torch.allclose(folded, model.bn1(model.conv1(x))[0], atol=1e-5)
+
+
+def test_the_exported_sew_resnet_read_back_gives_the_models_read_out_exactly():
+    """zoo.import_nir runs the graph's own nodes and edges (the residual sums as NIR defines them)."""
+    torch.manual_seed(0)
+    model = _sew()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(2.0)  # fire in every layer
+    network = import_nir(export_nir(model))
+    x = torch.rand(3, 4, 1, 16, 16).expand(3, 4, 1, 16, 16).contiguous()
+    with torch.no_grad():
+        ours, theirs = model.forward_sequence(x), network(x)
+    assert theirs.shape == ours.shape and ours.abs().sum() > 0
+    assert torch.allclose(theirs, ours, atol=1e-5)
+
+
+def test_shipped_sew_resnet18_read_back_predicts_the_same_class_on_real_images():
+    model = zoo.create_model("sew_resnet18.fmnist_add_t4", pretrained=True).eval()
+    network = import_nir(export_nir(model))
+    test = zoo.load_dataset("fashion-mnist", split="test")
+    images = torch.stack([test[i][0] for i in range(100)])
+    x = images.unsqueeze(0).expand(model.T, *images.shape).contiguous()  # direct encoding: the image each step
+    with torch.no_grad():
+        ours, theirs = model(images), network(x).mean(0)
+    assert (ours.argmax(1) == theirs.argmax(1)).float().mean() >= 0.99
+
+
+@pytest.mark.skipif(spikingjelly_major() < 2, reason="SpikingJelly 2.x's NIR reader (the 2.x test environment)")
+@pytest.mark.parametrize("name", ["stbp_cnn", "sew_resnet18.fmnist_add_t4"])
+def test_spikingjelly_2_reads_the_shipped_exports_and_fires_the_same_output_spikes(name, tmp_path):
+    from spikingjelly.activation_based import functional
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    model = zoo.create_model(name, pretrained=True).eval()
+    nir.write(str(tmp_path / "model.nir"), export_nir(model))
+    reader = import_from_nir(str(tmp_path / "model.nir"), dt=1e-4, step_mode="m")
+    test = zoo.load_dataset("fashion-mnist", split="test")
+    torch.manual_seed(0)
+    x = model.encoder(model.normalise(torch.stack([test[i][0] for i in range(100)]))).contiguous()
+    with torch.no_grad():
+        ours = model.forward_sequence(x).sum(0)
+        functional.reset_net(reader)
+        out = reader(x)
+        theirs = (out[0] if isinstance(out, tuple) else out).sum(0)
+    assert (ours.argmax(1) == theirs.argmax(1)).float().mean() >= 0.99
+    assert torch.equal(ours, theirs) or (ours == theirs).all(1).float().mean() >= 0.99
+
+
+def test_a_graph_written_by_spikingjelly_2_imports_and_fires_as_spikingjelly_2_did():
+    """tests/data/spikingjelly2_net.nir: conv, IF, average pooling, LIF with and without input decay,
+    flatten and affine nodes, written by SpikingJelly 2.x's own exporter with the output spikes it
+    computed (tests/data/make_spikingjelly2_nir.py)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "spikingjelly2_net.npz")
+    network = import_nir(data / "spikingjelly2_net.nir")
+    with torch.no_grad():
+        spikes = network(torch.from_numpy(expected["x"]))
+    assert expected["spikes"].sum() > 0 and torch.equal(spikes, torch.from_numpy(expected["spikes"]))
+
+
+def test_malformed_nir_files_and_graphs_are_one_clear_error(tmp_path):
+    garbage = tmp_path / "garbage.nir"
+    garbage.write_bytes(b"not an HDF5 file at all")
+    with pytest.raises(NIRImportError, match=r"garbage.nir: not a readable NIR file"):
+        import_nir(garbage)
+    good = tmp_path / "good.nir"
+    nir.write(str(good), export_nir(zoo.create_model("stbp_mlp", T=2)))
+    truncated = tmp_path / "truncated.nir"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(NIRImportError, match=r"truncated.nir: not a readable NIR file"):
+        import_nir(truncated)
+    with pytest.raises(NIRImportError, match="no such NIR file"):
+        import_nir(tmp_path / "missing.nir")
+    with pytest.raises(NIRImportError, match="takes a nir.NIRGraph or a .nir file, got dict"):
+        import_nir({"nodes": {}})
+
+
+def test_graphs_the_zoo_cannot_run_are_refused_naming_the_node():
+    weight = np.eye(3, dtype=np.float32)
+    lif = nir.LIF(tau=np.full(3, 2e-4), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3))
+    io = {"input": nir.Input(input_type={"input": np.array([3])}), "output": nir.Output(output_type={"output": np.array([3])})}
+    recurrent = nir.NIRGraph(nodes={**io, "fc": nir.Linear(weight=weight), "lif": lif},
+                             edges=[("input", "fc"), ("fc", "lif"), ("lif", "fc"), ("lif", "output")])
+    with pytest.raises(NIRImportError, match="the graph is recurrent"):
+        import_nir(recurrent)
+    uneven = nir.LIF(tau=np.full(3, 2e-4), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.array([1.0, 2.0, 1.0]),
+                     v_reset=np.zeros(3))
+    graph = nir.NIRGraph(nodes={**io, "lif": uneven}, edges=[("input", "lif"), ("lif", "output")])
+    with pytest.raises(NIRImportError, match="node lif: v_threshold differs between neurons"):
+        import_nir(graph)
+    cuba = nir.CubaLIF(tau_syn=np.full(3, 2e-4), tau_mem=np.full(3, 2e-4), r=np.ones(3), v_leak=np.zeros(3),
+                       v_threshold=np.ones(3))
+    graph = nir.NIRGraph(nodes={**io, "cuba": cuba}, edges=[("input", "cuba"), ("cuba", "output")])
+    with pytest.raises(NIRImportError, match=r"node cuba \(CubaLIF\): the zoo imports"):
+        import_nir(graph)
+    assert isinstance(import_nir(nir.NIRGraph(nodes={**io, "lif": lif}, edges=[("input", "lif"), ("lif", "output")])),
+                      NIRNetwork)
 
 
 def test_cli_exports_a_readable_file_and_refuses_in_one_line(tmp_path, capsys):
@@ -95,4 +231,17 @@ def test_cli_exports_a_readable_file_and_refuses_in_one_line(tmp_path, capsys):
     assert {"input", "conv1", "sn1", "fc2", "sn4", "output"} <= set(graph.nodes) and len(graph.edges) == 12
     assert not list(tmp_path.glob("**/*.partial"))
     assert main(["export", "sew_4b_net", "--out", str(tmp_path / "s.nir")]) == 2
-    assert capsys.readouterr().err.strip().endswith("no NIR node for this layer") and not (tmp_path / "s.nir").exists()
+    assert capsys.readouterr().err.strip().endswith("sum or average pooling exports") and not (tmp_path / "s.nir").exists()
+
+
+def test_read_back_compares_the_file_with_the_model_per_image(tmp_path):
+    from zoo.nir_check import available_readers, read_back
+
+    model = zoo.create_model("stbp_cnn.fmnist_t8", pretrained=True).eval()
+    nir.write(str(tmp_path / "stbp.nir"), export_nir(model))
+    test = zoo.load_dataset("fashion-mnist", split="test")
+    images = torch.stack([test[i][0] for i in range(60)])
+    result = read_back(model, tmp_path / "stbp.nir", images, "zoo", dt=1e-4, batch_size=25)
+    assert result == {"images": 60, "same_class": 60, "same_readout": 60}
+    assert available_readers()[0] == "zoo"
+    assert ("spikingjelly" in available_readers()) == (spikingjelly_major() >= 2)

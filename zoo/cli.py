@@ -229,11 +229,18 @@ def _cmd_finetune(args) -> int:
 def _cmd_export(args) -> int:
     import nir
 
-    from .hub import create_model
-    from .nir_export import export_nir
+    from .hub import create_model, get_weights
+    from .hub.publish import write_card
+    from .nir_export import NIRExportError, export_nir
 
     model = create_model(args.name, pretrained=True)
-    graph = export_nir(model, dt=args.dt)
+    weights = get_weights(args.name)
+    try:
+        graph = export_nir(model, dt=args.dt)
+    except NIRExportError as error:
+        if args.check:  # the card says why this weight does not export
+            write_card(weights.card_path, {**weights.meta, "nir": {"exports": False, "reason": str(error)}})
+        raise
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -241,7 +248,31 @@ def _cmd_export(args) -> int:
     partial.replace(out)
     print(f"{args.name}: {len(graph.nodes) - 2} layers as NIR ({', '.join(type(n).__name__ for n in graph.nodes.values())}) "
           f"with dt={args.dt:g} s -> {out}")
+    if args.check:
+        _check_export(model, weights, out, args)
     return 0
+
+
+def _check_export(model, weights, path: Path, args) -> None:
+    """Read the written file back with every available reader on the weight's test images; print and
+    record the agreement in the card (readers measured before in another environment are kept)."""
+    import torch
+
+    from .data import load_dataset
+    from .hub.publish import write_card
+    from .nir_check import available_readers, read_back
+
+    test = load_dataset(weights.meta["dataset"], split="test")
+    count = min(args.check, len(test))
+    images = torch.stack([test[i][0] for i in range(count)])
+    previous = weights.meta.get("nir") or {}
+    results = dict(previous.get("read_back", {})) if previous.get("dt") == args.dt else {}
+    for reader in available_readers():
+        results[reader] = read_back(model, path, images, reader, args.dt)
+        r = results[reader]
+        print(f"read back by {reader}: the same class on {r['same_class']}/{count} test images, the same "
+              f"read-out on {r['same_readout']}/{count}")
+    write_card(weights.card_path, {**weights.meta, "nir": {"exports": True, "dt": args.dt, "read_back": results}})
 
 
 def _cmd_report(args) -> int:
@@ -403,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .nir file to write")
     p.add_argument("--dt", type=float, default=1e-4, help="seconds per time step in NIR's continuous-time "
                    "neurons (default 1e-4, as snnTorch reads them)")
+    p.add_argument("--check", type=int, default=0, metavar="N",
+                   help="read the file back with every available NIR reader on N test images and record the "
+                   "agreement (or why the weight does not export) in the weight's card")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")

@@ -2,9 +2,10 @@
 one row per recipe (paper x dataset), and one per shipped weight trained with it.
 
 ``python -m zoo report`` rewrites the table between the README's ``<!-- status:start -->`` and
-``<!-- status:end -->`` markers, and the benchmark ratios of ``docs/bench/results.json`` between
-``<!-- bench:start -->`` and ``<!-- bench:end -->``; ``--check`` only says whether they are current (the
-tests run it).
+``<!-- status:end -->`` markers, the benchmark ratios of ``docs/bench/results.json`` between
+``<!-- bench:start -->`` and ``<!-- bench:end -->``, and what the cards say about NIR export (written by
+``zoo export NAME --check N``) between ``<!-- nir:start -->`` and ``<!-- nir:end -->``; ``--check`` only
+says whether they are current (the tests run it).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .train.config import load_recipe
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
 # datasets that the machines this zoo is trained on cannot download (see README, Data)
 NOT_AVAILABLE_HERE = {"cifar10", "cifar10dvs", "dvsgesture", "imagenet", "mnist", "nmnist"}
@@ -123,6 +125,25 @@ def render_bench(repo: Path = REPO) -> str:
     return "\n".join([*lines, BENCH_END])
 
 
+def render_nir(repo: Path = REPO) -> str:
+    """One row per shipped weight: whether it exports to NIR (or why not) and how its file read back."""
+    lines = [NIR_START, "| weight | NIR | read back on real test images (reader: same class, same read-out) |",
+             "|---|---|---|"]
+    for path in sorted((repo / "weights").glob("*.json")):
+        card = json.loads(path.read_text())
+        nir = card.get("nir")
+        if nir is None:
+            status, agreement = "not checked", ""
+        elif not nir["exports"]:
+            status, agreement = "refused: " + nir["reason"], ""
+        else:
+            status = f"exports (dt={nir['dt']:g} s)"
+            agreement = "; ".join(f"{reader}: {r['same_class']}/{r['images']}, {r['same_readout']}/{r['images']}"
+                                  for reader, r in sorted(nir["read_back"].items()))
+        lines.append(f"| {card['arch']}.{card['tag']} | {status} | {agreement} |")
+    return "\n".join([*lines, NIR_END])
+
+
 def _replace_block(text: str, start: str, end: str, content: str, where: Path) -> str:
     if start not in text or end not in text:
         raise ValueError(f"{where} has no {start} ... {end} block to write into")
@@ -139,6 +160,8 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
     updated = _replace_block(text, START, END, render(repo), readme)
     if BENCH_START in text:
         updated = _replace_block(updated, BENCH_START, BENCH_END, render_bench(repo), readme)
+    if NIR_START in text:
+        updated = _replace_block(updated, NIR_START, NIR_END, render_nir(repo), readme)
     if updated == text:
         return True
     if not check:

@@ -77,8 +77,12 @@ class PLIFNet(SpikingClassifier):
         return self.stages[0][1](self.stages[0][0](x_seq))     # the first conv and its batch-norm
 
     def forward_body(self, current: torch.Tensor) -> torch.Tensor:
-        x = self.stages[0][2:](current)
-        x = self.flatten(self.stages[1:](x))
+        x = current
+        for module in list(self.stages[0])[2:]:   # the first stage after its conv and batch-norm
+            x = module(x)
+        for stage in list(self.stages)[1:]:
+            x = stage(x)
+        x = self.flatten(x)
         x = self.sn1(self.fc1(self.dropout1(x)))
         spikes = self.sn2(self.fc2(self.dropout2(x)))
         return spikes.unflatten(-1, (self.num_classes, VOTERS)).mean(-1)  # voting

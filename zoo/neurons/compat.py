@@ -1,4 +1,6 @@
-"""Work-arounds for SpikingJelly 0.0.0.0.14 on current numpy and torch, kept in one place.
+"""The one place that hides which SpikingJelly line is installed (0.0.0.0.14, with the CuPy multi-step
+kernels the GPU path is built on, or the current 2.x), and the work-arounds for 0.0.0.0.14 on current
+numpy and torch.
 
 * ``np.int``/``np.bool`` (removed in numpy 1.24) are used on SpikingJelly's CuPy path and in its
   CIFAR10-DVS parser; ``np.fromstring`` on binary data is gone in numpy 2. Instead of touching numpy
@@ -8,13 +10,15 @@
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.metadata
 import types
 import warnings
 
 import numpy as np
 
-__all__ = ["LegacyNumpy", "import_spikingjelly", "patch_cifar10_dvs"]
+__all__ = ["LegacyNumpy", "import_spikingjelly", "init_surrogate", "patch_cifar10_dvs", "spikingjelly_major"]
 
 
 class LegacyNumpy(types.ModuleType):
@@ -53,9 +57,26 @@ def import_spikingjelly() -> types.ModuleType:
         warnings.filterwarnings("ignore", message=r".*TorchScript.*")
         for name in _CORE_MODULES:
             importlib.import_module(name)
-        auto_cuda_base = importlib.import_module("spikingjelly.activation_based.auto_cuda.base")
-    auto_cuda_base.np = _LEGACY_NUMPY
+        if spikingjelly_major() == 0:  # 2.x has no auto_cuda (its CUDA path is triton)
+            auto_cuda_base = importlib.import_module("spikingjelly.activation_based.auto_cuda.base")
+            auto_cuda_base.np = _LEGACY_NUMPY
     return importlib.import_module("spikingjelly.activation_based")
+
+
+def init_surrogate(module, alpha: float, spiking: bool) -> None:
+    """``SurrogateFunctionBase.__init__`` on either line: 0.0.0.0.14 takes ``(alpha, spiking)``, 2.x
+    ``(spiking, **parameters)``; both then call ``spiking_function(x, alpha)``."""
+    base = importlib.import_module("spikingjelly.activation_based.surrogate").SurrogateFunctionBase
+    if spikingjelly_major() >= 2:
+        base.__init__(module, spiking=spiking, alpha=alpha)
+    else:
+        base.__init__(module, alpha, spiking)
+
+
+@functools.lru_cache(maxsize=1)
+def spikingjelly_major() -> int:
+    """0 for the 0.0.0.0.x line, 2 for 2.x."""
+    return int(importlib.metadata.version("spikingjelly").split(".")[0])
 
 
 def patch_cifar10_dvs() -> types.ModuleType:

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from . import backend as _backend
-from .compat import import_spikingjelly
+from .compat import import_spikingjelly, spikingjelly_major
 from .nodes import IFNode, LIFNode, ParametricLIFNode
 from .surrogates import atan_derivative, sigmoid_derivative
 
@@ -160,10 +160,12 @@ class _MultiStep(torch.autograd.Function):
 
 
 def uses_fused_loop(neuron: torch.nn.Module, x_seq: torch.Tensor) -> bool:
-    """Whether ``neuron`` runs the fused loop on ``x_seq``: not where SpikingJelly's CuPy kernels run, nor
-    where a case it does not cover is asked for (stored V sequence, tensor threshold or reset, an initial
-    membrane that needs its own gradient)."""
+    """Whether ``neuron`` runs the fused loop on ``x_seq``: not where SpikingJelly's CuPy kernels (or on
+    2.x, its own CUDA kernels) run, nor where a case it does not cover is asked for (stored V sequence,
+    tensor threshold or reset, an initial membrane that needs its own gradient)."""
     v_init = neuron.v
+    if x_seq.device.type == "cuda" and spikingjelly_major() >= 2:  # 2.x's nodes pick its triton kernels
+        return False
     on_torch = _backend.backend_for(x_seq.device) == "torch" or getattr(neuron.surrogate_function, "strict", False)
     return (on_torch and not neuron.store_v_seq
             and isinstance(neuron.v_threshold, float)
@@ -233,8 +235,9 @@ class FusedLIFNode(_Fused, LIFNode):
 
     def charge_rule(self):
         v_reset = 0.0 if self.v_reset is None else self.v_reset
-        # SpikingJelly's eval loop writes the hard-reset, no-decay-input charge as v - (v - v_reset) / tau + x
-        general = not self.training and self.v_reset is not None
+        # SpikingJelly 0.0.0.0.14's eval loop writes the hard-reset, no-decay-input charge as
+        # v - (v - v_reset) / tau + x, and 2.x always does
+        general = (not self.training and self.v_reset is not None) or spikingjelly_major() >= 2
         charge = _leaky_charge(self.decay_input, v_reset, self.tau, divide=True, general=general)
         return charge, 1.0 - 1.0 / self.tau, (1.0 / self.tau if self.decay_input else 1.0), None, None
 
@@ -247,7 +250,8 @@ class FusedParametricLIFNode(_Fused, ParametricLIFNode):
         v_reset = 0.0 if self.v_reset is None else self.v_reset
         k = self.w.sigmoid()
         k_value = float(k.detach())
-        charge = _leaky_charge(self.decay_input, v_reset, k.detach(), divide=False)
+        charge = _leaky_charge(self.decay_input, v_reset, k.detach(), divide=False,
+                               general=spikingjelly_major() >= 2)  # 2.x: v - (v - v_reset) k + x
         if self.decay_input:   # H = V + (X - (V - V_reset)) k:  dH/dk = (H - V[t-1]) / k
             def dh_dk(h_seq, v_prev):
                 return (h_seq - v_prev) / k_value

@@ -29,6 +29,8 @@ class AutoBackend:
     implementation = "spikingjelly"  # what a card records beside the neuron's SpikingJelly name
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "supported_backends"):  # SpikingJelly 2.x picks its own kernels (triton on CUDA)
+            return super().multi_step_forward(x_seq)
         # SpikingJelly's CuPy kernels fire on H >= V_th; a strict threshold runs on the torch backend
         wanted = "torch" if getattr(self.surrogate_function, "strict", False) else _backend.backend_for(x_seq.device)
         self.backend = wanted if wanted in self.supported_backends else "torch"
@@ -55,7 +57,41 @@ class ParametricLIFNode(AutoBackend, sj.neuron.ParametricLIFNode):
     """LIF with a learnable time constant (PLIF, Fang et al. ICCV 2021)."""
 
 
-class CurrentLIFNode(AutoBackend, sj.neuron.BaseNode):
+class OwnStepLoop:
+    """Mixin for neurons written on ``BaseNode``: charge, fire and reset one step at a time in the zoo's
+    own code, SpikingJelly 0.0.0.0.14's order of operations, because 2.x's ``BaseNode`` runs a step
+    through a functional form instead of these three methods."""
+
+    def neuronal_fire(self) -> torch.Tensor:
+        return self.surrogate_function(self.v - self.v_threshold)
+
+    def neuronal_reset(self, spike: torch.Tensor) -> None:
+        spike = spike.detach() if self.detach_reset else spike
+        if self.v_reset is None:
+            self.v = self.v - spike * self.v_threshold
+        else:
+            self.v = (1.0 - spike) * self.v + spike * self.v_reset
+
+    def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(self.v, torch.Tensor):
+            self.v = torch.full_like(x, self.v)
+        self.neuronal_charge(x)
+        spike = self.neuronal_fire()
+        self.neuronal_reset(spike)
+        return spike
+
+    def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        spikes, v_seq = [], []
+        for x in x_seq:
+            spikes.append(self.single_step_forward(x))
+            if self.store_v_seq:
+                v_seq.append(self.v)
+        if self.store_v_seq:
+            self.v_seq = torch.stack(v_seq)
+        return torch.stack(spikes)
+
+
+class CurrentLIFNode(OwnStepLoop, sj.neuron.BaseNode):
     """LIF driven by a synaptic current (current-based synapse):
     ``I_t = alpha * I_{t-1} + X_t`` and ``H_t = V_{t-1} + (I_t - (V_{t-1} - V_reset)) / tau``.
     """
@@ -81,7 +117,7 @@ class CurrentLIFNode(AutoBackend, sj.neuron.BaseNode):
         self.v = self.v + (self.i - (self.v - v_reset)) / self.tau
 
 
-class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
+class AdaptiveThresholdNode(OwnStepLoop, sj.neuron.BaseNode):
     """Generalized integrate-and-fire neuron with a spike-triggered adaptive threshold:
     ``theta_t = V_th + a_t``, ``a_t = rho * a_{t-1} + beta * S_{t-1}``, LIF membrane (as SpikingJelly's
     LIF: ``H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau``, or with ``decay_input=False``
@@ -126,12 +162,9 @@ class AdaptiveThresholdNode(AutoBackend, sj.neuron.BaseNode):
             self.v = (1.0 - spike) * self.v + spike * self.v_reset
 
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.v_float_to_tensor(x)
         if not isinstance(self.a, torch.Tensor):
             self.a = torch.zeros_like(x)
-        self.neuronal_charge(x)
-        spike = self.neuronal_fire()
-        self.neuronal_reset(spike)
+        spike = super().single_step_forward(x)
         self.a = self.a * (1.0 - 1.0 / self.tau_adapt) + self.beta * spike
         return spike
 

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .compat import import_spikingjelly
+from .compat import import_spikingjelly, init_surrogate
 
 sj = import_spikingjelly()
 _base = sj.surrogate
@@ -45,7 +45,7 @@ class _ZooSurrogate(_base.SurrogateFunctionBase):
     def __init__(self, alpha: float, spiking: bool = True, strict: bool = False):
         if alpha <= 0:
             raise ValueError(f"{type(self).__name__} needs a positive width, got {alpha}")
-        super().__init__(float(alpha), spiking)
+        init_surrogate(self, float(alpha), spiking)
         self.strict = strict
 
     def extra_repr(self) -> str:
