@@ -30,9 +30,9 @@ $(VENV)/.installed: pyproject.toml
 # SpikingJelly 2.x over the same packages: a venv that sees .venv's site-packages after its own, so only
 # SpikingJelly 2.x and what it adds are installed (and shadow 0.0.0.0.14)
 $(SJ2_VENV)/.installed: $(VENV)/.installed
-	test -x $(SJ2_PY) || python3 -m venv $(SJ2_VENV)
-	echo "$(SITE)" > "$$($(SJ2_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zoo-main-venv.pth"
-	PIP_NO_CACHE_DIR=1 $(SJ2_PY) -m pip install -q --disable-pip-version-check 'spikingjelly[nir]>=2,<3'
+	test -x $(SJ2_PY) || $(PY) -m venv $(SJ2_VENV)
+	echo 'import site; site.addsitedir("$(SITE)")' > "$$($(SJ2_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zoo-main-venv.pth"
+	PIP_NO_CACHE_DIR=1 $(SJ2_PY) -m pip install -q --disable-pip-version-check 'spikingjelly[nir]' -c constraints/spikingjelly2.txt
 	touch $@
 
 demo: setup

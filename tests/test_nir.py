@@ -1,8 +1,8 @@
 """NIR export and import: the shipped STBP CNN read back by snnTorch (a simulator the zoo did not write)
 gives the same output spikes on real test images; SEW-ResNet's ADD connections are edges and its batch norms
 fold into the convolutions, and the graph read back gives the model's read-out exactly; SpikingJelly 2.x's
-reader agrees on both (in the 2.x environment); neuron parameters in NIR's continuous form; graphs written by
-snnTorch import into zoo networks; clear refusals and errors."""
+reader agrees on both (in the 2.x environment); neuron parameters in NIR's continuous form; a graph written
+by SpikingJelly 2.x imports into a zoo network; clear refusals and errors."""
 import numpy as np
 import pytest
 import torch
@@ -245,3 +245,22 @@ def test_read_back_compares_the_file_with_the_model_per_image(tmp_path):
     assert result == {"images": 60, "same_class": 60, "same_readout": 60}
     assert available_readers()[0] == "zoo"
     assert ("spikingjelly" in available_readers()) == (spikingjelly_major() >= 2)
+
+
+def test_export_keeps_the_callers_mode_and_passes_dropout_through():
+    model = zoo.create_model("plif_net_mnist", T=2, channels=4, hidden=8)
+    model.stages[0][3] = sj.layer.AvgPool2d(2, 2, step_mode="m")   # the paper's max-pools, made exportable
+    model.stages[1][3] = sj.layer.AvgPool2d(2, 2, step_mode="m")
+    model.train()
+    with pytest.raises(NIRExportError, match="layer unflatten: the operation unflatten"):  # the voting read-out,
+        export_nir(model)                                                               # after both dropouts
+    assert model.training
+
+
+def test_a_node_whose_contents_do_not_fit_is_a_clear_error():
+    io = {"input": nir.Input(input_type={"input": np.array([2])}),
+          "output": nir.Output(output_type={"output": np.array([2])})}
+    bad = nir.Affine(weight=np.ones((2, 2), dtype=np.float32), bias=np.ones(5, dtype=np.float32))
+    graph = nir.NIRGraph(nodes={**io, "fc": bad}, edges=[("input", "fc"), ("fc", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match=r"node fc \(Affine\): "):
+        import_nir(graph)

@@ -60,3 +60,22 @@ def test_event_frames_and_rate_coding_still_run_the_stem_every_step():
     model(torch.rand(2, 1, 28, 28))
     model(torch.rand(4, 2, 1, 28, 28))  # frames
     assert seen == [4, 4]
+
+
+def test_activity_analysis_counts_the_same_ann_macs_with_the_stem_run_once():
+    """The stem ran once stands for every step of the ANN it is compared with; the SNN's own analog MACs
+    are what it really computes (the stem once)."""
+    from zoo.analysis import ActivityMonitor
+
+    torch.manual_seed(0)
+    model = create_model(MODELS[0][0], **MODELS[0][1]).eval()
+    images = torch.rand(2, 1, 28, 28)
+    reports = {}
+    for static in (True, False):
+        model.static_stem = static
+        with ActivityMonitor(model) as monitor, torch.no_grad():
+            model(images)
+        reports[static] = monitor.report()
+    assert reports[True].ann_macs == pytest.approx(reports[False].ann_macs)
+    assert reports[True].snn_macs == pytest.approx(reports[False].snn_macs / model.T)
+    assert reports[True].synops == pytest.approx(reports[False].synops)

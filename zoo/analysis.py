@@ -159,7 +159,9 @@ class ActivityMonitor:
             self._synops += macs * float((x != 0).float().mean())
         else:
             self._snn_macs += macs
-        self._ann_macs += macs
+        # a multi-step layer that ran once on a static image (the stem) stands for every step of the ANN
+        ran = output.shape[0] if getattr(module, "step_mode", "s") == "m" else self._steps
+        self._ann_macs += macs * self._steps / ran
 
     def report(self) -> ActivityReport:
         samples, steps = max(self._samples, 1), max(self._steps, 1)

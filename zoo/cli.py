@@ -265,14 +265,21 @@ def _check_export(model, weights, path: Path, args) -> None:
     test = load_dataset(weights.meta["dataset"], split="test")
     count = min(args.check, len(test))
     images = torch.stack([test[i][0] for i in range(count)])
-    previous = weights.meta.get("nir") or {}
-    results = dict(previous.get("read_back", {})) if previous.get("dt") == args.dt else {}
+    previous = weights.meta.get("nir") or {}  # readers measured in another environment, on this very file
+    same_file = previous.get("dt") == args.dt and previous.get("sha256") == weights.meta["sha256"]
+    results = dict(previous.get("read_back", {})) if same_file else {}
     for reader in available_readers():
-        results[reader] = read_back(model, path, images, reader, args.dt)
+        try:
+            results[reader] = read_back(model, path, images, reader, args.dt)
+        except Exception as error:  # a reader that cannot run the file is a result too
+            results[reader] = {"images": count, "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+            print(f"read back by {reader}: failed ({results[reader]['error']})")
+            continue
         r = results[reader]
         print(f"read back by {reader}: the same class on {r['same_class']}/{count} test images, the same "
               f"read-out on {r['same_readout']}/{count}")
-    write_card(weights.card_path, {**weights.meta, "nir": {"exports": True, "dt": args.dt, "read_back": results}})
+    write_card(weights.card_path, {**weights.meta, "nir": {"exports": True, "dt": args.dt,
+                                                           "sha256": weights.meta["sha256"], "read_back": results}})
 
 
 def _cmd_report(args) -> int:
@@ -434,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .nir file to write")
     p.add_argument("--dt", type=float, default=1e-4, help="seconds per time step in NIR's continuous-time "
                    "neurons (default 1e-4, as snnTorch reads them)")
-    p.add_argument("--check", type=int, default=0, metavar="N",
+    p.add_argument("--check", type=_positive_int, default=0, metavar="N",
                    help="read the file back with every available NIR reader on N test images and record the "
                    "agreement (or why the weight does not export) in the weight's card")
     p.set_defaults(func=_cmd_export)

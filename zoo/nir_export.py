@@ -11,8 +11,10 @@ Neurons are written in NIR's continuous form for a time step ``dt``. SpikingJell
 with ``tau = tau_sj dt``, ``R = 1``; without input decay (``H = V (1 - 1 / tau_sj) + X``) ``R = tau_sj``; an
 IF neuron is ``dv/dt = R I`` with ``R = 1 / dt``; a PLIF exports the LIF its learned ``tau`` gives, layer by
 layer. A hard reset is NIR's ``v_reset``. The graph starts at the first layer: the model's input encoding
-(rate, latency) is not part of it, so a reader is fed the encoded input (the image itself at every step
-under direct encoding).
+(rate, latency) and a mean/std normalisation inside the model are not part of it (the normalisation is
+recorded in the graph's metadata), so a reader is fed the encoded input (the normalised image at every
+step under direct encoding). NIR neurons fire on ``v >= v_threshold``; STBP's neurons fire on ``>``, so
+the two differ where a membrane equals the threshold exactly.
 
 What NIR cannot say is refused, naming the layer: max-pooling, a soft reset (subtracting the threshold),
 products of spikes (SEW AND/IAND), learnable-threshold and temporal-coding neurons, a batch norm with no
@@ -185,7 +187,7 @@ def _module_node(name: str, module: nn.Module, in_shape: tuple, out_shape: tuple
     raise NIRExportError(f"layer {name} ({type(module).__name__}): no NIR node for this layer")
 
 
-_PASS_THROUGH = (nn.Identity, nn.Dropout)
+_PASS_THROUGH = (nn.Identity, nn.Dropout, sj.layer.Dropout)  # dropout does nothing in evaluation
 # the zoo's models and layers NIR has no form for, and why
 _MODEL_REFUSALS = {
     "ReLPSPNet": "temporal coding (one spike per neuron, a ReLU-like PSP kernel, a loss on spike times) has "
@@ -206,14 +208,23 @@ def export_nir(model: nn.Module, dt: float = 1e-4) -> Any:
     """The model as a ``nir.NIRGraph``: one node per layer (named as in the model, batch norms folded into
     their convolutions) between ``input`` and ``output``, additions as edges into the node that sums them;
     ``dt`` is the seconds one time step stands for (1e-4 as snnTorch reads NIR)."""
-    nir = _nir()
+    _nir()  # the missing package is the first thing to say
     if type(model).__name__ in _MODEL_REFUSALS:
         raise NIRExportError(f"{type(model).__name__}: {_MODEL_REFUSALS[type(model).__name__]}")
     if not hasattr(model, "forward_sequence") or not getattr(model, "in_channels", None):
         raise NIRExportError(f"{type(model).__name__}: NIR export takes the zoo's multi-step SNN classifiers")
     if getattr(model, "input_size", None) is None:
         raise NIRExportError(f"{type(model).__name__}: NIR export needs a model with a fixed input_size")
-    model = model.eval()
+    was_training = model.training
+    model.eval()
+    try:
+        return _export(model, dt)
+    finally:
+        model.train(was_training)
+
+
+def _export(model: nn.Module, dt: float) -> Any:
+    nir = _nir()
     probe = (torch.rand(2, 1, model.in_channels, *model.input_size) < 0.3).float()
     traced = _trace(model, probe)
     modules = dict(traced.named_modules())
@@ -268,7 +279,10 @@ def export_nir(model: nn.Module, dt: float = 1e-4) -> Any:
                                  f"NIR form")
     if any(len(sources_) > len(set(sources_)) for sources_ in sources.values()):
         raise NIRExportError(f"{type(model).__name__} adds a value to itself; NIR edges cannot carry a weight of 2")
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt, "source": "spiking model zoo"})
+    metadata = {"dt": dt, "source": "spiking model zoo"}
+    if getattr(model, "mean", None) is not None:
+        metadata["input_normalisation"] = {"mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
 def _following_batch_norm(node: fx.Node, modules: dict) -> fx.Node | None:

@@ -149,7 +149,13 @@ class NIRNetwork(nn.Module):
             if not inputs[name]:
                 raise NIRImportError(f"node {name} has no input")
             key = name.replace(".", "__")
-            self.layers[key] = _layer(name, graph.nodes[name], self.dt)
+            try:
+                self.layers[key] = _layer(name, graph.nodes[name], self.dt)
+            except NIRImportError:
+                raise
+            except (RuntimeError, ValueError, TypeError, AttributeError) as error:  # shapes that do not fit
+                raise NIRImportError(f"node {name} ({type(graph.nodes[name]).__name__}): "
+                                     f"{str(error).splitlines()[0]}") from None
             self.steps.append((name, key, inputs[name]))
         self.output_inputs = inputs[self.output_names[0]]
 

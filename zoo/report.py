@@ -138,7 +138,8 @@ def render_nir(repo: Path = REPO) -> str:
             status, agreement = "refused: " + nir["reason"], ""
         else:
             status = f"exports (dt={nir['dt']:g} s)"
-            agreement = "; ".join(f"{reader}: {r['same_class']}/{r['images']}, {r['same_readout']}/{r['images']}"
+            agreement = "; ".join(f"{reader}: failed ({r['error']})" if "error" in r else
+                                  f"{reader}: {r['same_class']}/{r['images']}, {r['same_readout']}/{r['images']}"
                                   for reader, r in sorted(nir["read_back"].items()))
         lines.append(f"| {card['arch']}.{card['tag']} | {status} | {agreement} |")
     return "\n".join([*lines, NIR_END])

@@ -80,7 +80,9 @@ class SpikingClassifier(ResettableHead, nn.Module):
     ``forward`` takes images ``[B, C, H, W]`` in [0, 1] (encoded over ``T`` steps inside the model)
     or frame sequences ``[T, B, C, H, W]``, resets every neuron, runs :meth:`forward_sequence`
     (which returns ``[T, B, num_classes]``, also available as :meth:`forward_steps`) and returns the
-    mean over time: firing-rate logits.
+    mean over time: firing-rate logits. Models with a :attr:`static_stem` run :meth:`forward_stem` once
+    and :meth:`forward_body` on images under direct encoding instead (a subclass that overrides
+    :meth:`forward_sequence` keeps its own).
 
     Subclasses set ``stem`` and ``head`` to the attribute names of their first and last layers, so
     weights can be adapted to another ``in_channels``/``num_classes``.
@@ -147,7 +149,8 @@ class SpikingClassifier(ResettableHead, nn.Module):
         need); :meth:`forward` is its mean over time."""
         self.check_input(x)
         sj.functional.reset_net(self)
-        if x.dim() == 4 and self.static_stem and isinstance(self.encoder, DirectEncoder):
+        if (x.dim() == 4 and self.static_stem and isinstance(self.encoder, DirectEncoder)
+                and type(self).forward_sequence is SpikingClassifier.forward_sequence):
             current = self.forward_stem(self.normalise(x).unsqueeze(0))
             return self.forward_body(current.expand(self.T, *current.shape[1:]))
         x_seq = self.encoder(self.normalise(x)) if x.dim() == 4 else x
