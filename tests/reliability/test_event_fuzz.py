@@ -66,3 +66,30 @@ def test_an_npy_header_claiming_a_huge_array_is_rejected_without_allocating(tmp_
     path.write_bytes(b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + b"\x00" * 64)
     with pytest.raises(ValueError, match="huge.npy: unreadable event file"):
         read_event_file(path)
+
+
+def test_a_native_decoder_that_aborts_ends_only_its_child_process():
+    """AEDAT4 files are decoded in a child process: an abort there (a Rust panic across the FFI once
+    ended this whole test session) is a DecoderCrash naming the signal, and this process goes on."""
+    import os
+
+    from zoo.data.isolated import DecoderCrash, run_isolated
+
+    with pytest.raises(DecoderCrash, match=r"the decoder crashed \(signal SIGABRT\)"):
+        run_isolated(os.abort)
+    with pytest.raises(ValueError, match="ZeroDivisionError: integer division or modulo by zero"):
+        run_isolated(divmod, 1, 0)
+    assert run_isolated(np.arange, 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_an_aborting_aedat4_decoder_is_a_clean_error_naming_the_file(tmp_path, monkeypatch):
+    import os
+
+    import tonic.io
+
+    path = tmp_path / "sample.aedat4"
+    write_aedat4(path, random_events(np.random.default_rng(0), 40, 34, 34, 5000), (34, 34))
+    assert read_event_file(path).size == 40
+    monkeypatch.setattr(tonic.io, "read_aedat4", lambda name: os.abort())
+    with pytest.raises(ValueError, match=r"sample.aedat4: unreadable event file \(DecoderCrash: the decoder crashed"):
+        read_event_file(path)

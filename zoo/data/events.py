@@ -26,6 +26,7 @@ from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
 from .frames import SPLITS, check_sensor, events_to_frames
 from .emulator import EVENT_DTYPE, EmulatedReader, SaccadeEmulator
+from .isolated import run_isolated
 from .static import data_cache, fashion_mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
@@ -131,8 +132,8 @@ def read_event_file(path: str | Path) -> np.ndarray:
                 array = archive[key]
         elif suffix == ".bin":
             array = _tonic().io.read_mnist_file(str(path), dtype=EVENT_DTYPE)
-        elif suffix == ".aedat4":
-            array = _tonic().io.read_aedat4(str(path))
+        elif suffix == ".aedat4":  # a native decoder: in a child process, so a crash ends only the child
+            array = run_isolated(_tonic().io.read_aedat4, str(path))
             array.dtype.names = ("t", "x", "y", "p")
         else:
             raise ValueError(f"unsupported suffix; use one of {', '.join(EVENT_SUFFIXES)}")
@@ -140,9 +141,7 @@ def read_event_file(path: str | Path) -> np.ndarray:
         if str(error).startswith(str(path)):
             raise
         raise ValueError(f"{path}: unreadable event file ({error})") from None
-    except BaseException as error:  # the AEDAT4 decoder panics (a BaseException) on some damage
-        if isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
+    except Exception as error:  # zipfile, struct, EOF errors; DecoderCrash when the AEDAT4 decoder died
         raise ValueError(f"{path}: unreadable event file ({type(error).__name__}: {error})") from None
     return as_event_array(array, str(path))
 
