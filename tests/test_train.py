@@ -108,3 +108,21 @@ def test_firing_rate_meter_counts_spikes_of_every_neuron():
     meter.close()
     model(torch.rand(2, 1, 28, 28))
     assert meter.pop() is None
+
+
+def test_the_test_set_each_epoch_is_logged_and_published_but_never_chooses(tmp_path, fmnist_root):
+    """``train.test_every_epoch``: what a paper's best-test-epoch protocol would read goes into the card
+    as ``best_test_epoch``; the checkpoint is still the one validation chose."""
+    from zoo.hub.publish import publish
+
+    out = tmp_path / "run"
+    train(tiny_recipe(fmnist_root, test_every_epoch=True), out, progress=False)
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    tests = [e for e in events if e["event"] == "test"]
+    vals = [e for e in events if e["event"] == "val"]
+    assert [t["epoch"] for t in tests] == [0, 1]
+    assert load_checkpoint(out / "checkpoints" / "best.pt")["val_acc1"] == max(v["acc1"] for v in vals)
+    card = publish(out / "checkpoints" / "best.pt", tag="tested", out_dir=tmp_path / "weights", batch_size=50)
+    best = max(tests, key=lambda t: (t["acc1"], -t["epoch"]))
+    assert card["best_test_epoch"]["acc1"] == best["acc1"] and card["best_test_epoch"]["epoch"] == best["epoch"]
+    assert card["best_test_epoch"]["epochs_measured"] == 2

@@ -70,7 +70,7 @@ def describe_encoding(model: torch.nn.Module) -> str:
 
 def _run_record(run_dir: Path) -> dict:
     """Device, versions and wall time of the training run, from its metrics log."""
-    record = {"device": "not recorded", "versions": None, "wall_s": 0.0}
+    record = {"device": "not recorded", "versions": None, "wall_s": 0.0, "test_by_epoch": {}}
     log_path = run_dir / "metrics.jsonl"
     if not log_path.is_file():
         return record
@@ -80,7 +80,19 @@ def _run_record(run_dir: Path) -> dict:
             record["device"], record["versions"] = event["device"], event["versions"]
         elif event.get("event") == "end":
             record["wall_s"] += event.get("wall_s", 0.0)
+        elif event.get("event") == "test":  # a resumed epoch logs again: the last word counts
+            record["test_by_epoch"][event["epoch"]] = event["acc1"]
     return record
+
+
+def best_test_epoch(test_by_epoch: dict) -> dict | None:
+    """What choosing the epoch on the test set would read (a paper's protocol, not the zoo's): the best
+    per-epoch test accuracy, its epoch, and how many epochs were measured."""
+    if not test_by_epoch:
+        return None
+    epoch = max(test_by_epoch, key=lambda e: (test_by_epoch[e], -e))
+    return {"acc1": test_by_epoch[epoch], "epoch": epoch, "epochs_measured": len(test_by_epoch),
+            "note": "the best test accuracy over epochs; the zoo's number is the epoch chosen on validation"}
 
 
 def evaluate_weights(name: str, dataset: str | None = None, root: str | None = None, split: str = "test",
@@ -187,6 +199,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "versions": run["versions"], "license": LICENSE, "url": url,
         "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
         **({"finetune": config["finetune"]} if config.get("finetune") else {}),
+        **({"best_test_epoch": best_test_epoch(run["test_by_epoch"])} if run["test_by_epoch"] else {}),
         **(extra or {}),
     }
     card_path = out_dir / f"{arch}.{tag}.json"

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_every": 200,
         "log_every": 50,
         "eval_seed": 0,
+        "test_every_epoch": False,  # also measure the test set each epoch (logged, never used to choose)
         "freeze": "none",
         "backbone_lr_scale": 1.0,  # the learning rate of every layer but the read-out, as a fraction of lr
         "balanced": False,  # batches drawn with equal probability per class

@@ -108,6 +108,10 @@ class Trainer:
         if isinstance(full_train, EventFrames):  # integrate frames once, in order, before shuffled epochs
             full_train.fill_cache(progress=self.progress)
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
+        # the papers that choose their epoch on the test set (e.g. PLIF's "Accuracy-A"): measured to say what
+        # that protocol would read, never used to choose
+        self.test_set = (load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg["kwargs"])
+                         if train_cfg["test_every_epoch"] else None)
         if hasattr(full_train, "without_augmentation"):  # validate on the test-time view of the images
             self.val_set = Subset(full_train.without_augmentation(), self.val_set.indices)
         self.augment = BatchAugment(**data_cfg["augment"])
@@ -256,6 +260,10 @@ class Trainer:
                          "val_acc1": result["acc1"], "config": self.config}, self.best_path)
         self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
                   "best": self.best_val})
+        if self.test_set is not None:
+            test = evaluate(model, self.test_set, cfg["eval_batch_size"], cfg["eval_seed"],
+                            device=self.device, progress=self.progress, desc="test")
+            self.log({"event": "test", "epoch": epoch, "step": self.step, "acc1": test["acc1"]})
         return result["acc1"]
 
     def _averaged_model(self) -> torch.nn.Module:
