@@ -45,12 +45,14 @@ class NIRExportError(ZooError, ValueError):
     """The model holds something NIR cannot express (the message names the layer)."""
 
 
-def _nir():
+def require_nir(use: str = "export"):
+    """The ``nir`` package, or one line saying how to install it (NIR is an extra)."""
     try:
         import nir
     except ImportError:
-        raise ImportError("NIR export needs the nir package: pip install -e '.[nir]'") from None
+        raise ImportError(f"NIR {use} needs the nir package: pip install -e '.[nir]'") from None
     return nir
+
 
 
 class _Sequence(nn.Module):
@@ -90,19 +92,22 @@ def _trace(model: nn.Module, probe: torch.Tensor) -> fx.GraphModule:
     return module
 
 
+def _module_path(node: fx.Node) -> str:
+    """The model's module that runs an operation between layers ("" at the top)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(next(reversed(stack.values()))[0]).removeprefix("model").lstrip(".") if stack else ""
+
+
 def _layer_name(node: fx.Node) -> str:
     if node.op == "call_module":
         return node.target.removeprefix("model.")
-    stack = node.meta.get("nn_module_stack") or {}
-    where = next(reversed(stack.values()), ("", None))[0] if stack else ""
-    where = str(where).removeprefix("model.").removeprefix("model")
+    where = _module_path(node)
     return f"{where} ({node.name})" if where else node.name
 
 
 def _value_name(node: fx.Node) -> str:
     """A NIR node name for an operation between layers: its fx name under the module that runs it."""
-    stack = node.meta.get("nn_module_stack") or {}
-    where = str(next(reversed(stack.values()))[0]).removeprefix("model").lstrip(".") if stack else ""
+    where = _module_path(node)
     return f"{where}.{node.name}" if where else node.name
 
 
@@ -112,7 +117,7 @@ def _shape(node: fx.Node) -> tuple:
 
 
 def _neuron(name: str, module: nn.Module, shape: tuple, dt: float):
-    nir = _nir()
+    nir = require_nir()
     kind = type(module).__name__.removeprefix("Fused")
     if kind not in ("IFNode", "LIFNode", "ParametricLIFNode"):
         raise NIRExportError(f"layer {name} ({kind}): NIR export supports IF, LIF and PLIF neurons")
@@ -141,13 +146,14 @@ def _conv(module: nn.Conv2d, in_shape: tuple, bn: nn.BatchNorm2d | None):
         scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
         weight = weight * scale.view(-1, 1, 1, 1)
         bias = (bias - bn.running_mean.double()) * scale + bn.bias.detach().double()
-    return _nir().Conv2d(input_shape=in_shape[-2:], weight=weight.float().numpy(), stride=_pair(module.stride),
+    return require_nir().Conv2d(input_shape=in_shape[-2:], weight=weight.float().numpy(),
+                                stride=_pair(module.stride),
                          padding=_pair(module.padding), dilation=_pair(module.dilation), groups=module.groups,
                          bias=bias.float().numpy())
 
 
 def _average_pool(name: str, module: nn.Module, in_shape: tuple, out_shape: tuple):
-    nir = _nir()
+    nir = require_nir()
     if isinstance(module, nn.AvgPool2d):
         if module.ceil_mode or not module.count_include_pad and _pair(module.padding).any():
             raise NIRExportError(f"layer {name} (AvgPool2d): only floor-mode pooling that counts padding exports")
@@ -162,7 +168,7 @@ def _average_pool(name: str, module: nn.Module, in_shape: tuple, out_shape: tupl
 
 def _module_node(name: str, module: nn.Module, in_shape: tuple, out_shape: tuple, dt: float,
                  folded_bn: nn.BatchNorm2d | None):
-    nir = _nir()
+    nir = require_nir()
     if isinstance(module, sj.neuron.BaseNode):
         return _neuron(name, module, out_shape, dt)
     if isinstance(module, nn.Conv2d):
@@ -208,7 +214,7 @@ def export_nir(model: nn.Module, dt: float = 1e-4) -> Any:
     """The model as a ``nir.NIRGraph``: one node per layer (named as in the model, batch norms folded into
     their convolutions) between ``input`` and ``output``, additions as edges into the node that sums them;
     ``dt`` is the seconds one time step stands for (1e-4 as snnTorch reads NIR)."""
-    _nir()  # the missing package is the first thing to say
+    require_nir()  # the missing package is the first thing to say
     if type(model).__name__ in _MODEL_REFUSALS:
         raise NIRExportError(f"{type(model).__name__}: {_MODEL_REFUSALS[type(model).__name__]}")
     if not hasattr(model, "forward_sequence") or not getattr(model, "in_channels", None):
@@ -224,7 +230,7 @@ def export_nir(model: nn.Module, dt: float = 1e-4) -> Any:
 
 
 def _export(model: nn.Module, dt: float) -> Any:
-    nir = _nir()
+    nir = require_nir()
     probe = (torch.rand(2, 1, model.in_channels, *model.input_size) < 0.3).float()
     traced = _trace(model, probe)
     modules = dict(traced.named_modules())

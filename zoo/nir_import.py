@@ -24,6 +24,7 @@ from torch import nn
 from .errors import ZooError
 from .neurons import build_neuron
 from .neurons.compat import import_spikingjelly
+from .nir_export import require_nir
 
 sj = import_spikingjelly()
 layer = sj.layer
@@ -36,11 +37,7 @@ class NIRImportError(ZooError, ValueError):
 
 
 def _nir():
-    try:
-        import nir
-    except ImportError:
-        raise ImportError("NIR import needs the nir package: pip install -e '.[nir]'") from None
-    return nir
+    return require_nir("import")
 
 
 def _uniform(name: str, field: str, value) -> float:

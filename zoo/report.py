@@ -78,8 +78,13 @@ def _sweep(card: dict) -> str:
     return f"; ANN {conversion['ann_acc1']:.2f}%" + (f"; {by_T}" if by_T else "")
 
 
+def _cards(repo: Path) -> list[dict]:
+    """Every shipped weight's card, in file-name order."""
+    return [json.loads(path.read_text()) for path in sorted((repo / "weights").glob("*.json"))]
+
+
 def rows(repo: Path = REPO) -> list[str]:
-    cards = [json.loads(p.read_text()) for p in sorted((repo / "weights").glob("*.json"))]
+    cards = _cards(repo)
     lines = []
     for path in sorted((repo / "recipes").glob("*.yaml")):
         recipe = load_recipe(path)  # with its base recipes merged in
@@ -129,8 +134,7 @@ def render_nir(repo: Path = REPO) -> str:
     """One row per shipped weight: whether it exports to NIR (or why not) and how its file read back."""
     lines = [NIR_START, "| weight | NIR | read back on real test images (reader: same class, same read-out) |",
              "|---|---|---|"]
-    for path in sorted((repo / "weights").glob("*.json")):
-        card = json.loads(path.read_text())
+    for card in _cards(repo):
         nir = card.get("nir")
         if nir is None:
             status, agreement = "not checked", ""
