@@ -147,9 +147,8 @@ def _conv(module: nn.Conv2d, in_shape: tuple, bn: nn.BatchNorm2d | None):
         weight = weight * scale.view(-1, 1, 1, 1)
         bias = (bias - bn.running_mean.double()) * scale + bn.bias.detach().double()
     return require_nir().Conv2d(input_shape=in_shape[-2:], weight=weight.float().numpy(),
-                                stride=_pair(module.stride),
-                         padding=_pair(module.padding), dilation=_pair(module.dilation), groups=module.groups,
-                         bias=bias.float().numpy())
+                                stride=_pair(module.stride), padding=_pair(module.padding),
+                                dilation=_pair(module.dilation), groups=module.groups, bias=bias.float().numpy())
 
 
 def _average_pool(name: str, module: nn.Module, in_shape: tuple, out_shape: tuple):
