@@ -7,7 +7,8 @@ import torch
 
 import zoo
 from zoo.encoding import LatencyEncoder
-from zoo.neurons.sparse_grad import SparseGradLIFLinear, reference_lif_linear
+from zoo.neurons.sparse_grad import (SavedInput, SparseGradLIFLinear, dense_backward, input_trace,
+                                     reference_lif_linear, reverse_trace_, sparse_backward, torch_products)
 
 
 def _layer_and_input(sparse: bool, window: float = 0.2, seed: int = 0):
@@ -52,26 +53,77 @@ def test_sparse_backward_keeps_only_neurons_near_threshold():
     assert torch.nn.functional.cosine_similarity(ours[1].flatten(), full.flatten(), dim=0) > 0.5
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_sparse_products_equal_the_dense_formulas_on_the_active_entries(dtype):
-    """The gathered, CSR-product backward is the dense one with every inactive entry's surrogate at 0."""
-    from zoo.neurons.sparse_grad import dense_backward, sparse_backward
-
-    torch.manual_seed(3)
-    rows_total, n_out, n_in = 120, 9, 7
+def _random_layer_problem(dtype, steps=12, batch=5, n_out=9, n_in=7, seed=3):
+    torch.manual_seed(seed)
+    rows_total = steps * batch
     grad = torch.randn(rows_total, n_out, dtype=dtype)
-    weight, trace = torch.randn(n_out, n_in, dtype=dtype), torch.rand(rows_total, n_in, dtype=dtype)
-    active = torch.rand(rows_total, n_out) < 0.1
-    rows, cols = active.nonzero(as_tuple=True)
+    weight = torch.randn(n_out, n_in, dtype=dtype)
+    spikes = (torch.rand(steps, batch, n_in) < 0.2).to(dtype)
+    rows, cols = (torch.rand(rows_total, n_out) < 0.1).nonzero(as_tuple=True)
     surrogate = torch.rand(rows.numel(), dtype=dtype) + 0.5
     dense_surrogate = torch.zeros(rows_total, n_out, dtype=dtype)
     dense_surrogate[rows, cols] = surrogate
-    sparse_e, sparse_w = sparse_backward(grad, weight, trace, rows, cols, surrogate)
-    dense_e, dense_w = dense_backward(grad, weight, trace, dense_surrogate)
-    assert sparse_e.dtype == dtype and sparse_e.shape == (rows_total, n_in) and sparse_w.shape == (n_out, n_in)
-    torch.testing.assert_close(sparse_e, dense_e)
-    torch.testing.assert_close(sparse_w, dense_w)
-    assert torch.count_nonzero(sparse_e.abs().sum(1)) == torch.unique(rows).numel()  # only active rows
+    below = (torch.rand(rows_total, n_in) < 0.3).nonzero(as_tuple=True)  # the layer below's active entries
+    return grad, weight, spikes, rows, cols, surrogate, dense_surrogate, below
+
+
+def _dense_reference(grad, weight, spikes, dense_surrogate, beta):
+    steps, batch, n_in = spikes.shape
+    trace = input_trace(spikes, beta).reshape(steps * batch, n_in)
+    grad_e, grad_w = dense_backward(grad, weight, trace, dense_surrogate)
+    return reverse_trace_(grad_e.view(steps, batch, n_in), beta).reshape(steps * batch, n_in), grad_w, trace
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_backward_equals_the_dense_formulas_on_the_active_entries(dtype):
+    """The CPU kernels (input trace rebuilt from the input spikes, reverse trace in cache) give the dense
+    formulas with every inactive entry's surrogate at 0: the whole dL/dx, or its values at the layer
+    below's active entries only; the torch CSR products (the path off the CPU) give the same."""
+    beta = 0.8
+    grad, weight, spikes, rows, cols, surrogate, dense_surrogate, below = _random_layer_problem(dtype)
+    steps, batch, n_in = spikes.shape
+    expected_x, expected_w, trace = _dense_reference(grad, weight, spikes, dense_surrogate, beta)
+    saved = SavedInput.of(spikes.reshape(steps * batch, n_in), steps, beta)
+    assert saved.trace is None and saved.values.numel() == torch.count_nonzero(spikes)  # spikes, not a trace
+    grad_x, grad_w = sparse_backward(grad, weight, saved, rows, cols, surrogate, steps, batch, beta)
+    assert grad_x.dtype == dtype and grad_x.shape == (steps * batch, n_in) and grad_w.shape == weight.shape
+    torch.testing.assert_close(grad_x, expected_x)
+    torch.testing.assert_close(grad_w, expected_w)
+    at_below, _ = sparse_backward(grad, weight, None, rows, cols, surrogate, steps, batch, beta, input_active=below)
+    torch.testing.assert_close(at_below, expected_x[below])
+    gathered = grad[rows, cols]  # the values a sparse layer above hands down
+    torch.testing.assert_close(sparse_backward(gathered, weight, saved, rows, cols, surrogate, steps, batch, beta,
+                                               input_active=below)[1], expected_w)
+    values = grad[rows, cols] * surrogate
+    for ours, theirs in zip(torch_products(values, weight, trace, rows, cols, steps, batch, beta, below, True),
+                            (expected_x[below], expected_w)):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_sparse_layers_hand_down_sparse_gradients_that_equal_the_windowed_reference():
+    """Two sparse layers in a row: the lower one gets a COO gradient holding exactly its active entries, and
+    every weight gradient equals autograd BPTT through the windowed surrogate (the paper's sparse rule)."""
+    torch.manual_seed(4)
+    lower = SparseGradLIFLinear(30, 20, tau=8.0, window=0.3)
+    upper = SparseGradLIFLinear(20, 12, tau=8.0, window=0.3)
+    for layer in (lower, upper):
+        torch.nn.init.normal_(layer.weight, std=0.8)
+    x = (torch.rand(25, 6, 30) < 0.3).float()
+    hidden, active = lower.spikes_and_active(x)
+    seen = []
+    hidden.register_hook(lambda grad: seen.append(grad))
+    out = upper(hidden, input_active=active)
+    grad_out = torch.randn_like(out)
+    ours = torch.autograd.grad(out, (lower.weight, upper.weight), grad_out)
+    assert seen[0].is_sparse and seen[0]._nnz() == active[0].numel() > 0
+    ref_hidden = reference_lif_linear(x, lower.weight, lower.beta, lower.v_threshold, lower.surrogate_scale, 0.3)
+    ref_out = reference_lif_linear(ref_hidden, upper.weight, upper.beta, upper.v_threshold, upper.surrogate_scale,
+                                   0.3)
+    assert torch.equal(out, ref_out)
+    for mine, expected in zip(ours, torch.autograd.grad(ref_out, (lower.weight, upper.weight), grad_out)):
+        torch.testing.assert_close(mine, expected, rtol=1e-4, atol=1e-5)
+    dense_lower = SparseGradLIFLinear(30, 20, tau=8.0, window=0.3, sparse_grad=False)
+    assert dense_lower.spikes_and_active(x)[1] is None  # a dense layer reads every entry: no hand-off
 
 
 def test_no_active_neuron_gives_zero_gradient():

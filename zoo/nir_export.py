@@ -187,8 +187,6 @@ def _module_node(name: str, module: nn.Module, in_shape: tuple, out_shape: tuple
     if isinstance(module, nn.BatchNorm2d):
         raise NIRExportError(f"layer {name} (BatchNorm2d): no NIR node for a batch norm that does not follow a "
                              f"convolution")
-    if type(module).__name__ in _LAYER_REFUSALS:
-        raise NIRExportError(f"layer {name} ({type(module).__name__}): {_LAYER_REFUSALS[type(module).__name__]}")
     raise NIRExportError(f"layer {name} ({type(module).__name__}): no NIR node for this layer")
 
 
@@ -216,6 +214,9 @@ def export_nir(model: nn.Module, dt: float = 1e-4) -> Any:
     require_nir()  # the missing package is the first thing to say
     if type(model).__name__ in _MODEL_REFUSALS:
         raise NIRExportError(f"{type(model).__name__}: {_MODEL_REFUSALS[type(model).__name__]}")
+    for name, module in model.named_modules():  # before tracing: such layers may not even trace
+        if type(module).__name__ in _LAYER_REFUSALS:
+            raise NIRExportError(f"layer {name} ({type(module).__name__}): {_LAYER_REFUSALS[type(module).__name__]}")
     if not hasattr(model, "forward_sequence") or not getattr(model, "in_channels", None):
         raise NIRExportError(f"{type(model).__name__}: NIR export takes the zoo's multi-step SNN classifiers")
     if getattr(model, "input_size", None) is None:

@@ -62,9 +62,9 @@ class SSGDNet(SpikingClassifier):
             layer.sparse_grad = value
 
     def forward_sequence(self, x_seq: torch.Tensor) -> torch.Tensor:
-        x = x_seq.flatten(2)
-        for layer in self.layers:
-            x = layer(x)
+        x, active = x_seq.flatten(2), None
+        for layer in self.layers:  # each sparse layer hands the next its active entries (see spikes_and_active)
+            x, active = layer.spikes_and_active(x, active)
         return self.readout(x)
 
     def readout_trace(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,11 @@ so BPTT reduces to ``g[t] = dL/dS[t] * sg'(V[t] - V_th)`` and
     dL/dW = sum_t g[t]^T e[t],        dL/dx[k] = sum_{t >= k} beta^(t-k) W^T g[t].
 
 The sparse mode keeps ``g`` only where ``|V - V_th| < B_th`` (the paper's *active* neurons, about 1-5%
-of all) and does both products as sparse-dense matrix products over those entries, so the backward
-work shrinks with the active fraction instead of masking a dense computation. The dense mode runs
+of all) and does both products over those entries only, so the backward work shrinks with the active
+fraction instead of masking a dense computation. As in the paper's kernels, ``dL/dx`` is computed only
+where the layer below is active (the only entries its own sparse backward reads) and handed down as a
+sparse gradient, and the weight gradient rebuilds the input trace from the input spikes instead of
+storing it. The dense mode runs
 the same formulas with dense products: exactly BPTT through the LIF loop (tested against autograd).
 The surrogate is SuperSpike's fast sigmoid ``1 / (scale |V - V_th| + 1)^2`` as in the paper's code.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -61,123 +65,202 @@ def reverse_trace_(grad_trace: torch.Tensor, beta: float) -> torch.Tensor:
     return grad_trace
 
 
+ActiveEntries = tuple[torch.Tensor, torch.Tensor]
+"""The ``(rows, cols)`` of a layer's active neuron-steps over its ``[T * B, N]`` output, in row order."""
+
+
+def row_pointers(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """CSR row pointers of entries already in row order (as ``nonzero`` gives them)."""
+    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=n_rows), 0, out=crow[1:])
+    return crow
+
+
 def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int],
         sorted_rows: bool = False) -> torch.Tensor:
-    """A CSR matrix from COO entries (CSR times dense is the sparse product CPUs do fastest); entries
-    already in row order (as ``nonzero`` gives them) skip the sort."""
+    """A torch CSR matrix from COO entries (CSR times dense is the sparse product devices do fastest)."""
     if not sorted_rows:
         order = torch.argsort(rows, stable=True)
         cols, values = cols[order], values[order]
-    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
-    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used here are not
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+        return torch.sparse_csr_tensor(row_pointers(rows, shape[0]), cols, values, shape, check_invariants=False)
 
 
-def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None,
-                    rows: torch.Tensor, cols: torch.Tensor, surrogate: torch.Tensor,
-                    need_input: bool = True, steps: int | None = None,
-                    beta: float | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``(dL/de, dL/dW)`` from the active entries only. ``grad_spikes`` is ``[R, N]`` (``R = T * B``),
-    ``rows``/``cols`` the active entries in row order and ``surrogate`` their ``sg'``; ``trace`` the input
-    trace ``[R, fan_in]`` (None: no weight gradient). With ``beta`` (and ``steps = T``) the first result
-    is ``dL/dx`` instead: the reverse input trace (:func:`reverse_trace_`) folded into the product.
+@dataclass(frozen=True)
+class SavedInput:
+    """What ``dL/dW`` needs of a layer's input ``[T * B, n_in]``. On a CPU its nonzero entries in CSR (spikes
+    are mostly zero, and the kernel rebuilds the input trace from them in cache); elsewhere the input
+    trace itself, for torch's CSR products."""
 
-    The active gradients ``g`` are gathered once (``nnz`` values) and both products are sparse times
-    dense: ``dL/dW = g^T e`` reads only the trace rows it needs and ``dL/de = g W`` adds one weight row per
-    active entry, so the work is ``nnz x fan_in`` and nothing of size ``R x N`` is built. On a CPU the
-    products run in the Numba kernels of :mod:`zoo.neurons.sparse_kernels` (the reverse trace inside
-    the ``g W`` pass), elsewhere as torch CSR products."""
-    n_rows, n_out = grad_spikes.shape
+    crow: torch.Tensor | None = None
+    cols: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+    trace: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, flat_input: torch.Tensor, steps: int, beta: float) -> SavedInput:
+        flat_input = flat_input.detach()
+        if flat_input.device.type == "cpu":
+            rows, cols = flat_input.nonzero(as_tuple=True)
+            return cls(crow=row_pointers(rows, flat_input.shape[0]), cols=cols, values=flat_input[rows, cols])
+        n_in = flat_input.shape[1]
+        return cls(trace=input_trace(flat_input.view(steps, -1, n_in), beta).view(-1, n_in))
+
+
+def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, saved_input: SavedInput | None,
+                    rows: torch.Tensor, cols: torch.Tensor, surrogate: torch.Tensor, steps: int, batch: int,
+                    beta: float, input_active: ActiveEntries | None = None, need_input: bool = True,
+                    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(dL/dx, dL/dW)`` of the layer from its active entries only.
+
+    ``grad_spikes`` is ``[T * B, N]`` (rows ``t * B + b``), or already just its values at the active entries
+    (1-D, as :func:`values_at` reads them from the layer above); ``rows``/``cols`` are the active entries
+    in row order and ``surrogate`` their ``sg'``; ``saved_input`` is None when no weight gradient is wanted.
+    ``dL/dx`` is ``[T * B, n_in]``, or with ``input_active`` (the layer below's active entries, the only
+    ones its sparse backward reads) only the values there, in that order, as the paper's kernel computes it.
+
+    Both products run over the ``nnz`` active gradients ``g``: ``dL/dW = g^T e`` rebuilds the input trace
+    ``e`` from the input spikes and ``dL/dx`` runs the reverse trace of ``g W`` in cache
+    (:mod:`zoo.neurons.sparse_kernels`), so on a CPU nothing of size ``T * B x N`` or ``T * B x n_in`` is
+    touched unless a dense ``dL/dx`` is asked for. Elsewhere the products are torch CSR products."""
+    n_out, n_in = weight.shape
+    n_rows = steps * batch
     if grad_spikes.device.type == "cpu":
-        return _cpu_products(grad_spikes, surrogate, rows, cols, weight, trace, need_input, steps, beta)
-    values = grad_spikes[rows, cols].mul_(surrogate)
+        return _cpu_products(grad_spikes, surrogate, weight, saved_input, rows, cols, steps, batch, beta,
+                             input_active, need_input)
+    values = grad_spikes * surrogate if grad_spikes.dim() == 1 else grad_spikes[rows, cols] * surrogate
+    trace = saved_input.trace if saved_input is not None else None
+    return torch_products(values, weight, trace, rows, cols, steps, batch, beta, input_active, need_input)
+
+
+def torch_products(values: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None, rows: torch.Tensor,
+                   cols: torch.Tensor, steps: int, batch: int, beta: float, input_active: ActiveEntries | None,
+                   need_input: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The two products as torch CSR products (any device), from the stored input ``trace``."""
+    n_out, n_in = weight.shape
+    n_rows = steps * batch
     grad_w = csr(cols, rows, values, (n_out, n_rows)) @ trace if trace is not None else None
-    grad_e = csr(rows, cols, values, (n_rows, n_out), sorted_rows=True) @ weight if need_input else None
-    if grad_e is not None and beta is not None:
-        reverse_trace_(grad_e.view(steps, -1, grad_e.shape[1]), beta)
-    return grad_e, grad_w
+    grad_x = None
+    if need_input:
+        grad_x = csr(rows, cols, values, (n_rows, n_out), sorted_rows=True) @ weight
+        reverse_trace_(grad_x.view(steps, batch, n_in), beta)
+        if input_active is not None:
+            grad_x = grad_x[input_active]
+    return grad_x, grad_w
 
 
-def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                  weight: torch.Tensor, trace: torch.Tensor | None, need_input: bool, steps: int | None,
-                  beta: float | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``g W`` (or with ``beta`` its reverse trace) and ``g^T e`` on NumPy views of the torch tensors (no
-    copies of the dense operands)."""
+def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: torch.Tensor,
+                  saved_input: SavedInput | None, rows: torch.Tensor, cols: torch.Tensor, steps: int, batch: int,
+                  beta: float, input_active: ActiveEntries | None, need_input: bool,
+                  ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The gather and both products in the Numba kernels, on NumPy views of the torch tensors (no copies),
+    with no torch operation between them."""
     import numba
 
     from . import sparse_kernels
 
-    shape = grad_spikes.shape
-    crow = torch.zeros(shape[0] + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
-    rows, cols = rows.contiguous().numpy(), cols.contiguous().numpy()
-    values = sparse_kernels.gather_scaled(grad_spikes.detach().contiguous().numpy(), rows, cols,
-                                          surrogate.detach().contiguous().numpy())
-    crow = crow.numpy()
-    grad_w = grad_e = None
-    if trace is not None:
-        grad_w = torch.from_numpy(sparse_kernels.csr_transposed_matmul(
-            crow, cols, values, trace.detach().contiguous().numpy(), shape[1], numba.get_num_threads()))
+    n_out, n_in = weight.shape
+    n_rows = steps * batch
+    rows_np, cols_np = rows.numpy(), cols.numpy()
+    grad_np, surrogate_np = grad_spikes.detach().contiguous().numpy(), surrogate.detach().contiguous().numpy()
+    values = (grad_np * surrogate_np if grad_np.ndim == 1
+              else sparse_kernels.gather_scaled(grad_np, rows_np, cols_np, surrogate_np))
+    crow = sparse_kernels.row_pointers(rows_np, n_rows)
+    beta_typed = values.dtype.type(beta)
+    grad_w = grad_x = None
+    if saved_input is not None:
+        grad_w = torch.from_numpy(sparse_kernels.weight_grad_from_spikes(
+            saved_input.crow.numpy(), saved_input.cols.numpy(), saved_input.values.numpy(), crow, cols_np,
+            values, steps, beta_typed, n_out, n_in, numba.get_num_threads()))
     if need_input:
-        grad_e = torch.empty(shape[0], weight.shape[1], dtype=weight.dtype)
-        dense = weight.detach().contiguous().numpy()
-        if beta is None:
-            sparse_kernels.csr_matmul(crow, cols, values, dense, grad_e.numpy())
+        dense_weight = weight.detach().contiguous().numpy()
+        if input_active is None:
+            grad_x = torch.empty(n_rows, n_in, dtype=weight.dtype)
+            sparse_kernels.input_grad_dense(crow, cols_np, values, dense_weight, grad_x.numpy(), steps, beta_typed)
         else:
-            sparse_kernels.csr_matmul_reverse_trace(crow, cols, values, dense, grad_e.numpy(), steps,
-                                                    dense.dtype.type(beta))
-    return grad_e, grad_w
+            want_rows, want_cols = (entries.numpy() for entries in input_active)
+            grad_x = torch.from_numpy(sparse_kernels.input_grad_at(
+                crow, cols_np, values, dense_weight, steps, beta_typed,
+                sparse_kernels.row_pointers(want_rows, n_rows), want_cols))
+    return grad_x, grad_w
 
 
 def dense_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, trace: torch.Tensor | None,
                    surrogate: torch.Tensor, need_input: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The same formulas as :func:`sparse_backward` with dense products over every neuron-step (``surrogate``
-    is ``[R, N]``): exact BPTT through the detached-reset LIF."""
+    is ``[R, N]``, ``trace`` the input trace ``[R, n_in]``): exact BPTT through the detached-reset LIF. The
+    first result is ``dL/de``; :func:`reverse_trace_` turns it into ``dL/dx``."""
     g = grad_spikes * surrogate
     grad_w = g.t() @ trace if trace is not None else None
     grad_e = g @ weight if need_input else None
     return grad_e, grad_w
 
 
+def sparse_gradient(values: torch.Tensor, entries: ActiveEntries, shape: tuple[int, int, int]) -> torch.Tensor:
+    """A ``[T, B, n]`` gradient that is nonzero only at ``entries`` (rows ``t * B + b``), as a coalesced COO
+    tensor: what a sparse layer hands the sparse layer below, which reads nothing else."""
+    rows, cols = entries
+    batch = shape[1]
+    index = torch.stack((rows.div(batch, rounding_mode="floor"), rows.remainder(batch), cols))
+    return torch.sparse_coo_tensor(index, values, shape, is_coalesced=True, check_invariants=False)
+
+
+def values_at(grad: torch.Tensor, entries: ActiveEntries) -> torch.Tensor | None:
+    """The values of a ``[T, B, N]`` COO gradient (:func:`sparse_gradient`) if it holds exactly ``entries``
+    in their order, else None (the caller then reads it densely)."""
+    rows, cols = entries
+    if not grad.is_coalesced() or grad._nnz() != rows.numel() or grad.sparse_dim() != 3:
+        return None
+    index = grad.indices()
+    if torch.equal(index[2], cols) and torch.equal(index[0] * grad.shape[1] + index[1], rows):
+        return grad.values()
+    return None
+
+
 class _SparseGradLIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, beta, v_threshold, window, scale, sparse):
+    def forward(ctx, x, weight, input_rows, input_cols, beta, v_threshold, window, scale, sparse):
         T, B, n_in = x.shape
-        current = (x.reshape(T * B, n_in) @ weight.t()).reshape(T, B, -1)
+        flat = x.reshape(T * B, n_in)
+        current = (flat @ weight.t()).reshape(T, B, -1)
         spikes, membrane = lif_recurrence(current, beta, v_threshold)
-        ctx.beta, ctx.sparse = beta, sparse
-        trace = input_trace(x, beta).reshape(T * B, n_in) if ctx.needs_input_grad[1] else None
         centred = membrane.sub_(v_threshold).reshape(T * B, -1)
-        active = centred.abs() < window  # the neurons the sparse rule keeps; also returned for the active fraction
+        rows, cols = (centred.abs() < window).nonzero(as_tuple=True)  # the entries the sparse rule keeps
+        ctx.beta, ctx.sparse, ctx.shape = beta, sparse, (T, B, n_in)
         if sparse:
-            rows, cols = active.nonzero(as_tuple=True)  # row-major: already in CSR order
-            ctx.save_for_backward(weight, trace, rows, cols, superspike(centred[rows, cols], scale))
+            ctx.saved_input = SavedInput.of(flat, T, beta) if ctx.needs_input_grad[1] else None
+            ctx.input_active = (input_rows, input_cols) if input_rows is not None else None
+            ctx.save_for_backward(weight, rows, cols, superspike(centred[rows, cols], scale))
         else:
+            trace = input_trace(x, beta).reshape(T * B, n_in) if ctx.needs_input_grad[1] else None
             ctx.save_for_backward(weight, trace, superspike(centred, scale))
-        ctx.shape = (T, B, n_in)
-        ctx.mark_non_differentiable(active)
-        ctx.set_materialize_grads(False)  # no zero-filled gradient for the mask output
-        return spikes, active.reshape(T, B, -1)
+        ctx.mark_non_differentiable(rows, cols)
+        ctx.set_materialize_grads(False)  # no zero-filled gradients for the index outputs
+        return spikes, rows, cols
 
     @staticmethod
-    def backward(ctx, grad_spikes, _grad_active):
+    def backward(ctx, grad_spikes, _grad_rows, _grad_cols):
         T, B, n_in = ctx.shape
         if grad_spikes is None:
-            return None, None, None, None, None, None, None
-        grad_flat = grad_spikes.reshape(T * B, -1)
+            return (None,) * 9
         need_input = ctx.needs_input_grad[0]
-        if ctx.sparse:
-            weight, trace, rows, cols, surrogate = ctx.saved_tensors
-            grad_x, grad_w = sparse_backward(grad_flat, weight, trace, rows, cols, surrogate, need_input,
-                                             steps=T, beta=ctx.beta)
-            grad_x = grad_x.view(T, B, n_in) if grad_x is not None else None
-        else:
+        if not ctx.sparse:
             weight, trace, surrogate = ctx.saved_tensors
-            grad_e, grad_w = dense_backward(grad_flat, weight, trace, surrogate, need_input)
+            grad_e, grad_w = dense_backward(grad_spikes.to_dense().reshape(T * B, -1), weight, trace, surrogate,
+                                            need_input)
             grad_x = reverse_trace_(grad_e.reshape(T, B, n_in), ctx.beta) if grad_e is not None else None
-        return grad_x, grad_w, None, None, None, None, None
+            return grad_x, grad_w, None, None, None, None, None, None, None
+        weight, rows, cols, surrogate = ctx.saved_tensors
+        grad = values_at(grad_spikes, (rows, cols)) if grad_spikes.is_sparse else None
+        if grad is None:  # a dense gradient (from a dense consumer, or sums of several)
+            grad = grad_spikes.to_dense().reshape(T * B, -1)
+        grad_x, grad_w = sparse_backward(grad, weight, ctx.saved_input, rows, cols, surrogate, T, B, ctx.beta,
+                                         ctx.input_active, need_input)
+        if grad_x is not None:
+            grad_x = (sparse_gradient(grad_x, ctx.input_active, (T, B, n_in)) if ctx.input_active is not None
+                      else grad_x.view(T, B, n_in))
+        return grad_x, grad_w, None, None, None, None, None, None, None
 
 
 class SparseGradLIFLinear(torch.nn.Module):
@@ -201,13 +284,25 @@ class SparseGradLIFLinear(torch.nn.Module):
         self.sparse_grad = sparse_grad
         self.active_fraction = float("nan")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, input_active: ActiveEntries | None = None) -> torch.Tensor:
+        return self.spikes_and_active(x, input_active)[0]
+
+    def spikes_and_active(self, x: torch.Tensor, input_active: ActiveEntries | None = None,
+                          ) -> tuple[torch.Tensor, ActiveEntries | None]:
+        """The spikes and, in sparse mode, this layer's active entries.
+
+        Give those entries as ``input_active`` to a sparse layer that takes exactly these spikes as input:
+        its backward then computes ``dL/dx`` only there (the only entries this layer's backward reads) and
+        hands it down as a sparse gradient, so no ``[T, B, N]`` gradient is ever written between them.
+        A dense-mode layer ignores ``input_active`` and returns None (its backward reads every entry)."""
         if x.dim() != 3 or x.shape[-1] != self.weight.shape[1]:
             raise ValueError(f"{type(self).__name__} expects [T, B, {self.weight.shape[1]}], got {list(x.shape)}")
-        spikes, active = _SparseGradLIF.apply(x, self.weight, self.beta, self.v_threshold, self.window,
-                                              self.surrogate_scale, self.sparse_grad)
-        self.active_fraction = float(active.float().mean())
-        return spikes
+        input_rows, input_cols = input_active if input_active is not None and self.sparse_grad else (None, None)
+        spikes, rows, cols = _SparseGradLIF.apply(x, self.weight, input_rows, input_cols, self.beta,
+                                                  self.v_threshold, self.window, self.surrogate_scale,
+                                                  self.sparse_grad)
+        self.active_fraction = rows.numel() / spikes.numel()
+        return spikes, ((rows, cols) if self.sparse_grad else None)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, beta={self.beta:.4f}, "
