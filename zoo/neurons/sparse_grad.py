@@ -14,8 +14,7 @@ The sparse mode keeps ``g`` only where ``|V - V_th| < B_th`` (the paper's *activ
 of all) and does both products over those entries only, so the backward work shrinks with the active
 fraction instead of masking a dense computation. As in the paper's kernels, ``dL/dx`` is computed only
 where the layer below is active (the only entries its own sparse backward reads) and handed down as a
-sparse gradient, and the weight gradient rebuilds the input trace from the input spikes instead of
-storing it. The dense mode runs
+sparse gradient, and the weight gradient reads the input spikes instead of a stored input trace. The dense mode runs
 the same formulas with dense products: exactly BPTT through the LIF loop (tested against autograd).
 The surrogate is SuperSpike's fast sigmoid ``1 / (scale |V - V_th| + 1)^2`` as in the paper's code.
 """
@@ -24,6 +23,8 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 
@@ -120,10 +121,10 @@ def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, saved_input
     ``dL/dx`` is ``[T * B, n_in]``, or with ``input_active`` (the layer below's active entries, the only
     ones its sparse backward reads) only the values there, in that order, as the paper's kernel computes it.
 
-    Both products run over the ``nnz`` active gradients ``g``: ``dL/dW = g^T e`` rebuilds the input trace
-    ``e`` from the input spikes and ``dL/dx`` runs the reverse trace of ``g W`` in cache
-    (:mod:`zoo.neurons.sparse_kernels`), so on a CPU nothing of size ``T * B x N`` or ``T * B x n_in`` is
-    touched unless a dense ``dL/dx`` is asked for. Elsewhere the products are torch CSR products."""
+    On a CPU both products come from the reverse trace ``G`` of the ``nnz`` active gradients, kept in cache
+    (:mod:`zoo.neurons.sparse_kernels`): ``dL/dW = sum_t G[t]^T x[t]`` over the input spikes and ``dL/dx = G W``
+    at the wanted entries, so nothing of size ``T * B x N`` or ``T * B x n_in`` is touched unless a dense
+    ``dL/dx`` is asked for. Elsewhere the products are torch CSR products."""
     n_out, n_in = weight.shape
     n_rows = steps * batch
     if grad_spikes.device.type == "cpu":
@@ -168,21 +169,23 @@ def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: to
               else sparse_kernels.gather_scaled(grad_np, rows_np, cols_np, surrogate_np))
     crow = sparse_kernels.row_pointers(rows_np, n_rows)
     beta_typed = values.dtype.type(beta)
+    no_rows, no_entries = np.zeros(n_rows + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     grad_w = grad_x = None
-    if saved_input is not None:
-        grad_w = torch.from_numpy(sparse_kernels.weight_grad_from_spikes(
-            saved_input.crow.numpy(), saved_input.cols.numpy(), saved_input.values.numpy(), crow, cols_np,
-            values, steps, beta_typed, n_out, n_in, numba.get_num_threads()))
-    if need_input:
-        dense_weight = weight.detach().contiguous().numpy()
-        if input_active is None:
-            grad_x = torch.empty(n_rows, n_in, dtype=weight.dtype)
-            sparse_kernels.input_grad_dense(crow, cols_np, values, dense_weight, grad_x.numpy(), steps, beta_typed)
-        else:
-            want_rows, want_cols = (entries.numpy() for entries in input_active)
-            grad_x = torch.from_numpy(sparse_kernels.input_grad_at(
-                crow, cols_np, values, dense_weight, steps, beta_typed,
-                sparse_kernels.row_pointers(want_rows, n_rows), want_cols))
+    handing_down = need_input and input_active is not None
+    if saved_input is not None or handing_down:
+        inputs = ((saved_input.crow.numpy(), saved_input.cols.numpy(), saved_input.values.numpy())
+                  if saved_input is not None else (no_rows, no_entries, np.zeros(0, dtype=values.dtype)))
+        want = ((sparse_kernels.row_pointers(input_active[0].numpy(), n_rows), input_active[1].numpy())
+                if handing_down else (no_rows, no_entries))
+        grad_w_t, grad_x_at = sparse_kernels.reverse_pass(
+            crow, cols_np, values, *inputs, np.ascontiguousarray(weight.detach().numpy().T), *want, steps,
+            beta_typed, numba.get_num_threads())
+        grad_w = torch.from_numpy(grad_w_t).t().contiguous() if saved_input is not None else None
+        grad_x = torch.from_numpy(grad_x_at) if handing_down else None
+    if need_input and input_active is None:
+        grad_x = torch.empty(n_rows, n_in, dtype=weight.dtype)
+        sparse_kernels.input_grad_dense(crow, cols_np, values, weight.detach().contiguous().numpy(), grad_x.numpy(),
+                                        steps, beta_typed)
     return grad_x, grad_w
 
 

@@ -1,11 +1,11 @@
 """CPU kernels for the backward pass of sparse spiking gradient descent, compiled by Numba.
 
 Rows are ``r = t * batch + b`` (``T * B`` rows). ``g`` is the matrix of active gradients in CSR form
-(``nnz`` entries), the layer's input spikes are in CSR form too, and both kernels walk one batch entry's
-rows through time with the running input trace (or its adjoint) in a vector that stays in cache. So
-nothing of size ``T * B x width`` is read or written: the work is ``nnz x width`` products plus one
-in-cache decay of ``width`` numbers per row, and the only outputs are the weight gradient and the
-input gradient at the entries asked for. Batch entries are split into fixed chunks, one per thread,
+(``nnz`` entries) and the layer's input spikes are in CSR form too. The kernels walk one batch entry's
+rows backward through time with the reverse trace of ``g`` in a vector that stays in cache, so nothing
+of size ``T * B x width`` is read or written unless a dense input gradient is asked for: the work is
+one ``width``-long product per input spike and per wanted input-gradient entry, plus one in-cache
+decay per row. Batch entries are split into fixed chunks, one per thread,
 and per-thread weight gradients are summed in a fixed order, so results do not depend on scheduling.
 The inner loops may reassociate and contract to FMAs (``fastmath={"contract", "reassoc"}``, no
 assumptions about NaN or infinity), which is what lets them vectorize: the sums agree with the dense
@@ -29,60 +29,46 @@ def gather_scaled(dense: np.ndarray, rows: np.ndarray, cols: np.ndarray, scale: 
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
-def weight_grad_from_spikes(in_crow: np.ndarray, in_cols: np.ndarray, in_values: np.ndarray,
-                            g_crow: np.ndarray, g_cols: np.ndarray, g_values: np.ndarray, steps: int,
-                            beta: float, n_out: int, n_in: int, n_threads: int) -> np.ndarray:
-    """``dL/dW = sum_t g[t]^T e[t]`` (``[n_out, n_in]``) with the input trace ``e[t] = beta e[t-1] + x[t]``
-    rebuilt on the fly from the input's nonzero entries instead of read from a stored ``[T * B, n_in]``
-    trace."""
+def reverse_pass(g_crow: np.ndarray, g_cols: np.ndarray, g_values: np.ndarray, in_crow: np.ndarray,
+                 in_cols: np.ndarray, in_values: np.ndarray, weight_t: np.ndarray, want_crow: np.ndarray,
+                 want_cols: np.ndarray, steps: int, beta: float, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both products from one state: the reverse trace of the active gradients, ``G[t] = g[t] + beta G[t+1]``
+    (``n_out`` numbers per batch entry, run backward in time in cache). Since
+    ``dL/dW = sum_t g[t]^T e[t] = sum_t G[t]^T x[t]`` and ``dL/dx[t] = G[t] W``, each input spike adds one
+    row to ``dL/dW^T`` and each wanted input entry is one dot product with a column of ``W``
+    (``weight_t = W^T``): the work is ``(input spikes + wanted entries) x n_out``, and the layer's own
+    active entries cost one addition each. Returns ``dL/dW^T`` (``[n_in, n_out]``; all zero when there
+    is no input given) and ``dL/dx`` at ``want``."""
     batch = (g_crow.shape[0] - 1) // steps
-    partial = np.zeros((n_threads, n_out, n_in), dtype=g_values.dtype)
+    n_in, n_out = weight_t.shape
+    partial = np.zeros((n_threads, n_in, n_out), dtype=g_values.dtype)
+    out = np.zeros(want_cols.shape[0], dtype=g_values.dtype)
     chunk = (batch + n_threads - 1) // n_threads
     for p in numba.prange(n_threads):
         acc = partial[p]
-        trace = np.zeros(n_in, dtype=g_values.dtype)
+        reverse = np.zeros(n_out, dtype=g_values.dtype)
         for b in range(p * chunk, min(batch, (p + 1) * chunk)):
-            trace[:] = 0.0
-            for t in range(steps):
+            reverse[:] = 0.0
+            for t in range(steps - 1, -1, -1):
                 r = t * batch + b
-                if t > 0:
-                    for j in range(n_in):
-                        trace[j] *= beta
-                for k in range(in_crow[r], in_crow[r + 1]):
-                    trace[in_cols[k]] += in_values[k]
+                if t < steps - 1:
+                    for j in range(n_out):
+                        reverse[j] *= beta
                 for k in range(g_crow[r], g_crow[r + 1]):
-                    v, target = g_values[k], acc[g_cols[k]]
-                    for j in range(n_in):
-                        target[j] += v * trace[j]
-    total = partial[0].copy()
+                    reverse[g_cols[k]] += g_values[k]
+                for k in range(in_crow[r], in_crow[r + 1]):
+                    v, target = in_values[k], acc[in_cols[k]]
+                    for j in range(n_out):
+                        target[j] += v * reverse[j]
+                for k in range(want_crow[r], want_crow[r + 1]):
+                    column, total = weight_t[want_cols[k]], out[k]  # out[k] is a zero of the right dtype
+                    for j in range(n_out):
+                        total += reverse[j] * column[j]
+                    out[k] = total
+    grad_w_t = partial[0].copy()
     for p in range(1, n_threads):
-        total += partial[p]
-    return total
-
-
-@numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
-def input_grad_at(g_crow: np.ndarray, g_cols: np.ndarray, g_values: np.ndarray, weight: np.ndarray,
-                  steps: int, beta: float, want_crow: np.ndarray, want_cols: np.ndarray) -> np.ndarray:
-    """``dL/dx[k] = sum_{t >= k} beta^(t-k) (g W)[t]`` at the entries ``want`` (CSR over the same rows) only:
-    the adjoint trace runs backward in time in one cache-resident vector per batch entry and is read
-    where asked, so the dense ``[T * B, n_in]`` gradient is never written."""
-    batch = (g_crow.shape[0] - 1) // steps
-    n_in = weight.shape[1]
-    out = np.zeros(want_cols.shape[0], dtype=g_values.dtype)
-    for b in numba.prange(batch):
-        acc = np.zeros(n_in, dtype=g_values.dtype)
-        for t in range(steps - 1, -1, -1):
-            r = t * batch + b
-            if t < steps - 1:
-                for j in range(n_in):
-                    acc[j] *= beta
-            for k in range(g_crow[r], g_crow[r + 1]):
-                v, source = g_values[k], weight[g_cols[k]]
-                for j in range(n_in):
-                    acc[j] += v * source[j]
-            for k in range(want_crow[r], want_crow[r + 1]):
-                out[k] = acc[want_cols[k]]
-    return out
+        grad_w_t += partial[p]
+    return grad_w_t, out
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"contract", "reassoc"})
