@@ -204,8 +204,12 @@ def sparse_gradient(values: torch.Tensor, entries: ActiveEntries, shape: tuple[i
     """A ``[T, B, n]`` gradient that is nonzero only at ``entries`` (rows ``t * B + b``), as a coalesced COO
     tensor: what a sparse layer hands the sparse layer below, which reads nothing else."""
     rows, cols = entries
-    batch = shape[1]
-    index = torch.stack((rows.div(batch, rounding_mode="floor"), rows.remainder(batch), cols))
+    if rows.device.type == "cpu":
+        from .sparse_kernels import coo_index
+
+        index = torch.from_numpy(coo_index(rows.numpy(), cols.numpy(), shape[1]))
+    else:
+        index = torch.stack((rows.div(shape[1], rounding_mode="floor"), rows.remainder(shape[1]), cols))
     return torch.sparse_coo_tensor(index, values, shape, is_coalesced=True, check_invariants=False)
 
 
@@ -215,10 +219,14 @@ def values_at(grad: torch.Tensor, entries: ActiveEntries) -> torch.Tensor | None
     rows, cols = entries
     if not grad.is_coalesced() or grad._nnz() != rows.numel() or grad.sparse_dim() != 3:
         return None
-    index = grad.indices()
-    if torch.equal(index[2], cols) and torch.equal(index[0] * grad.shape[1] + index[1], rows):
-        return grad.values()
-    return None
+    index, batch = grad.indices(), grad.shape[1]
+    if rows.device.type == "cpu":
+        from .sparse_kernels import holds_entries
+
+        same = holds_entries(index.contiguous().numpy(), rows.numpy(), cols.numpy(), batch)
+    else:
+        same = torch.equal(index[2], cols) and torch.equal(index[0] * batch + index[1], rows)
+    return grad.values() if same else None
 
 
 class _SparseGradLIF(torch.autograd.Function):

@@ -105,3 +105,24 @@ def row_pointers(rows: np.ndarray, n_rows: int) -> np.ndarray:
     for r in range(n_rows):
         crow[r + 1] += crow[r]
     return crow
+
+
+@numba.njit(cache=True)
+def coo_index(rows: np.ndarray, cols: np.ndarray, batch: int) -> np.ndarray:
+    """The ``[3, nnz]`` index ``(t, b, col)`` of entries given as rows ``t * batch + b`` (serial, in Numba for
+    the same reason as :func:`row_pointers`)."""
+    index = np.empty((3, rows.shape[0]), dtype=np.int64)
+    for k in range(rows.shape[0]):
+        index[0, k], index[1, k], index[2, k] = rows[k] // batch, rows[k] % batch, cols[k]
+    return index
+
+
+@numba.njit(cache=True)
+def holds_entries(index: np.ndarray, rows: np.ndarray, cols: np.ndarray, batch: int) -> bool:
+    """Whether a ``[3, nnz]`` COO index is exactly the entries ``rows``/``cols``, in order."""
+    if index.shape[1] != rows.shape[0]:
+        return False
+    for k in range(rows.shape[0]):
+        if index[0, k] * batch + index[1, k] != rows[k] or index[2, k] != cols[k]:
+            return False
+    return True
