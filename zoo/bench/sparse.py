@@ -11,9 +11,9 @@ The sparse layer computes its input gradient only at the entries where layer 1 i
 layer 1's sparse backward reads, as in the paper's kernels); the dense formulas write all of it.
 
 A sweep then fixes the activity (0.5%, 2%, 10%, 50% of neuron-steps active in the layer and in the layer
-below, and as many input spikes, drawn at random, in the same layer shape) and times the sparse backward against the dense formulas, handing
-down the input gradient at the layer below's active entries and, for a consumer that needs all of it,
-as a dense tensor, to show where sparsity stops paying."""
+below, and as many input spikes, drawn at random, in the same layer shape) and times the sparse backward
+against the dense formulas, handing down the input gradient at the layer below's active entries and, for
+a consumer that needs all of it, as a dense tensor, to show where sparsity stops paying."""
 from __future__ import annotations
 
 import torch

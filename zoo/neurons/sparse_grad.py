@@ -14,8 +14,9 @@ The sparse mode keeps ``g`` only where ``|V - V_th| < B_th`` (the paper's *activ
 of all) and does both products over those entries only, so the backward work shrinks with the active
 fraction instead of masking a dense computation. As in the paper's kernels, ``dL/dx`` is computed only
 where the layer below is active (the only entries its own sparse backward reads) and handed down as a
-sparse gradient, and the weight gradient reads the input spikes instead of a stored input trace. The dense mode runs
-the same formulas with dense products: exactly BPTT through the LIF loop (tested against autograd).
+sparse gradient, and the weight gradient reads the input spikes instead of a stored input trace. The
+dense mode runs the same formulas with dense products: exactly BPTT through the LIF loop (tested
+against autograd).
 The surrogate is SuperSpike's fast sigmoid ``1 / (scale |V - V_th| + 1)^2`` as in the paper's code.
 """
 from __future__ import annotations
@@ -91,8 +92,8 @@ def csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tup
 @dataclass(frozen=True)
 class SavedInput:
     """What ``dL/dW`` needs of a layer's input ``[T * B, n_in]``. On a CPU its nonzero entries in CSR (spikes
-    are mostly zero, and the kernel rebuilds the input trace from them in cache); elsewhere the input
-    trace itself, for torch's CSR products."""
+    are mostly zero, and the kernel meets each one with the reverse trace of the gradients); elsewhere
+    the input trace itself, for torch's CSR products."""
 
     crow: torch.Tensor | None = None
     cols: torch.Tensor | None = None
@@ -184,8 +185,8 @@ def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: to
         grad_x = torch.from_numpy(grad_x_at) if handing_down else None
     if need_input and input_active is None:
         grad_x = torch.empty(n_rows, n_in, dtype=weight.dtype)
-        sparse_kernels.input_grad_dense(crow, cols_np, values, weight.detach().contiguous().numpy(), grad_x.numpy(),
-                                        steps, beta_typed)
+        sparse_kernels.input_grad_dense(crow, cols_np, values, weight.detach().contiguous().numpy(),
+                                        grad_x.numpy(), steps, beta_typed)
     return grad_x, grad_w
 
 
@@ -258,8 +259,8 @@ class _SparseGradLIF(torch.autograd.Function):
         need_input = ctx.needs_input_grad[0]
         if not ctx.sparse:
             weight, trace, surrogate = ctx.saved_tensors
-            grad_e, grad_w = dense_backward(grad_spikes.to_dense().reshape(T * B, -1), weight, trace, surrogate,
-                                            need_input)
+            grad_e, grad_w = dense_backward(grad_spikes.to_dense().reshape(T * B, -1), weight, trace,
+                                            surrogate, need_input)
             grad_x = reverse_trace_(grad_e.reshape(T, B, n_in), ctx.beta) if grad_e is not None else None
             return grad_x, grad_w, None, None, None, None, None, None, None
         weight, rows, cols, surrogate = ctx.saved_tensors
