@@ -40,6 +40,7 @@ SMOKE = {
     "ltsnn_cnn_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_fashion_mnist_long": ("fmnist_root", []),
+    "ann_resnet20_w32_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_cifar10": ("cifar_root", ["data.num_workers=0", "data.val_fraction=0.2"]),
     "spiking_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=spiking_resnet18"]),
     "plif_net_fashion_mnist": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
