@@ -81,3 +81,20 @@ def test_rows_name_the_neuron_and_the_task_a_recurrent_net_was_trained_on():
     assert len(rows) == 2 and all("delayed-recall (delay=100)" in row for row in rows)
     assert any("`rsnn` (neuron=gif, hidden=[100])" in row for row in rows)
     assert any("`rsnn` (neuron=lif, hidden=[100])" in row for row in rows)
+
+
+def test_a_row_names_both_protocols_where_the_paper_and_the_run_have_them(tmp_path):
+    """The PLIF paper reports the best test epoch and the epoch chosen on held-out data; a run with
+    ``test_every_epoch`` records the former beside the zoo's validation-chosen number."""
+    (tmp_path / "recipes").mkdir()
+    shutil.copy(REPO / "recipes/plif_net_fashion_mnist.yaml", tmp_path / "recipes")
+    (tmp_path / "weights").mkdir()
+    untrained = [line for line in render(tmp_path).splitlines() if "plif_net_fashion_mnist" in line][0]
+    assert ("| 94.38% (fashion-mnist, best test epoch); 93.85% (epoch chosen on held-out data) | not trained yet |"
+            in untrained)
+    card = {"arch": "plif_net_mnist", "tag": "x", "kwargs": {"T": 8}, "T": 8, "dataset": "fashion-mnist",
+            "recipe": "recipes/plif_net_fashion_mnist.yaml", "metrics": {"acc1": 93.4, "num_samples": 10000},
+            "best_test_epoch": {"acc1": 93.61, "epoch": 27, "epochs_measured": 30}}
+    (tmp_path / "weights" / "plif_net_mnist.x.json").write_text(json.dumps(card))
+    row = [line for line in render(tmp_path).splitlines() if "plif_net_mnist.x`" in line][0]
+    assert "| 93.40% (10,000); best test epoch 93.61% (epoch 27, 30 measured) |" in row

@@ -63,8 +63,20 @@ def _reported(paper: dict, cnf: str | None = None) -> str:
     reported = paper.get("reported", {})
     if reported.get("acc1") is None:  # the note says why: not in the paper, or not confirmed
         return "none" if reported.get("note", "").startswith("the paper has no") else "not confirmed"
-    note = f" ({reported['dataset']})" if reported.get("dataset") else ""
-    return f"{reported['acc1']:.2f}%{note}"
+    where = ", ".join(str(reported[key]) for key in ("dataset", "protocol") if reported.get(key))
+    text = f"{reported['acc1']:.2f}%" + (f" ({where})" if where else "")
+    if reported.get("held_out_acc1") is not None:  # the paper's number under the zoo's protocol, too
+        text += f"; {reported['held_out_acc1']:.2f}% (epoch chosen on held-out data)"
+    return text
+
+
+def _best_test_epoch(card: dict) -> str:
+    """A paper's protocol beside the zoo's, where the run measured the test set after every epoch."""
+    best = card.get("best_test_epoch")
+    if not best:
+        return ""
+    return (f"; best test epoch {best['acc1']:.2f}% (epoch {best['epoch']}, "
+            f"{best['epochs_measured']} measured)")
 
 
 def _sweep(card: dict) -> str:
@@ -101,7 +113,8 @@ def rows(repo: Path = REPO) -> list[str]:
             label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
             lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | {card.get('T') or '-'} | "
                          f"{_reported(paper, card['kwargs'].get('cnf'))} | "
-                         f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)} | "
+                         f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
+                         f"{_best_test_epoch(card)} | "
                          f"`{card['arch']}.{card['tag']}` |")
     return lines
 
