@@ -126,8 +126,6 @@ def sparse_backward(grad_spikes: torch.Tensor, weight: torch.Tensor, saved_input
     (:mod:`zoo.neurons.sparse_kernels`): ``dL/dW = sum_t G[t]^T x[t]`` over the input spikes and ``dL/dx = G W``
     at the wanted entries, so nothing of size ``T * B x N`` or ``T * B x n_in`` is touched unless a dense
     ``dL/dx`` is asked for. Elsewhere the products are torch CSR products."""
-    n_out, n_in = weight.shape
-    n_rows = steps * batch
     if grad_spikes.device.type == "cpu":
         return _cpu_products(grad_spikes, surrogate, weight, saved_input, rows, cols, steps, batch, beta,
                              input_active, need_input)
@@ -162,7 +160,7 @@ def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: to
 
     from . import sparse_kernels
 
-    n_out, n_in = weight.shape
+    n_in = weight.shape[1]
     n_rows = steps * batch
     rows_np, cols_np = rows.numpy(), cols.numpy()
     grad_np, surrogate_np = grad_spikes.detach().contiguous().numpy(), surrogate.detach().contiguous().numpy()
