@@ -41,6 +41,7 @@ SMOKE = {
     "ann_resnet20_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_fashion_mnist_long": ("fmnist_root", []),
     "ann_resnet20_w32_fashion_mnist": ("fmnist_root", []),
+    "ann_resnet20_erase_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_cifar10": ("cifar_root", ["data.num_workers=0", "data.val_fraction=0.2"]),
     "spiking_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=spiking_resnet18"]),
     "plif_net_fashion_mnist": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
@@ -152,7 +153,26 @@ class TestBatchAugment:
             offsets.add(int((sample > 0).int().argmax()) - int(kept[0].item()) + 1)
         assert offsets == {-2, -1, 0, 1, 2}
 
+    def test_erase_puts_one_noise_rectangle_in_chosen_samples(self):
+        torch.manual_seed(0)
+        images = torch.full((2000, 1, 28, 28), -1.0)  # outside the noise range [0, 1]
+        erased = BatchAugment(erase=0.5)(images)
+        noise = erased >= 0
+        chosen = noise.flatten(1).any(1)
+        assert chosen.float().mean().item() == pytest.approx(0.5, abs=0.05)
+        for mask in noise[chosen][:200, 0]:  # one axis-aligned rectangle: rows x columns of the box
+            rows, cols = mask.any(1), mask.any(0)
+            assert torch.equal(mask, rows.view(-1, 1) & cols.view(1, -1))
+            assert torch.equal(rows.nonzero().flatten(), torch.arange(rows.nonzero()[0, 0], rows.nonzero()[-1, 0] + 1))
+        area = noise[chosen].flatten(1).float().mean(1)  # 2-40% of the image, up to rounding the sides
+        assert 0.01 < area.min() and area.max() < 0.45 and area.mean().item() == pytest.approx(0.21, abs=0.03)
+        seq = torch.full((3, 8, 2, 10, 10), -1.0)
+        boxes = BatchAugment(erase=1.0)(seq) >= 0
+        assert torch.equal(boxes[0, :, 0], boxes[2, :, 1])  # the same rectangle in every frame and channel
+
     def test_bad_arguments(self):
+        with pytest.raises(ValueError, match=r"erase is a probability in \[0, 1\]"):
+            BatchAugment(erase=1.5)
         with pytest.raises(ValueError, match="crop_padding, time_subsample and time_jitter must be >= 0"):
             BatchAugment(crop_padding=-1)
         with pytest.raises(ValueError, match=r"event_drop must be in \[0, 1\)"):

@@ -4,6 +4,8 @@ checkpoints), so a resumed run sees the same augmented batches as an uninterrupt
 Batches are images ``[B, C, H, W]`` or time-major frame sequences ``[T, B, C, H, W]``."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -14,25 +16,34 @@ class BatchAugment:
     ``time_subsample`` frames (the same for the batch), as SEW's DVS Gesture recipe trains on 12 of 16
     frames. For event frames (counts, ``[T, B, P, H, W]``) also ``event_drop``: each event is kept with
     probability ``1 - event_drop`` (binomial thinning of the counts), and ``time_jitter``: a per-sample
-    shift of up to that many frames, earlier or later, the emptied frames zero."""
+    shift of up to that many frames, earlier or later, the emptied frames zero. ``erase``: with that
+    probability a sample gets one rectangle of uniform noise in [0, 1] (Zhong et al., "Random Erasing Data
+    Augmentation", AAAI 2020: 2-40% of the area, aspect ratio 0.3-3.3; a rectangle larger than the image
+    is clipped to it instead of drawn again), the same rectangle in every frame of a sequence."""
+
+    ERASE_AREA = (0.02, 0.4)
+    ERASE_ASPECT = (0.3, 1 / 0.3)
 
     def __init__(self, hflip: bool = False, crop_padding: int = 0, time_subsample: int = 0,
-                 event_drop: float = 0.0, time_jitter: int = 0):
+                 event_drop: float = 0.0, time_jitter: int = 0, erase: float = 0.0):
         if crop_padding < 0 or time_subsample < 0 or time_jitter < 0:
             raise ValueError(f"crop_padding, time_subsample and time_jitter must be >= 0, got {crop_padding}, "
                              f"{time_subsample}, {time_jitter}")
         if not 0.0 <= event_drop < 1.0:
             raise ValueError(f"event_drop must be in [0, 1), got {event_drop}")
+        if not 0.0 <= erase <= 1.0:
+            raise ValueError(f"erase is a probability in [0, 1], got {erase}")
         self.hflip = bool(hflip)
         self.crop_padding = int(crop_padding)
         self.time_subsample = int(time_subsample)
         self.event_drop = float(event_drop)
         self.time_jitter = int(time_jitter)
+        self.erase = float(erase)
 
     @property
     def active(self) -> bool:
         return (self.hflip or self.crop_padding > 0 or self.time_subsample > 0 or self.event_drop > 0
-                or self.time_jitter > 0)
+                or self.time_jitter > 0 or self.erase > 0)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.dim() not in (4, 5):
@@ -52,7 +63,29 @@ class BatchAugment:
             batch = torch.binomial(batch.round(), torch.full_like(batch, 1.0 - self.event_drop))
         if self.time_jitter:
             batch = self._jitter(batch)
+        if self.erase:
+            batch = self._erase(batch)
         return batch
+
+    def _erase(self, batch: torch.Tensor) -> torch.Tensor:
+        if batch.dim() == 5:  # the same rectangle in every frame of a sample
+            steps, size = batch.shape[:2]
+            folded = batch.transpose(0, 1).reshape(size, -1, *batch.shape[-2:])
+            return self._erase(folded).reshape(size, steps, *batch.shape[2:]).transpose(0, 1)
+        size, _, height, width = batch.shape
+        area = height * width * torch.empty(size).uniform_(*self.ERASE_AREA)
+        aspect = torch.empty(size).uniform_(*map(math.log, self.ERASE_ASPECT)).exp()
+        box_h = (area * aspect).sqrt().round().clamp(1, height)
+        box_w = (area / aspect).sqrt().round().clamp(1, width)
+        top = (torch.rand(size) * (height - box_h + 1)).floor()
+        left = (torch.rand(size) * (width - box_w + 1)).floor()
+        chosen = torch.rand(size) < self.erase
+        rows = torch.arange(height).view(1, -1)
+        cols = torch.arange(width).view(1, -1)
+        in_rows = (rows >= top.view(-1, 1)) & (rows < (top + box_h).view(-1, 1))  # [B, H]
+        in_cols = (cols >= left.view(-1, 1)) & (cols < (left + box_w).view(-1, 1))  # [B, W]
+        mask = (in_rows.view(size, 1, height, 1) & in_cols.view(size, 1, 1, width)) & chosen.view(-1, 1, 1, 1)
+        return torch.where(mask.to(batch.device), torch.rand_like(batch), batch)
 
     def _jitter(self, batch: torch.Tensor) -> torch.Tensor:
         steps, size = batch.shape[:2]
@@ -80,7 +113,7 @@ class BatchAugment:
 
     def __repr__(self) -> str:
         return (f"BatchAugment(hflip={self.hflip}, crop_padding={self.crop_padding}, "
-                f"time_subsample={self.time_subsample}, event_drop={self.event_drop}, time_jitter={self.time_jitter})")
+                f"time_subsample={self.time_subsample}, event_drop={self.event_drop}, time_jitter={self.time_jitter}, erase={self.erase})")
 
 
 def time_major(batch: torch.Tensor) -> torch.Tensor:

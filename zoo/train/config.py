@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {"name": None, "kwargs": {}, "head": "keep"},  # head: keep, reset, or the pretrained classes' new order
     "data": {"name": None, "root": None, "kwargs": {}, "val_fraction": 0.1, "split_seed": 0, "num_workers": 0,
              "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0, "event_drop": 0.0,
-                         "time_jitter": 0}},
+                         "time_jitter": 0, "erase": 0.0}},
     "train": {
         "epochs": 1,
         "steps": 0,  # a budget of optimizer steps instead of epochs (0: epochs decide)
