@@ -266,3 +266,26 @@ def test_spikes_scaled_by_per_channel_thresholds_count_as_synaptic_operations(tr
     stem_macs = 8 * 1 * 9 * 12 * 12  # the first convolution sees the image, once per image (static stem)
     readout_macs = 32 * 10 * 4  # the read-out sees average-pooled spikes, real values, at every step
     assert report.snn_macs == pytest.approx(stem_macs + readout_macs) and report.synops > 0
+
+
+def test_activity_of_a_batch_larger_than_a_forward_chunk(trained_ann, monkeypatch):
+    """A converted SNN runs its images in chunks; the raster is the first image's, as without chunks."""
+    import zoo.ifnet
+    from zoo.analysis import ActivityMonitor
+
+    ann, batches = trained_ann
+    snn = convert(ann, batches, T=4, calibrate="none")
+    images = batches[0][:6]
+
+    def activity(chunk_steps):
+        monkeypatch.setattr(zoo.ifnet, "STEP_CHUNK", chunk_steps)
+        with ActivityMonitor(snn) as monitor, torch.no_grad():
+            snn(images)
+        return monitor.report()
+
+    whole, chunked = activity(4 * 6), activity(4 * 4)  # one chunk of 6 images; chunks of 4 and 2
+    assert chunked.samples == 6 and chunked.firing_rates == pytest.approx(whole.firing_rates)
+    assert whole.spikes.keys() == chunked.spikes.keys()
+    for name, raster in whole.spikes.items():
+        assert torch.equal(raster, chunked.spikes[name])
+

@@ -146,9 +146,16 @@ class ActivityMonitor:
             self._spikes[name] += float((output != 0).sum())
             self._sites[name] += output.numel()
             if name not in self._raster:  # the first sample; outputs are time-major
-                first = (output.reshape(self._steps, self._batch, -1)[:, 0] != 0).float().cpu()
+                first = (self._first_sample(output) != 0).float().cpu()
                 self._raster[name] = raster_sample(first, self.raster_neurons)
         return hook
+
+    def _first_sample(self, output: torch.Tensor) -> torch.Tensor:
+        """``[T, neurons]`` of the first sample of ``[T, B, ...]`` or ``[T*B, ...]``, or of ``[T*B', ...]``
+        where ``B'`` is a chunk of the batch (a converted SNN runs its images in chunks)."""
+        leading = output.shape[0]
+        batch = self._batch if leading in (self._steps, self._steps * self._batch) else leading // self._steps
+        return output.reshape(self._steps, batch, -1)[:, 0]
 
     def _synapse_hook(self, module, inputs, output) -> None:
         x = inputs[0]
