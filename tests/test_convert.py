@@ -232,7 +232,8 @@ def test_zoo_convert_publishes_a_conversion_calibrated_per_T(ann_run, fmnist_roo
     assert conversion["ann_acc1"] > 50.0 and card["metrics"]["acc1"] > 30.0  # chance is 10%
     assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   8" in out and "not calibrated: the T=4 state" in out
     # a published conversion's sweep can be extended; the card keeps the steps in order
-    assert main(["convert", "converted_resnet20.tiny", "--sweep", "32"]) == 0
+    assert main(["convert", "converted_resnet20.tiny", "--sweep", "32", "--plot", str(tmp_path / "T.png")]) == 0
+    assert (tmp_path / "T.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "accuracy against T" in capsys.readouterr().out
     extended = json.loads((tmp_path / "converted_resnet20.tiny.json").read_text())["conversion"]["per_T"]
     assert list(extended) == ["4", "8", "16", "32"] and extended["4"] == per_T["4"]
     # `zoo eval --T` reproduces every number of the card from the file
@@ -289,3 +290,11 @@ def test_activity_of_a_batch_larger_than_a_forward_chunk(trained_ann, monkeypatc
     for name, raster in whole.spikes.items():
         assert torch.equal(raster, chunked.spikes[name])
 
+
+
+def test_accuracy_against_T_needs_a_conversion_record(tmp_path):
+    from zoo.train.plots import plot_accuracy_vs_T
+
+    with pytest.raises(ValueError, match=r"stbp_cnn.fmnist_t8 is not a converted SNN"):
+        plot_accuracy_vs_T({"arch": "stbp_cnn", "tag": "fmnist_t8"}, tmp_path / "T.png")
+    assert not (tmp_path / "T.png").exists()

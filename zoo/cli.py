@@ -65,6 +65,10 @@ def _cmd_convert(args) -> int:
         how = (f"calibrated in {record['calibration_s']:.0f} s" if record["calibrated"]
                else f"not calibrated: the T={record['state_T']} state")
         print(f"  T={steps:>4}: {record['acc1']:.2f}%  ({how})")
+    if args.plot:
+        from .train.plots import plot_accuracy_vs_T
+
+        print(f"accuracy against T: {plot_accuracy_vs_T(card, args.plot)}")
     return 0
 
 
@@ -383,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", type=_steps_list, default="", help="also evaluate at these uncalibrated T (comma-separated)")
     p.add_argument("--out-dir", default=None, help="default: the repository's weights/")
     p.add_argument("--default", action="store_true", help="make it the architecture's default weight")
+    p.add_argument("--plot", default=None, metavar="PNG", help="also draw the accuracy against T, with the ANN's")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("train", help="train a recipe (or --resume a run folder)")

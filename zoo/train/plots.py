@@ -115,6 +115,36 @@ def plot_event_frames(dataset, path: str | Path, samples: int = 6, title: str = 
     return Path(path)
 
 
+def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
+    """A converted SNN's test accuracy against its time steps (calibrated T filled, the others hollow),
+    with its ANN's as a line: the latency/accuracy trade-off at a glance."""
+    if "conversion" not in card:
+        raise ValueError(f"{card.get('arch')}.{card.get('tag')} is not a converted SNN (its card has no conversion "
+                         "record)")
+    plt = _pyplot()
+    per_T = {int(t): record for t, record in card["conversion"]["per_T"].items() if "acc1" in record}
+    steps = sorted(per_T)
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    ax.plot(steps, [per_T[t]["acc1"] for t in steps], "-", color="#3b75af", lw=1)
+    for calibrated, style in ((True, {"label": "SNN, calibrated for T"}),
+                              (False, {"label": "SNN, state of the nearest calibrated T", "facecolors": "white"})):
+        chosen = [t for t in steps if per_T[t]["calibrated"] == calibrated]
+        if chosen:
+            ax.scatter(chosen, [per_T[t]["acc1"] for t in chosen], edgecolors="#3b75af", zorder=3,
+                       **{"facecolors": "#3b75af", **style})
+    ax.axhline(card["conversion"]["ann_acc1"], ls="--", color="grey",
+               label=f"ANN {card['conversion']['ann_acc1']:.2f}%")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [str(t) for t in steps])
+    ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']} on {card['dataset']}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_confusion(targets: list[int], predictions: list[int], classes: list[str], path: str | Path,
                    title: str = "") -> Path:
     """Row-normalised confusion matrix (rows: true class)."""
