@@ -177,3 +177,9 @@ def test_reset_classifier_gives_an_untrained_head_and_keeps_the_body(arch, kwarg
     assert all(torch.equal(after[k], v) for k, v in body.items())
     with pytest.raises(ValueError, match="positive"):
         model.reset_classifier(0)
+
+
+def test_a_cards_quick_check_covers_fewer_samples_beyond_T_32():
+    from zoo.hub.publish import check_samples
+
+    assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [1000, 1000, 1000, 500, 250, 100]

@@ -17,6 +17,12 @@ from .registry import create_model
 from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, sha256_of, weight_filename
 
 CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
+
+
+def check_samples(T: int | None) -> int:
+    """How many test samples a card's quick check covers: :data:`CHECK_SAMPLES`, fewer beyond T=32, so
+    the re-check of a long-T weight (a converted SNN at T=128) costs what one at T=32 does."""
+    return CHECK_SAMPLES if not T or T <= 32 else max(100, CHECK_SAMPLES * 32 // T)
 LICENSE = "MIT"
 
 
@@ -208,7 +214,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     load_into(fresh, weights)  # the file must load through the normal, verified path
     full = evaluate(fresh, test_set, batch_size=batch_size, seed=card["eval"]["seed"], desc="test",
                     per_sample=True)
-    head = full["per_sample"][:CHECK_SAMPLES]  # what `zoo eval --limit` re-measures quickly
+    head = full["per_sample"][:check_samples(model.T)]  # what `zoo eval --limit` re-measures quickly
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
     write_card(card_path, card)
