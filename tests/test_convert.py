@@ -291,7 +291,6 @@ def test_activity_of_a_batch_larger_than_a_forward_chunk(trained_ann, monkeypatc
         assert torch.equal(raster, chunked.spikes[name])
 
 
-
 def test_accuracy_against_T_needs_a_conversion_record(tmp_path):
     from zoo.train.plots import plot_accuracy_vs_T
 

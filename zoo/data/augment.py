@@ -69,9 +69,7 @@ class BatchAugment:
 
     def _erase(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.dim() == 5:  # the same rectangle in every frame of a sample
-            steps, size = batch.shape[:2]
-            folded = batch.transpose(0, 1).reshape(size, -1, *batch.shape[-2:])
-            return self._erase(folded).reshape(size, steps, *batch.shape[2:]).transpose(0, 1)
+            return _per_sample_frames(self._erase, batch)
         size, _, height, width = batch.shape
         area = height * width * torch.empty(size).uniform_(*self.ERASE_AREA)
         aspect = torch.empty(size).uniform_(*map(math.log, self.ERASE_ASPECT)).exp()
@@ -96,10 +94,8 @@ class BatchAugment:
         return torch.gather(batch, 0, index) * inside
 
     def _random_crop(self, batch: torch.Tensor) -> torch.Tensor:
-        if batch.dim() == 5:  # crop every frame of a sample the same way: fold time into channels
-            steps, size = batch.shape[:2]
-            folded = batch.transpose(0, 1).reshape(size, -1, *batch.shape[-2:])
-            return self._random_crop(folded).reshape(size, steps, *batch.shape[2:]).transpose(0, 1)
+        if batch.dim() == 5:  # crop every frame of a sample the same way
+            return _per_sample_frames(self._random_crop, batch)
         pad = self.crop_padding
         size, channels, height, width = batch.shape
         padded = F.pad(batch, (pad, pad, pad, pad))
@@ -114,6 +110,14 @@ class BatchAugment:
     def __repr__(self) -> str:
         return (f"BatchAugment(hflip={self.hflip}, crop_padding={self.crop_padding}, "
                 f"time_subsample={self.time_subsample}, event_drop={self.event_drop}, time_jitter={self.time_jitter}, erase={self.erase})")
+
+
+def _per_sample_frames(image_op, frames: torch.Tensor) -> torch.Tensor:
+    """``image_op`` (per sample, on ``[B, C, H, W]``) applied to ``[T, B, C, H, W]`` with time folded into
+    channels, so every frame of a sample gets the same draw."""
+    steps, size = frames.shape[:2]
+    folded = frames.transpose(0, 1).reshape(size, -1, *frames.shape[-2:])
+    return image_op(folded).reshape(size, steps, *frames.shape[2:]).transpose(0, 1)
 
 
 def time_major(batch: torch.Tensor) -> torch.Tensor:

@@ -17,13 +17,13 @@ from .registry import create_model
 from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, sha256_of, weight_filename
 
 CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
+LICENSE = "MIT"
 
 
 def check_samples(T: int | None) -> int:
     """How many test samples a card's quick check covers: :data:`CHECK_SAMPLES`, fewer beyond T=32, so
     the re-check of a long-T weight (a converted SNN at T=128) costs what one at T=32 does."""
     return CHECK_SAMPLES if not T or T <= 32 else max(100, CHECK_SAMPLES * 32 // T)
-LICENSE = "MIT"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
