@@ -103,7 +103,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, memory, sparse, backend, conversion"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion"
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():
@@ -126,3 +126,11 @@ def test_amp_suite_times_both_precisions():
     assert row["suite"] == "amp" and row["fp32_s"] > 0 and row["amp_s"] > 0 and row["ratio"] > 0
     assert 0.0 <= row["agreement"] <= 1.0 and "float32 / bfloat16 autocast" in row["case"]
     assert "paper's initialisation" in row["case"] and "of 20 " in row["case"]
+
+
+def test_optimizer_suite_times_foreach_against_fused_adam_on_the_same_update():
+    from zoo.bench import optimizer
+
+    [row] = optimizer.run(repeats=1, T=2, channels=4, hidden=32)
+    assert row["suite"] == "optimizer" and row["foreach_s"] > 0 and row["fused_s"] > 0 and row["ratio"] > 0
+    assert row["max_difference"] < 1e-6  # one float32 step: the two optimizers agree to rounding

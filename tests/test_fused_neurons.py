@@ -162,3 +162,22 @@ def test_stbp_lif_equals_the_papers_loop_including_a_tie(fused):
     x[0, :8] = 0.5  # membranes exactly at the threshold at the first step
     neuron = stbp_lif(0.2, 0.5, "rectangle", 1.0, fused=fused)
     assert torch.equal(neuron(x), _stbp_paper_loop(x))
+
+
+def test_plif_decay_gradient_keeps_float32_precision_under_bfloat16():
+    """Under bfloat16 autocast the membranes are bfloat16 but ``w`` is float32: its gradient is summed
+    in float32 from float32 differences, near the float64 one and not rounded to bfloat16's 8 bits."""
+    torch.manual_seed(3)
+    reference, fused = _pair("plif", "atan", init_tau=2.0, detach_reset=True)
+    fused = fused.float()
+    x = (torch.randn(8, 16, 32, 14, 14) * 1.5 + 0.6).bfloat16()
+    upstream = torch.randn(8, 16, 32, 14, 14).bfloat16()
+    grads = []
+    for neuron, dtype in ((reference, torch.float64), (fused, torch.bfloat16)):
+        sj.functional.reset_net(neuron)
+        (neuron(x.to(dtype).requires_grad_(True)) * upstream.to(dtype)).sum().backward()
+        grads.append(neuron.w.grad)
+    exact, mixed = grads
+    assert mixed.dtype == torch.float32 and exact.abs() > 0
+    assert torch.allclose(mixed.double(), exact, rtol=1e-2), (mixed, exact)
+    assert mixed != mixed.bfloat16().float()  # more than bfloat16's mantissa

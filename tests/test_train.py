@@ -2,12 +2,14 @@ import json
 
 import pytest
 import torch
+import yaml
 
 import zoo
 
 from conftest import REPO, tiny_recipe
 from zoo.errors import RecipeError
 from zoo.train import Trainer, load_recipe, train
+from zoo.train.trainer import fused_if_supported
 from zoo.train.checkpoint import load_checkpoint, save_atomic
 
 
@@ -54,6 +56,33 @@ def test_resume_continues_bit_for_bit(tmp_path, fmnist_root):
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert torch.equal(a["rng_torch"], b["rng_torch"])
+
+
+def test_the_optimizer_is_fused_also_when_resuming_a_run_saved_without(tmp_path, fmnist_root):
+    """An older run's checkpoint holds the foreach optimizer's flags; its continuation steps fused."""
+    train(tiny_recipe(fmnist_root, epochs=1), tmp_path, max_steps=2, progress=False)
+    path = tmp_path / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    assert all(group["fused"] for group in state["optimizer"]["param_groups"])
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = None
+    save_atomic(state, path)
+    trainer = Trainer(load_recipe(yaml.safe_load((tmp_path / "config.yaml").read_text())), tmp_path, progress=False)
+    trainer.resume()
+    assert trainer.step == 2 and all(group["fused"] for group in trainer.optimizer.param_groups)
+
+
+def test_an_optimizer_without_fused_kernels_falls_back_to_its_default():
+    class NoFusedKernels(torch.optim.SGD):
+        def __init__(self, params, fused=None, **kwargs):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                                   "supported devices")
+            super().__init__(params, **kwargs)
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert fused_if_supported(torch.optim.SGD, params, lr=0.1).param_groups[0]["fused"]
+    assert not fused_if_supported(NoFusedKernels, params, lr=0.1).param_groups[0]["fused"]
 
 
 def test_damaged_last_checkpoint_falls_back_to_the_previous(tmp_path):

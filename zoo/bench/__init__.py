@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "memory", "sparse", "backend", "conversion")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion")
 
 
 def check_suite(name: str) -> None:
@@ -24,6 +24,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "amp":
         from . import amp
         return amp.run(repeats=repeats, device=device)
+    if name == "optimizer":
+        from . import optimizer
+        return optimizer.run(repeats=repeats, device=device)
     if name == "memory":
         from . import memory
         return memory.run(device=device)

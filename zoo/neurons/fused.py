@@ -100,6 +100,7 @@ class _MultiStep(torch.autograd.Function):
         ctx.set_materialize_grads(False)  # an unused final membrane sends no gradient: no zero tensor
         ctx.params = (a, b, v_th, v_reset, detach_reset, surrogate, dh_dk)
         ctx.v_init_is_tensor = isinstance(v_init, torch.Tensor)
+        ctx.k_dtype = k.dtype if k is not None else None
         return spikes, v
 
     @staticmethod
@@ -114,6 +115,7 @@ class _MultiStep(torch.autograd.Function):
         carry_buffer = torch.empty_like(h_seq[0]) if a != 1.0 else None
         need_k = dh_dk is not None and ctx.needs_input_grad[2]
         grad_k = torch.zeros((), dtype=torch.float64, device=h_seq.device) if need_k else None
+        grad_dtype = torch.promote_types(h_seq.dtype, torch.float32)
         carry = grad_v_last
         # one time step at a time, on [B, ...] buffers that stay in cache: dL/dH[t] from dL/dS[t], the
         # surrogate and the carry dL/dV[t], written straight into the output
@@ -150,12 +152,15 @@ class _MultiStep(torch.autograd.Function):
                     torch.addcmul(carry, carry, fired, value=-1.0, out=g).addcmul_(scratch, sg)
             if need_k:
                 v_prev = v_first if t == 0 else _reset_(scratch, h_seq[t - 1], spikes[t - 1], v_th, v_reset)
-                grad_k += torch.dot(g.flatten(), dh_dk(h, v_prev).flatten())
+                # in float32 at least: under bfloat16 autocast H - V[t-1] cancels to a few bits, and a
+                # bfloat16 dot rounds its sum to 8 bits and runs 9x slower on a CPU
+                terms = dh_dk(h.to(grad_dtype), v_prev.to(grad_dtype))
+                grad_k += torch.dot(g.flatten().to(grad_dtype), terms.flatten())
             carry = g if carry_buffer is None else torch.mul(g, a, out=carry_buffer)
         if b != 1.0:
             grad_x.mul_(b)
         grad_v_init = carry.clone() if ctx.v_init_is_tensor else None
-        grad_k = grad_k.to(h_seq.dtype) if need_k else None
+        grad_k = grad_k.to(ctx.k_dtype) if need_k else None  # k is float32 when autocast runs the rest in bfloat16
         return grad_x, grad_v_init, grad_k, None, None, None, None, None, None, None, None, None
 
 

@@ -65,6 +65,16 @@ class _StopRequested:
             signal.signal(sig, handler)
 
 
+def fused_if_supported(optimizer_class: type[torch.optim.Optimizer], params, **kwargs) -> torch.optim.Optimizer:
+    """``optimizer_class`` with its fused kernel where PyTorch has one for these parameters: on a CPU the
+    default per-tensor (foreach) Adam spends about 95 ms a step on the PLIF net's 13 M parameters, the
+    fused one 7 ms, for the same update to float rounding."""
+    try:
+        return optimizer_class(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError):  # a device or dtype without fused kernels
+        return optimizer_class(params, **kwargs)
+
+
 def git_commit() -> str | None:
     """The zoo checkout's commit (with ``+dirty`` for uncommitted changes), or None outside git."""
     repo = Path(__file__).resolve().parents[2]
@@ -170,9 +180,9 @@ class Trainer:
                                           {"params": [p for name, p in named if not name.startswith(head)],
                                            "lr": cfg["lr"] * cfg["backbone_lr_scale"]}) if group["params"]]
         if cfg["optimizer"] == "sgd":
-            return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
-                                   weight_decay=cfg["weight_decay"])
-        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+            return fused_if_supported(torch.optim.SGD, params, lr=cfg["lr"], momentum=cfg["momentum"],
+                                      weight_decay=cfg["weight_decay"])
+        return fused_if_supported(torch.optim.Adam, params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def _lr_factor(self, step: int) -> float:
         cfg = self.config["train"]
@@ -223,7 +233,10 @@ class Trainer:
     def resume(self) -> None:
         state = load_checkpoint(self.last_path)
         self.model.load_state_dict(state["model"])
+        fused = [group.get("fused") for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group, flag in zip(self.optimizer.param_groups, fused):  # a checkpoint's flag is not this machine's
+            group["fused"] = flag
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])
