@@ -7,6 +7,8 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SJ2_VENV ?= .venv-sj2
+# waiting OpenMP threads sleep rather than spin, so the suite keeps its pace beside other work (zoo/runtime.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 SJ2_PY := $(SJ2_VENV)/bin/python
 SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 # the tests that run again on SpikingJelly 2.x: everything that builds, runs, loads or exports neurons
@@ -44,7 +46,7 @@ test-pinned: setup
 	$(PY) -m pytest
 
 test-sj2: setup $(SJ2_VENV)/.installed
-	$(SJ2_PY) -m pytest -q -p no:cacheprovider $(SJ2_TESTS)
+	$(SJ2_PY) -m pytest -p no:cacheprovider $(SJ2_TESTS)
 
 clean:
 	rm -rf $(VENV) $(SJ2_VENV) .pytest_cache

@@ -83,3 +83,27 @@ def test_runs_compare_on_one_figure(tiny_run, tmp_path):
 
     path = plot_runs([tiny_run, tiny_run], ["a", "b"], tmp_path / "compare.png", title="two runs")
     assert path.is_file() and path.stat().st_size > 10_000
+
+
+def test_average_pooled_spikes_count_as_synaptic_operations_in_stbp_and_sew():
+    """STBP's conv2 and fc1 and SEW's read-out see spikes averaged by a pooling (multiples of 1/k): events,
+    so the only MACs left are what sees the image itself (none in STBP: its input is rate coded)."""
+    import zoo
+
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 28, 28)
+    stbp = zoo.create_model("stbp_cnn", T=4).eval()
+    with ActivityMonitor(stbp) as monitor, torch.no_grad():
+        stbp(images)
+    report = monitor.report()
+    assert report.snn_macs == 0 and report.synops > 0
+    sew = zoo.create_model("sew_resnet18", T=2, width=8, stem="cifar", in_channels=1, input_size=(28, 28)).eval()
+    with ActivityMonitor(sew) as monitor, torch.no_grad():
+        sew(images)
+    stem = sew.conv1
+    stem_macs = 8 * (1 * 3 * 3) * 28 * 28  # the stem's MACs on the image, once per sample (static stem)
+    assert isinstance(stem, nn.Conv2d) and monitor.report().snn_macs == pytest.approx(stem_macs)
+    pooled_image = nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(196, 2))  # real values stay MACs
+    with ActivityMonitor(pooled_image) as monitor, torch.no_grad():
+        pooled_image(images)
+    assert monitor.report().snn_macs == pytest.approx(196 * 2) and monitor.report().synops == 0

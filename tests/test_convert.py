@@ -265,8 +265,8 @@ def test_spikes_scaled_by_per_channel_thresholds_count_as_synaptic_operations(tr
         snn(batches[0])
     report = monitor.report()
     stem_macs = 8 * 1 * 9 * 12 * 12  # the first convolution sees the image, once per image (static stem)
-    readout_macs = 32 * 10 * 4  # the read-out sees average-pooled spikes, real values, at every step
-    assert report.snn_macs == pytest.approx(stem_macs + readout_macs) and report.synops > 0
+    # the read-out sees average-pooled spikes: whole multiples of threshold / pooled inputs, events too
+    assert report.snn_macs == pytest.approx(stem_macs) and report.synops > 0
 
 
 def test_activity_of_a_batch_larger_than_a_forward_chunk(trained_ann, monkeypatch):

@@ -75,3 +75,20 @@ def test_holdout_is_seeded_disjoint_and_complete(fmnist_root):
     assert not set(train.indices) & set(val.indices)
     with pytest.raises(ValueError):
         holdout(data, 1.0)
+
+
+def test_datasets_without_a_system_package_are_found_under_zoo_datasets(tmp_path, monkeypatch):
+    """One rule: root= (--root), else $ZOO_DATASETS/<name>; the card records the folder and test files."""
+    from conftest import make_mnist_layout
+    from zoo.data.roots import describe_source
+
+    make_mnist_layout(tmp_path / "mnist", "MNIST", n_train=30, n_test=20)
+    monkeypatch.setenv("ZOO_DATASETS", str(tmp_path))
+    test = zoo.load_dataset("mnist", split="test")
+    assert len(test) == 20 and len(zoo.load_dataset("mnist")) == 30
+    source = describe_source(tmp_path / "mnist", test.source_files)
+    assert source["root"] == str((tmp_path / "mnist").resolve())
+    assert sorted(source["sha256"]) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    monkeypatch.delenv("ZOO_DATASETS")
+    with pytest.raises(DatasetNotFoundError, match=r"\$ZOO_DATASETS is not set\): put MNIST/raw/"):
+        zoo.load_dataset("mnist")

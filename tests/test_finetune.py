@@ -149,3 +149,24 @@ def test_reordered_read_out_gives_the_same_scores_in_the_new_order(arch, kwargs)
 def test_recipes_name_what_happens_to_the_read_out():
     with pytest.raises(RecipeError, match="model.head must be 'keep', 'reset' or a list of class indices"):
         load_recipe({"model": {"name": "stbp_cnn", "head": "drop"}, "data": {"name": "fashion-mnist"}})
+
+
+@pytest.mark.parametrize("per_class, trusted", [(24, False), (140, True)])
+def test_finetune_budget_validates_by_steps_and_stops_early_only_on_a_split_it_can_trust(per_class, trusted, tmp_path):
+    """Ten validations over the budget whatever the epoch length; no early stop on a validation split of a
+    handful of recordings (ties then go to the later checkpoint), a patience of a third of the budget above."""
+    from zoo.train.finetune import TRUSTED_VALIDATION, finetune_config
+
+    folder = _folder(tmp_path / "rec", {"a": per_class, "b": per_class, "c": per_class})
+    config = finetune_config("sew_4b_net.fmnist_dvs", folder)
+    train_cfg, choices = config["train"], config["finetune"]["choices"]
+    train_split = 3 * round(per_class * 0.8)  # the folder's seeded 80% of each class
+    validation = train_split - round(train_split * 0.8)
+    assert (validation >= TRUSTED_VALIDATION) == trusted
+    assert train_cfg["steps"] == 300 and train_cfg["val_every"] == train_cfg["checkpoint_every"] == 30
+    if trusted:
+        assert train_cfg["early_stop"] == 3 and not train_cfg["ties_to_later"]  # 3 x 30 steps: a third of 300
+        assert choices["early stop"] == "after 3 validations (90 steps) without a better one"
+    else:
+        assert train_cfg["early_stop"] == 0 and train_cfg["ties_to_later"]
+        assert choices["early stop"].startswith(f"none: {validation} validation recordings are too few to stop on")

@@ -3,6 +3,8 @@ gives the same output spikes on real test images; SEW-ResNet's ADD connections a
 fold into the convolutions, and the graph read back gives the model's read-out exactly; SpikingJelly 2.x's
 reader agrees on both (in the 2.x environment); neuron parameters in NIR's continuous form; a graph written
 by SpikingJelly 2.x imports into a zoo network; clear refusals and errors."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -168,7 +170,11 @@ def test_spikingjelly_2_reads_the_shipped_exports_and_fires_the_same_output_spik
         out = reader(x)
         theirs = (out[0] if isinstance(out, tuple) else out).sum(0)
     assert (ours.argmax(1) == theirs.argmax(1)).float().mean() >= 0.99
-    assert torch.equal(ours, theirs) or (ours == theirs).all(1).float().mean() >= 0.99
+    # The folded batch norm rounds a convolution's current differently from convolution then batch norm
+    # and flips a few spikes next to a threshold: the README documents read-outs that differ on 8-24 of
+    # 1,000 images depending on the CPU's kernels (18 with AVX2 only), never in class. On 100 images that
+    # is 0-5 with sampling; the STBP nets have no batch norm and agree exactly.
+    assert torch.equal(ours, theirs) or (ours == theirs).all(1).float().mean() >= 0.95
 
 
 def test_a_graph_written_by_spikingjelly_2_imports_and_fires_as_spikingjelly_2_did():
@@ -264,3 +270,29 @@ def test_a_node_whose_contents_do_not_fit_is_a_clear_error():
     graph = nir.NIRGraph(nodes={**io, "fc": bad}, edges=[("input", "fc"), ("fc", "output")], type_check=False)
     with pytest.raises(NIRImportError, match=r"node fc \(Affine\): "):
         import_nir(graph)
+
+
+def test_check_records_beside_the_file_and_leaves_the_shipped_card_unchanged(tmp_path, capsys, monkeypatch):
+    from conftest import REPO
+
+    card = REPO / "weights" / "stbp_cnn.fmnist_t8.json"
+    before = card.read_bytes()
+    out = tmp_path / "stbp.nir"
+    assert main(["export", "stbp_cnn.fmnist_t8", "--out", str(out), "--check", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == f"stbp_cnn.fmnist_t8 -> {out} (NIR graph of 11 layers, dt=0.0001 s)"
+    assert card.read_bytes() == before
+    record = json.loads((tmp_path / "stbp.nir.check.json").read_text())
+    assert record["weight"] == "stbp_cnn.fmnist_t8" and record["nir"]["read_back"]["zoo"]["images"] == 20
+    # --update-card writes into the card (here a copy), keeping a reader measured in another environment
+    copy = tmp_path / "weights"
+    copy.mkdir()
+    meta = json.loads(before)
+    meta["nir"]["read_back"]["elsewhere"] = {"images": 1000, "same_class": 1000, "same_readout": 1000}
+    (copy / card.name).write_text(json.dumps(meta))
+    (copy / meta["file"]).symlink_to(REPO / "weights" / meta["file"])
+    monkeypatch.setenv("ZOO_WEIGHTS", str(copy))
+    assert main(["export", "stbp_cnn.fmnist_t8", "--out", str(out), "--check", "20", "--update-card"]) == 0
+    updated = json.loads((copy / card.name).read_text())["nir"]["read_back"]
+    assert updated["zoo"]["images"] == 20 and updated["elsewhere"]["images"] == 1000
+    assert card.read_bytes() == before

@@ -2,7 +2,9 @@
 energy estimate against the same network run as an ANN.
 
 Counting (forward hooks, any zoo model): a convolution or linear layer does ``MACs = output elements x
-fan-in`` per step. Fed spikes, it does one accumulate per non-zero input and synapse, which is
+fan-in`` per step. Fed spikes, or spikes that an average pooling took the mean of (multiples of 1/k: the
+1/k folds into the next layer's weights, so a pooled spike is still an event), it does one accumulate per
+non-zero input and synapse, which is
 ``MACs x (fraction of non-zero inputs)``; fed real values (the first layer of a directly coded SNN)
 it does the MACs. The ANN of the same architecture does each layer's MACs once per sample, not once
 per step. Energies per operation are the 45 nm figures of Horowitz (ISSCC 2014) that SNN papers use:
@@ -30,6 +32,10 @@ NEURON_TYPES = (sj.neuron.BaseNode, LearnableThresholdLIF, IFNeuron, RecurrentSp
 
 def is_neuron(module: nn.Module) -> bool:
     return isinstance(module, NEURON_TYPES)
+
+
+LINEAR_POOLING = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+                  nn.AdaptiveAvgPool3d)  # SpikingJelly's layers subclass these
 
 
 def _is_spikes(x: torch.Tensor) -> bool:
@@ -119,6 +125,7 @@ class ActivityMonitor:
         self._synops = self._snn_macs = self._ann_macs = 0.0
         self._samples = self._batch = 0
         self._steps = 1
+        self._pooled_spikes: dict[int, torch.Tensor] = {}  # data pointer -> a pooling's output of spikes
 
     def __enter__(self) -> "ActivityMonitor":
         for name, module in self.model.named_modules():
@@ -126,6 +133,8 @@ class ActivityMonitor:
                 self.hooks.append(module.register_forward_hook(self._neuron_hook(name)))
             elif isinstance(module, (nn.Conv2d, nn.Linear)):
                 self.hooks.append(module.register_forward_hook(self._synapse_hook))
+            elif isinstance(module, LINEAR_POOLING):
+                self.hooks.append(module.register_forward_hook(self._pooling_hook))
         self.hooks.append(self.model.register_forward_pre_hook(self._count_samples))
         return self
 
@@ -135,6 +144,7 @@ class ActivityMonitor:
         self.hooks.clear()
 
     def _count_samples(self, module, args) -> None:
+        self._pooled_spikes.clear()
         x = args[0]
         sequence = x.dim() in (3, 5)  # time-major feature or frame sequences
         self._batch = x.shape[1] if sequence else x.shape[0]
@@ -157,12 +167,20 @@ class ActivityMonitor:
         batch = self._batch if leading in (self._steps, self._steps * self._batch) else leading // self._steps
         return output.reshape(self._steps, batch, -1)[:, 0]
 
+    def _events(self, x: torch.Tensor) -> bool:
+        """Spikes, or a pooling's mean of spikes (the same memory, perhaps flattened)."""
+        return x.data_ptr() in self._pooled_spikes or _is_spikes(x)
+
+    def _pooling_hook(self, module, inputs, output) -> None:
+        if self._events(inputs[0]):  # held until the next forward, so its memory cannot be reused meanwhile
+            self._pooled_spikes[output.data_ptr()] = output
+
     def _synapse_hook(self, module, inputs, output) -> None:
         x = inputs[0]
         fan_in = module.in_features if isinstance(module, nn.Linear) else \
             module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
         macs = output.numel() * fan_in
-        if _is_spikes(x):
+        if self._events(x):
             self._synops += macs * float((x != 0).float().mean())
         else:
             self._snn_macs += macs

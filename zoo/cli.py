@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
-from .runtime import keep_freed_memory, use_huge_pages
+from .runtime import keep_freed_memory, set_threads, use_huge_pages
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
@@ -234,7 +234,6 @@ def _cmd_export(args) -> int:
     import nir
 
     from .hub import create_model, get_weights
-    from .hub.publish import write_card
     from .nir_export import NIRExportError, export_nir
 
     model = create_model(args.name, pretrained=True)
@@ -242,35 +241,46 @@ def _cmd_export(args) -> int:
     try:
         graph = export_nir(model, dt=args.dt)
     except NIRExportError as error:
-        if args.check:  # the card says why this weight does not export
-            write_card(weights.card_path, {**weights.meta, "nir": {"exports": False, "reason": str(error)}})
+        if args.update_card:  # the card says why this weight does not export
+            _record_nir(weights, {"exports": False, "reason": str(error)}, card=True)
         raise
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     nir.write(str(partial), graph)  # HDF5 through h5py: written beside, then renamed into place
     partial.replace(out)
-    print(f"{args.name}: {len(graph.nodes) - 2} layers as NIR ({', '.join(type(n).__name__ for n in graph.nodes.values())}) "
-          f"with dt={args.dt:g} s -> {out}")
+    print(f"{weights.name} -> {out} (NIR graph of {len(graph.nodes) - 2} layers, dt={args.dt:g} s)")
     if args.check:
         _check_export(model, weights, out, args)
     return 0
 
 
+def _record_nir(weights, record: dict, card: bool, path: Path | None = None) -> Path:
+    """Write a NIR record into the weight's card (``--update-card``) or into ``path``, a file of the user's."""
+    from .hub.publish import write_card
+
+    if card:
+        write_card(weights.card_path, {**weights.meta, "nir": record})
+        return weights.card_path
+    write_card(path, {"weight": weights.name, "sha256": weights.meta["sha256"], "nir": record})
+    return path
+
+
 def _check_export(model, weights, path: Path, args) -> None:
-    """Read the written file back with every available reader on the weight's test images; print and
-    record the agreement in the card (readers measured before in another environment are kept)."""
+    """Read the written file back with every available reader on the weight's test images; print the
+    agreement and record it beside the file (``<out>.check.json``), or in the card with ``--update-card``,
+    where the results of readers measured in another environment on this very file are kept."""
     import torch
 
-    from .data import load_dataset
-    from .hub.publish import write_card
+    from .hub.publish import card_dataset
     from .nir_check import available_readers, read_back
 
-    test = load_dataset(weights.meta["dataset"], split="test")
+    test = card_dataset(weights.meta)
     count = min(args.check, len(test))
     images = torch.stack([test[i][0] for i in range(count)])
-    previous = weights.meta.get("nir") or {}  # readers measured in another environment, on this very file
-    same_file = previous.get("dt") == args.dt and previous.get("sha256") == weights.meta["sha256"]
+    previous = (weights.meta.get("nir") or {}) if args.update_card else {}
+    # a record without a hash was written into this card, for its file
+    same_file = previous.get("dt") == args.dt and previous.get("sha256", weights.meta["sha256"]) == weights.meta["sha256"]
     results = dict(previous.get("read_back", {})) if same_file else {}
     for reader in available_readers():
         try:
@@ -282,8 +292,9 @@ def _check_export(model, weights, path: Path, args) -> None:
         r = results[reader]
         print(f"read back by {reader}: the same class on {r['same_class']}/{count} test images, the same "
               f"read-out on {r['same_readout']}/{count}")
-    write_card(weights.card_path, {**weights.meta, "nir": {"exports": True, "dt": args.dt,
-                                                           "sha256": weights.meta["sha256"], "read_back": results}})
+    record = {"exports": True, "dt": args.dt, "sha256": weights.meta["sha256"], "read_back": results}
+    written = _record_nir(weights, record, card=args.update_card, path=path.with_name(path.name + ".check.json"))
+    print(f"read-back record: {written}")
 
 
 def _cmd_report(args) -> int:
@@ -338,9 +349,13 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="zoo", description="Spiking model zoo")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    # --debug after the subcommand too; SUPPRESS keeps a missing one from overwriting the top-level value
+    threads_help = ("CPU threads for torch and the zoo's kernels (default: torch's, one per core); fewer when "
+                    "other work shares the machine")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N", help=threads_help)
+    # --debug and --threads after the subcommand too; SUPPRESS keeps a missing one from overwriting the top-level value
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="N", help=threads_help)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     add_parser = sub.add_parser
     sub.add_parser = lambda *args, **kwargs: add_parser(*args, parents=[common], **kwargs)
@@ -448,7 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "neurons (default 1e-4, as snnTorch reads them)")
     p.add_argument("--check", type=_positive_int, default=0, metavar="N",
                    help="read the file back with every available NIR reader on N test images and record the "
-                   "agreement (or why the weight does not export) in the weight's card")
+                   "agreement in OUT.check.json")
+    p.add_argument("--update-card", action="store_true",
+                   help="record the read-back (or why the weight does not export) in the weight's card instead, "
+                   "keeping the results of readers measured elsewhere on the same file")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")
@@ -482,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     zoo_log.setLevel(logging.INFO)
     if args.command == "train" and not (args.recipe or args.resume):
         parser.error("train needs a RECIPE or --resume DIR")
+    if args.threads:
+        set_threads(args.threads)
     keep_freed_memory()  # every command allocates the same activations again and again
     use_huge_pages()  # and the largest of them (over glibc's 32 MiB) fault in 2 MiB at a time
     try:

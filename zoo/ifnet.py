@@ -156,9 +156,13 @@ class ConvertedSNN(nn.Module):
                 live[key].copy_(value)
         return chosen
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Images ``[B, C, H, W]`` as the ANN took them; errors name this network, not its ANN."""
+        from .models.base import check_image_batch  # the models package registers this family: import late
+
+        check_image_batch(self, x)
+
     def _steps(self, x: torch.Tensor, static_stem: bool) -> torch.Tensor:
-        if hasattr(self.net, "check_input"):
-            self.net.check_input(x)
         first = self.neurons()[0] if static_stem else None
         if first is None:
             x = x.unsqueeze(0).expand(self.T, *x.shape).reshape(self.T * x.shape[0], *x.shape[1:])
@@ -173,11 +177,13 @@ class ConvertedSNN(nn.Module):
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, ...]`` read-outs, in chunks of about :data:`STEP_CHUNK` images x steps."""
+        self.check_input(x)
         chunk = max(1, STEP_CHUNK // self.T)
         return torch.cat([self._steps(part, self.static_stem) for part in x.split(chunk)], dim=1)
 
     def forward_steps_reference(self, x: torch.Tensor) -> torch.Tensor:
         """The same read-outs the plain way: the image repeated ``T`` times through every layer, at once."""
+        self.check_input(x)
         return self._steps(x, static_stem=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

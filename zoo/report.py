@@ -4,7 +4,7 @@ one row per recipe (paper x dataset), and one per shipped weight trained with it
 ``python -m zoo report`` rewrites the table between the README's ``<!-- status:start -->`` and
 ``<!-- status:end -->`` markers, the benchmark ratios of ``docs/bench/results.json`` between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->``, and what the cards say about NIR export (written by
-``zoo export NAME --check N``) between ``<!-- nir:start -->`` and ``<!-- nir:end -->``; ``--check`` only
+``zoo export NAME --check N --update-card``) between ``<!-- nir:start -->`` and ``<!-- nir:end -->``; ``--check`` only
 says whether they are current (the tests run it).
 """
 from __future__ import annotations

@@ -141,6 +141,30 @@ def _truncated_pt(ctx: Ctx):
     return zoo.load_weights(zoo.create_model("stbp_cnn"), path)
 
 
+def _nan_safetensors(ctx: Ctx):
+    from safetensors.torch import save_file
+
+    state = zoo.create_model("stbp_cnn").state_dict()
+    state["conv1.weight"][0, 0, 0, 0] = float("nan")  # an intact header over a damaged number
+    save_file(state, str(ctx.tmp / "nan.safetensors"))
+    return zoo.load_weights(zoo.create_model("stbp_cnn"), ctx.tmp / "nan.safetensors")
+
+
+def _datasets_here(ctx: Ctx) -> None:
+    os.environ["ZOO_DATASETS"] = str(ctx.tmp)  # the ctx fixture's monkeypatch restores it
+
+
+def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None):
+    from conftest import make_mnist_layout
+
+    raw = make_mnist_layout(ctx.tmp / "m", "MNIST", n_train=20, n_test=10) / "MNIST" / "raw"
+    if drop:
+        (raw / drop).unlink()
+    if cut:
+        (raw / cut).write_bytes((raw / cut).read_bytes()[:-100])
+    return load_dataset("mnist", root=ctx.tmp / "m", split="test")
+
+
 def _recipe_file(ctx: Ctx, text: str) -> Path:
     path = ctx.tmp / "recipe.yaml"
     path.write_text(text)
@@ -202,6 +226,8 @@ CASES = [
          WeightsError, r"is not a readable torch checkpoint"),
     Case("weights", "a user checkpoint of another architecture", lambda c: zoo.load_weights(zoo.create_model("stbp_cnn"), _torch_save(c, zoo.create_model("sew_resnet18", width=4).state_dict())),
          WeightsError, r"does not fit STBPCNN: missing .*; unexpected"),
+    Case("weights", "a user .safetensors with NaN weights", _nan_safetensors,
+         WeightsError, r"nan.safetensors holds non-finite numbers \(NaN or inf\) in 1 tensor\(s\): conv1.weight"),
     Case("weights", "a missing user weight file", lambda c: zoo.load_weights(zoo.create_model("stbp_cnn"), c.tmp / "none.pt"),
          FileNotFoundError, r"weight file .*none.pt does not exist"),
     # data and event files
@@ -210,7 +236,13 @@ CASES = [
     Case("data", "unknown split", lambda c: load_dataset("fashion-mnist", split="val"),
          ValueError, r"split must be one of train, test, got 'val'"),
     Case("data", "CIFAR-10 without a root", lambda c: load_dataset("cifar10"),
-         DatasetNotFoundError, r"CIFAR-10 not found: pass root= a folder holding cifar-10-batches-py"),
+         DatasetNotFoundError, r"CIFAR-10 not found \(\$ZOO_DATASETS is not set\): put cifar-10-batches-py/.* pass --root DIR"),
+    Case("data", "MNIST under $ZOO_DATASETS missing", lambda c: _datasets_here(c) or load_dataset("mnist"),
+         DatasetNotFoundError, r"MNIST not found \(.*mnist does not exist\): put MNIST/raw/"),
+    Case("data", "a MNIST root missing an idx file", lambda c: _mnist_root(c, drop="t10k-labels-idx1-ubyte"),
+         DatasetNotFoundError, r"MNIST: .*t10k-labels-idx1-ubyte is missing"),
+    Case("data", "a MNIST root with a truncated idx file", lambda c: _mnist_root(c, cut="train-images-idx3-ubyte"),
+         DatasetNotFoundError, r"MNIST: .*train-images-idx3-ubyte is truncated or padded \(\d.* bytes, its header says"),
     Case("data", "N-MNIST not where it was said to be", lambda c: load_dataset("nmnist", root=c.tmp),
          DatasetNotFoundError, r"N-MNIST not found under .*: expected NMNIST/Train/<digit>/\*.bin"),
     Case("data", "an event folder without class folders", lambda c: load_dataset("events", root=c.tmp),
@@ -276,7 +308,7 @@ CLI_CASES = [
     CliCase("fine-tuning on a folder that does not exist", lambda c: ["finetune", "stbp_cnn", "--data", str(c.tmp / "none")], 1,
             r"event folder .*none does not exist"),
     CliCase("exporting an event dataset without its root", lambda c: ["events-to-frames", "nmnist", "--out", str(c.tmp / "o")], 1,
-            r"N-MNIST not found: pass root="),
+            r"N-MNIST not found \(\$ZOO_DATASETS is not set\): .* pass --root DIR"),
     CliCase("a corrupt shipped weight", lambda c: ["eval", "stbp_cnn.tiny", "--limit", "5"], 1, r"is corrupt: sha256",
             prepare=lambda c: _damage_weight_file(c)),
 ]
@@ -296,6 +328,8 @@ def ctx(tmp_path, tiny_weights, monkeypatch) -> Ctx:
     shutil.copytree(tiny_weights, weights)
     monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_DATASETS", "")  # recorded, so a case that sets it is undone afterwards
+    monkeypatch.delenv("ZOO_DATASETS")
     work = tmp_path / "work"
     work.mkdir()
     return Ctx(work, weights)

@@ -37,17 +37,21 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, fmnist_root):
     straight = _zoo("train", str(recipe), "--out", str(tmp_path / "straight"))
     assert straight.wait(600) == 0, straight.stderr.read()
 
+    total = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["step"]
+    # killed as soon as a checkpoint at or past a random step in the first half appears: waiting on the
+    # checkpoint itself, not on a delay, so a loaded machine cannot let the run finish first
+    target = random.Random(os.getpid()).randint(2, total // 2)
     killed = _zoo("train", str(recipe), "--out", str(tmp_path / "killed"))
     last = tmp_path / "killed" / "checkpoints" / "last.pt"
     deadline = time.time() + 600
-    while not last.exists() and killed.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))  # somewhere after the first checkpoint
+    while killed.poll() is None and time.time() < deadline:
+        if last.exists() and load_checkpoint(last)["step"] >= target:
+            break
+        time.sleep(0.02)
     killed.send_signal(signal.SIGKILL)
     killed.wait(60)
     reached = load_checkpoint(last)["step"]
-    total = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["step"]
-    assert killed.returncode == -signal.SIGKILL and 0 < reached < total
+    assert killed.returncode == -signal.SIGKILL and target <= reached < total
 
     resumed = _zoo("train", "--resume", str(tmp_path / "killed"))
     assert resumed.wait(600) == 0, resumed.stderr.read()

@@ -27,6 +27,7 @@ from ..errors import DatasetNotFoundError
 from .frames import SPLITS, check_sensor, events_to_frames
 from .emulator import EVENT_DTYPE, EmulatedReader, SaccadeEmulator
 from .isolated import run_isolated
+from .roots import resolve_root
 from .static import data_cache, fashion_mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
@@ -293,10 +294,9 @@ def _local(tonic_class, layout: str, label: str, suffix: str):
     return type(tonic_class.__name__, (tonic_class,), {"_check_exists": _check_exists, "download": download})
 
 
-def _root(root, label: str) -> str:
-    if root is None:
-        raise DatasetNotFoundError(f"{label} not found: pass root= the folder that holds it (the zoo never downloads)")
-    if not Path(root).is_dir():
+def _root(root, name: str, label: str, layout: str) -> str:
+    root = resolve_root(name, root, label, layout)
+    if not root.is_dir():
         raise DatasetNotFoundError(f"{label} not found: {root} is not a folder")
     return str(root)
 
@@ -304,9 +304,9 @@ def _root(root, label: str) -> str:
 def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number",
            denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """N-MNIST (Orchard et al. 2015): 34x34 sensor, two polarities, official train/test folders."""
-    cls = _local(_tonic().datasets.NMNIST, "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
-                 "N-MNIST", ".bin")
-    dataset = cls(_root(root, "N-MNIST"), train=split == "train")
+    layout = "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin"
+    cls = _local(_tonic().datasets.NMNIST, layout, "N-MNIST", ".bin")
+    dataset = cls(_root(root, "nmnist", "N-MNIST", layout), train=split == "train")
     return EventFrames(TonicReader(dataset, "N-MNIST"), range(len(dataset)), "nmnist",
                        [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache,
                        resize=resize)
@@ -315,9 +315,10 @@ def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number
 def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "number",
                denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """DVS Gesture (Amir et al. 2017), tonic's preprocessed release: 128x128, 11 classes."""
-    cls = _local(_tonic().datasets.DVSGesture, "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and "
-                 "DVSGesture/ibmGestureTest/... (tonic's preprocessed release)", "DVS Gesture", ".npy")
-    dataset = cls(_root(root, "DVS Gesture"), train=split == "train")
+    layout = ("DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and DVSGesture/ibmGestureTest/... "
+              "(tonic's preprocessed release)")
+    cls = _local(_tonic().datasets.DVSGesture, layout, "DVS Gesture", ".npy")
+    dataset = cls(_root(root, "dvsgesture", "DVS Gesture", layout), train=split == "train")
     return EventFrames(TonicReader(dataset, "DVS Gesture"), range(len(dataset)), "dvsgesture",
                        list(dataset.classes), dataset.sensor_size, T, split_by, denoise_us, cache, resize=resize)
 
@@ -325,9 +326,9 @@ def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "nu
 def cifar10dvs(root=None, split: str = "train", T: int = 16, split_by: str = "number",
                denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """CIFAR10-DVS (Li et al. 2017): 128x128, 10 classes, the zoo's seeded 90/10 split per class."""
-    cls = _local(_tonic().datasets.CIFAR10DVS, "CIFAR10DVS/<class>/*.aedat4 (tonic's release, one folder "
-                 "per class: airplane, automobile, ...)", "CIFAR10-DVS", ".aedat4")
-    dataset = cls(_root(root, "CIFAR10-DVS"))
+    layout = "CIFAR10DVS/<class>/*.aedat4 (tonic's release, one folder per class: airplane, automobile, ...)"
+    cls = _local(_tonic().datasets.CIFAR10DVS, layout, "CIFAR10-DVS", ".aedat4")
+    dataset = cls(_root(root, "cifar10dvs", "CIFAR10-DVS", layout))
     indices = per_class_split(dataset.targets, CIFAR10DVS_SPLIT["train_fraction"], CIFAR10DVS_SPLIT["seed"], split)
     classes = sorted(dataset.classes, key=dataset.classes.get)
     return EventFrames(TonicReader(dataset, "CIFAR10-DVS"), indices, "cifar10dvs", classes, dataset.sensor_size,
@@ -341,7 +342,10 @@ def event_folder(root=None, split: str = "train", T: int = 10, sensor_size: tupl
     """The user's recordings: ``root/<class>/<sample>.{npy,npz,bin,aedat4}``, a seeded per-class
     train/test split, the sensor size given as ``(W, H, P)`` or inferred from the events; frames
     averaged to ``resize`` ``(H, W)`` when given."""
-    reader = FolderReader(_root(root, "event folder"))
+    if root is None:
+        raise DatasetNotFoundError("an event folder needs its root: pass --root DIR (root= in Python), a folder "
+                                   "of class sub-folders of recordings")
+    reader = FolderReader(root)
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     sensor = tuple(sensor_size) if sensor_size is not None else reader.infer_sensor_size()

@@ -14,6 +14,7 @@ import torchvision
 from torchvision import transforms
 
 from ..errors import DatasetNotFoundError
+from .roots import resolve_root
 
 IMAGENET_LAYOUT = "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (validation images sorted into class folders)"
 
@@ -40,8 +41,7 @@ class ImageFolderSplit(torchvision.datasets.ImageFolder):
 
 
 def imagenet(root: str | Path | None = None, split: str = "train") -> ImageFolderSplit:
-    if root is None:
-        raise DatasetNotFoundError(f"ImageNet not found: pass root= a folder holding {IMAGENET_LAYOUT}")
+    root = resolve_root("imagenet", root, "ImageNet", IMAGENET_LAYOUT)
     folder = Path(root) / ("train" if split == "train" else "val")
     if not folder.is_dir():
         raise DatasetNotFoundError(f"ImageNet not found under {root}: expected {IMAGENET_LAYOUT}")

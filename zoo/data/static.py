@@ -8,8 +8,10 @@ Nothing is ever downloaded.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
+from .roots import resolve_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -41,6 +44,7 @@ class ImageTensorDataset(Dataset):
         self.targets = torch.as_tensor(targets, dtype=torch.long)
         self.classes = list(classes)
         self.name = name
+        self.source_files: list[Path] = []  # files whose hashes a card records as the data's source
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -69,31 +73,56 @@ def _unpack_debian_fashion_mnist(source: Path, root: Path) -> None:
             shutil.copyfileobj(src, dst)
 
 
-def _mnist_like(cls, folder: str, label: str, root: Path | None, train: bool, hint: str) -> ImageTensorDataset:
-    if root is None:
-        raise DatasetNotFoundError(f"{label} not found: {hint}")
+def check_idx_files(raw: Path, label: str) -> None:
+    """Each IDX file present and as long as its header says (magic 0x0000 08 <ndim>, big-endian sizes),
+    so a missing or truncated file is one line naming it rather than a reader's traceback."""
+    for name in IDX_FILES:
+        path = raw / name
+        if not path.is_file():
+            raise DatasetNotFoundError(f"{label}: {path} is missing (torchvision's layout needs "
+                                       f"{', '.join(IDX_FILES)} in {raw})")
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            dims = handle.read(4 * ndim)
+        if len(head) < 4 or head[:3] != b"\x00\x00\x08" or ndim == 0 or len(dims) < 4 * ndim:
+            raise DatasetNotFoundError(f"{label}: {path} is not an IDX file of unsigned bytes")
+        expected = 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}I", dims))
+        if size != expected:
+            raise DatasetNotFoundError(f"{label}: {path} is truncated or padded ({size:,} bytes, its header "
+                                       f"says {expected:,})")
+
+
+def _mnist_like(cls, folder: str, label: str, root: Path, train: bool) -> ImageTensorDataset:
     root = Path(root)
-    try:
-        ds = cls(str(root), train=train, download=False)
-    except RuntimeError:
+    raw = root / folder / "raw"
+    if not raw.is_dir():
         raise DatasetNotFoundError(f"{label} not found under {root}: expected torchvision's layout "
-                                   f"{root / folder / 'raw'}/{{{', '.join(IDX_FILES)}}}; {hint}") from None
-    return ImageTensorDataset(ds.data, ds.targets, ds.classes, label)
+                                   f"{raw}/{{{', '.join(IDX_FILES)}}}")
+    check_idx_files(raw, label)
+    ds = cls(str(root), train=train, download=False)
+    dataset = ImageTensorDataset(ds.data, ds.targets, ds.classes, label)
+    dataset.source_files = [raw / name for name in IDX_FILES[2:]]  # the test files identify the copy
+    return dataset
 
 
 def fashion_mnist(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
-    hint = ("install the Debian package (apt-get install dataset-fashion-mnist) or pass root= a "
-            "folder with FashionMNIST/raw/ in torchvision's layout")
-    if root is None and (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+    """Fashion-MNIST from ``root``, else from the Debian package (unpacked once into the data cache)."""
+    if root is None:
+        if not (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+            raise DatasetNotFoundError("Fashion-MNIST not found: install the Debian package (apt-get install "
+                                       "dataset-fashion-mnist) or pass --root DIR (root= in Python), a folder "
+                                       "with FashionMNIST/raw/ in torchvision's layout")
         root = data_cache()
         _unpack_debian_fashion_mnist(DEBIAN_FASHION_MNIST, root)
-    return _mnist_like(torchvision.datasets.FashionMNIST, "FashionMNIST", "Fashion-MNIST", root,
-                       split == "train", hint)
+    return _mnist_like(torchvision.datasets.FashionMNIST, "FashionMNIST", "Fashion-MNIST", root, split == "train")
 
 
 def mnist(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
-    hint = "pass root= a folder with MNIST/raw/ in torchvision's layout (the zoo never downloads)"
-    return _mnist_like(torchvision.datasets.MNIST, "MNIST", "MNIST", root, split == "train", hint)
+    """MNIST from ``root`` or ``$ZOO_DATASETS/mnist`` (torchvision's layout: ``MNIST/raw/``)."""
+    root = resolve_root("mnist", root, "MNIST", f"MNIST/raw/{{{', '.join(IDX_FILES)}}}")
+    return _mnist_like(torchvision.datasets.MNIST, "MNIST", "MNIST", root, split == "train")
 
 
 class _LocalCIFAR10(torchvision.datasets.CIFAR10):
@@ -114,10 +143,9 @@ class _LocalCIFAR10(torchvision.datasets.CIFAR10):
 
 
 def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
+    """CIFAR-10 from ``root`` or ``$ZOO_DATASETS/cifar10`` (the official python archive, unpacked)."""
     layout = "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"
-    if root is None:
-        raise DatasetNotFoundError(f"CIFAR-10 not found: pass root= a folder holding {layout} "
-                                   f"(the python version of the official archive, unpacked)")
+    root = resolve_root("cifar10", root, "CIFAR-10", layout)
     try:
         ds = _LocalCIFAR10(str(root), train=split == "train", download=False)
     except RuntimeError:

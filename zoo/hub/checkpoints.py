@@ -51,6 +51,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def refuse_non_finite(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """A file whose header is intact but whose numbers are not (NaN or infinite entries: a torn write,
+    bit rot, a diverged run) is refused with the tensors named, instead of loading silently."""
+    bad = [key for key, tensor in state.items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise WeightsError(f"{Path(path).name} holds non-finite numbers (NaN or inf) in {len(bad)} tensor(s): "
+                           f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
+
+
 def _is_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
@@ -59,7 +69,9 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load a user's weight file into ``model`` (stem/head adapted as for shipped weights); any
     other mismatch is a :class:`~zoo.errors.WeightsError` naming the first differing keys. The SEW
     authors' released checkpoints are translated to the zoo's names (:mod:`zoo.hub.authors_layout`)."""
-    state = adapt_state_dict(model, from_authors_layout(model, read_state_dict(path)))
+    raw = read_state_dict(path)
+    refuse_non_finite(raw, path)
+    state = adapt_state_dict(model, from_authors_layout(model, raw))
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

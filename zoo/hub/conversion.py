@@ -14,7 +14,7 @@ from ..data import load_dataset
 from ..ifnet import nearest_calibrated
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
-from .publish import check_tag, publish_model, write_card
+from .publish import card_dataset, check_tag, publish_model, write_card
 from .registry import create_model, model_entry
 from .weights import REPO_WEIGHTS, Weights, load_into
 
@@ -93,8 +93,8 @@ def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch
         raise ValueError(f"{weights.name} is not a converted SNN (its card has no conversion record)")
     if any(t < 1 for t in sweep):
         raise ValueError(f"time steps must be positive, got sweep {list(sweep)}")
-    if test_set is None:
-        test_set = load_dataset(card["dataset"], split="test", **card.get("dataset_kwargs", {}))
+    if test_set is None:  # the data the conversion was measured on: the card's dataset, from its root
+        test_set = card_dataset(card)
     batch_size = batch_size or card["eval"]["batch_size"]
     model_kwargs = {k: v for k, v in card["kwargs"].items() if k != "T"}
     per_T = card["conversion"].setdefault("per_T", {})

@@ -10,6 +10,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from ..atomic import atomic_open
 from ..data import EMULATED_DATASETS, load_dataset
+from ..data.roots import describe_source
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
@@ -117,8 +118,7 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
         raise ValueError(f"{weights.name} takes as many steps as its input is long; --T applies to models "
                          f"that encode images over T steps") from None
     eval_cfg = card.get("eval", {})
-    data_kwargs = card.get("dataset_kwargs", {}) if dataset is None else {}
-    data = load_dataset(dataset or card["dataset"], root=root, split=split, **data_kwargs)
+    data = card_dataset(card, dataset, root, split)
     result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
                       seed=eval_cfg.get("seed", 0), limit=limit, progress=progress,
                       per_sample=plots is not None, activity=activity or plots is not None)
@@ -130,6 +130,23 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
         result["activity"] = result["activity"].summary()
     return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
             "card_metrics": card_metrics(card, T)}
+
+
+def card_root(card: dict) -> str | None:
+    """The folder a weight was trained and tested on, where it still exists on this machine: a fine-tuned
+    weight's event folder, or the root its run read; None lets the dataset's own rule find it."""
+    for root in ((card.get("finetune") or {}).get("folder"), (card.get("data_source") or {}).get("root")):
+        if root and Path(root).is_dir():
+            return root
+    return None
+
+
+def card_dataset(card: dict, dataset: str | None = None, root: str | None = None, split: str = "test"):
+    """The data a card's number was measured on (its dataset and options, from ``root`` or the folder it
+    records), or ``dataset`` from ``root`` when another one is asked for."""
+    if dataset is not None and dataset != card["dataset"]:
+        return load_dataset(dataset, root=root, split=split)
+    return load_dataset(card["dataset"], root=root or card_root(card), split=split, **card.get("dataset_kwargs", {}))
 
 
 def card_metrics(card: dict, T: int | None = None) -> dict | None:
@@ -188,6 +205,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
+        "data_source": describe_source(data_cfg["root"], getattr(test_set, "source_files", [])),
         "classes": [str(name) for name in test_set.classes],
         **({"emulated": EMULATED_DATASETS[data_cfg["name"]]} if data_cfg["name"] in EMULATED_DATASETS else {}),
         "T": model.T, "encoding": describe_encoding(model),

@@ -160,6 +160,19 @@ class SpikingClassifier(ResettableHead, nn.Module):
         return self.forward_steps(x).mean(dim=0)
 
 
+def check_image_batch(model: nn.Module, x: torch.Tensor) -> None:
+    """``x`` must be float images ``[B, C, H, W]`` of ``model``'s channels and size; errors name the model."""
+    name = type(model).__name__
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}")
+    expected = (model.in_channels, *model.input_size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"{name} expects input of shape [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} expects float input in [0, 1], got {x.dtype}")
+    warn_outside_unit_range(model, x)
+
+
 class ImageClassifier(ResettableHead, nn.Module):
     """Base of models that see an image once (ANNs to convert, ReL-PSP's continuous-time nets): input
     checks for ``[B, C, H, W]`` and the ``forward_steps`` view (``[1, B, classes]``) the trainer uses."""
@@ -175,15 +188,7 @@ class ImageClassifier(ResettableHead, nn.Module):
         self.T = None
 
     def check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
-        expected = (self.in_channels, *self.input_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__} expects input of shape [B, {', '.join(map(str, expected))}], "
-                             f"got {list(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} expects float input in [0, 1], got {x.dtype}")
-        warn_outside_unit_range(self, x)
+        check_image_batch(self, x)
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         return self(x)[None]

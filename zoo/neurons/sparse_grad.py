@@ -156,10 +156,9 @@ def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: to
                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The gather and both products in the Numba kernels, on NumPy views of the torch tensors (no copies),
     with no torch operation between them."""
-    import numba
-
     from . import sparse_kernels
 
+    threads = sparse_kernels.share_torch_threads()
     n_in = weight.shape[1]
     n_rows = steps * batch
     rows_np, cols_np = rows.numpy(), cols.numpy()
@@ -178,7 +177,7 @@ def _cpu_products(grad_spikes: torch.Tensor, surrogate: torch.Tensor, weight: to
                 if handing_down else (no_rows, no_entries))
         grad_w_t, grad_x_at = sparse_kernels.reverse_pass(
             crow, cols_np, values, *inputs, np.ascontiguousarray(weight.detach().numpy().T), *want, steps,
-            beta_typed, numba.get_num_threads())
+            beta_typed, threads)
         grad_w = torch.from_numpy(grad_w_t).t().contiguous() if saved_input is not None else None
         grad_x = torch.from_numpy(grad_x_at) if handing_down else None
     if need_input and input_active is None:

@@ -14,8 +14,17 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import torch
 
 numba.config.THREADING_LAYER = "workqueue"  # Numba's own pool: no second OpenMP runtime beside torch's
+
+
+def share_torch_threads() -> int:
+    """Run the kernels on as many threads as torch uses (``torch.set_num_threads``, ``--threads``), so the
+    two pools together never ask for more cores than the user gave torch; returns that count."""
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    return threads
 
 
 @numba.njit(parallel=True, cache=True)

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
         "backbone_lr_scale": 1.0,  # the learning rate of every layer but the read-out, as a fraction of lr
         "balanced": False,  # batches drawn with equal probability per class
         "early_stop": 0,  # stop after this many validations without a better one (0: never)
+        "val_every": 0,  # validate (and checkpoint) every this many steps (0: at the end of every epoch)
+        "ties_to_later": False,  # a validation equal to the best replaces it (tiny splits: later is better trained)
         "wandb": False,
     },
 }
@@ -177,7 +179,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "log_every", "lr_step_epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise RecipeError(f"train.{key} must be a positive integer, got {train[key]!r}")
-    for key in ("steps", "early_stop"):
+    for key in ("steps", "early_stop", "val_every"):
         if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 0:
             raise RecipeError(f"train.{key} must be a non-negative integer (0: off), got {train[key]!r}")
     if not 0.0 <= train["backbone_lr_scale"] <= 1.0:

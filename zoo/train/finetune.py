@@ -7,8 +7,14 @@ first steps' gradients of a new head do not wash out what the body learnt. A fol
 classes (by name) keeps the pretrained read-out, its outputs reordered to the folder's (sorted) class
 order; any other folder gets a new read-out. Batches are drawn class-balanced; recordings are augmented
 the way sensors vary (shifts of a few pixels, dropped events, frames a step early or late; no flips, which
-would swap classes told apart by direction or side); the best validation checkpoint is kept and the run
-stops once validation has not improved for 150 steps.
+would swap classes told apart by direction or side).
+
+The run validates and checkpoints ten times over its budget, not after every epoch of two or three steps,
+and keeps the best validation checkpoint. A validation split of a few tens of recordings is too coarse to
+stop on (one recording moves it by several points, and it reads 100% long before the test does), so below
+:data:`TRUSTED_VALIDATION` recordings the run uses its whole budget and a tie with the best goes to the
+later, better trained checkpoint; above it, the run stops after a third of the budget without a better
+validation.
 
 Another sensor size is kept as it is (``adapt="native"``): the convolutions run on any size and the
 new read-out takes what the last pooling leaves. ``adapt="resize"`` averages frames down (or up) to the
@@ -32,7 +38,8 @@ from .config import load_recipe
 log = logging.getLogger("zoo")
 
 FINETUNE_DEFAULTS = {"min_steps": 300, "batch_size": 16, "lr": 1e-3, "backbone_lr_scale": 0.1,
-                     "val_fraction": 0.2, "patience_steps": 150, "adapt": "native"}
+                     "val_fraction": 0.2, "validations": 10, "patience_fraction": 1 / 3, "adapt": "native"}
+TRUSTED_VALIDATION = 50  # fewer validation recordings than this: no early stop, ties go to the later checkpoint
 AUGMENTATIONS = {"default": {"crop_padding": 2, "event_drop": 0.1, "time_jitter": 1, "hflip": False},
                  "none": {"crop_padding": 0, "event_drop": 0.0, "time_jitter": 0, "hflip": False}}
 ADAPTATIONS = ("native", "resize")
@@ -96,9 +103,14 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
     input_size = resize or [height, width]
     batch_size = batch_size or FINETUNE_DEFAULTS["batch_size"]
     train_count = round(len(probe) * (1 - FINETUNE_DEFAULTS["val_fraction"]))
+    val_count = len(probe) - train_count
     per_epoch = math.ceil(train_count / batch_size)
     if steps is None and epochs is None:
         steps = max(FINETUNE_DEFAULTS["min_steps"], 5 * per_epoch)
+    budget_steps = steps or epochs * per_epoch
+    val_every = max(per_epoch, math.ceil(budget_steps / FINETUNE_DEFAULTS["validations"]))
+    trusted = val_count >= TRUSTED_VALIDATION
+    patience = max(2, round(FINETUNE_DEFAULTS["patience_fraction"] * budget_steps / val_every)) if trusted else 0
     kwargs = {**card["kwargs"], "T": T, "num_classes": len(probe.classes), "in_channels": polarities,
               "input_size": input_size}
     data_kwargs = {"T": T, "sensor_size": [width, height, polarities], **({"resize": resize} if resize else {})}
@@ -106,7 +118,8 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
              "lr": lr or FINETUNE_DEFAULTS["lr"], "optimizer": "adam", "schedule": "cosine", "loss": "ce",
              "freeze": "backbone" if freeze_backbone else "none",
              "backbone_lr_scale": 1.0 if freeze_backbone else FINETUNE_DEFAULTS["backbone_lr_scale"],
-             "balanced": True, "early_stop": max(3, math.ceil(FINETUNE_DEFAULTS["patience_steps"] / per_epoch))}
+             "balanced": True, "early_stop": patience, "val_every": val_every, "checkpoint_every": val_every,
+             "ties_to_later": not trusted}
     head, head_choice = read_out_plan(card.get("classes"), probe.classes)
     config = load_recipe({
         "paper": card.get("paper", {}),
@@ -124,8 +137,11 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
         "read-out": head_choice,
         "sampling": "class-balanced batches",
         "augmentation": ", ".join(f"{k}={v}" for k, v in AUGMENTATIONS[augment].items()) + f" ({augment})",
-        "early stop": (f"after {train['early_stop']} validations ({train['early_stop'] * per_epoch} steps) without a "
-                       f"better one; the best is kept"),
+        "validation": (f"every {val_every} steps on {val_count} recordings; the best is kept"
+                       + ("" if trusted else ", a tie going to the later one")),
+        "early stop": (f"after {patience} validations ({patience * val_every} steps) without a better one" if trusted
+                       else f"none: {val_count} validation recordings are too few to stop on (one moves it by "
+                            f"{100 / max(1, val_count):.0f} points); the whole budget runs"),
         "sensor": (f"{width}x{height}x{polarities} " + (f"resized to the pretrained {input_size[1]}x{input_size[0]}"
                    if resize else f"kept as it is (pretrained on {pretrained_size[1]}x{pretrained_size[0]}): "
                    "the convolutions run on any size and the new read-out takes what the last pooling leaves"

@@ -265,7 +265,7 @@ class Trainer:
         model = self.model if self.ema is None else self._averaged_model()
         result = evaluate(model, self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           device=self.device, progress=self.progress, desc="val")
-        improved = result["acc1"] > self.best_val
+        improved = result["acc1"] > self.best_val or (cfg["ties_to_later"] and result["acc1"] == self.best_val)
         self.since_best = 0 if improved else self.since_best + 1
         if improved:
             self.best_val = result["acc1"]
@@ -308,6 +308,7 @@ class Trainer:
         start = time.time()
         self.log({"event": "start", "step": self.step, "device": describe_device(self.device),
                   "versions": versions()})
+        first_step, second_started = self.step, time.time()
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
                        disable=not self.progress, dynamic_ncols=True)
@@ -332,15 +333,21 @@ class Trainer:
                         self.log({"event": "train", "epoch": epoch, "step": self.step, "loss": loss,
                                   "acc1": acc, "firing_rate": rate, "lr": self.scheduler.get_last_lr()[0],
                                   "elapsed_s": round(time.time() - start, 1)})
+                    if self.step == first_step + 2:  # the first step warms caches up; the second is typical
+                        self._say_expected_time(time.time() - second_started, stop_at)
+                    elif self.step == first_step + 1:
+                        second_started = time.time()
                     epoch_done = self.step % self.steps_per_epoch == 0
-                    if epoch_done:
+                    validating = (self.step % cfg["val_every"] == 0 or self.step >= stop_at) if cfg["val_every"] \
+                        else epoch_done
+                    if validating:
                         self.validate(epoch)
                         if self.early_stopped:
                             log.info("early stop at step %d: %d validations without a better one (best %.2f%%)",
                                      self.step, self.since_best, self.best_val)
                             stop_at = self.step
                     stopping = self.dist.any(stop.flag)  # every process stops at the same step
-                    if epoch_done or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stopping:
+                    if validating or self.step % cfg["checkpoint_every"] == 0 or self.step >= stop_at or stopping:
                         self.save()
                     if self.step >= stop_at or stopping:
                         stop.flag = stop.flag or stopping
@@ -356,6 +363,14 @@ class Trainer:
             if summary["finished"] and self.best_path.exists():
                 self.write_activity()
         return summary
+
+    def _say_expected_time(self, step_s: float, stop_at: int) -> None:
+        """One line with the time the rest of the run should take at the measured step time."""
+        cfg = self.config["train"]
+        left = stop_at - self.step
+        validations = left // cfg["val_every"] if cfg["val_every"] else left // self.steps_per_epoch
+        log.info("a training step takes %.2f s here: the %d steps left take about %s (plus %d validations)",
+                 step_s, left, _duration(step_s * left), validations)
 
     def write_activity(self) -> None:
         """Firing rates, a raster, the confusion matrix and SynOps/energy of the best checkpoint on
@@ -391,6 +406,11 @@ class Trainer:
             self.ema.update_parameters(self.model)
         acc = 100.0 * float((steps.detach().mean(0).argmax(1) == labels).float().mean())
         return float(loss.detach()), acc
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min" if seconds >= 90 \
+        else f"{seconds:.0f} s"
 
 
 def _labels(subset: Subset) -> torch.Tensor:
