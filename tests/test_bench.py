@@ -134,3 +134,22 @@ def test_optimizer_suite_times_foreach_against_fused_adam_on_the_same_update():
     [row] = optimizer.run(repeats=1, T=2, channels=4, hidden=32)
     assert row["suite"] == "optimizer" and row["foreach_s"] > 0 and row["fused_s"] > 0 and row["ratio"] > 0
     assert row["max_difference"] < 1e-6  # one float32 step: the two optimizers agree to rounding
+
+
+def test_load_suite_times_each_policy_idle_and_loaded_and_leaves_no_neighbour(monkeypatch):
+    import subprocess
+
+    from zoo.bench import load
+
+    calls = []
+    monkeypatch.setattr(load, "_child_seconds", lambda policy, loaded: calls.append((policy, loaded)) or
+                        (2.0 if loaded else 1.0))
+    monkeypatch.setattr("zoo.bench.sparse.sweep", lambda repeats, fractions: [
+        {"suite": "sparse", "case": f"x, {100 * fractions[0]:g}% active: dense / sparse backward", "ratio": 4.0}])
+    rows = load.run(repeats=2)
+    assert calls == [("PASSIVE", False), ("PASSIVE", True)] * 2 + [(None, False), (None, True)] * 2
+    assert [row["ratio"] for row in rows] == [2.0, 2.0, 4.0] and all(row["suite"] == "load" for row in rows)
+    assert "2% active" in rows[2]["case"] and rows[2]["case"].endswith("(a CPU-bound process beside it)")
+    with load.cpu_bound_neighbour():
+        busy = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True).stdout.split()
+    assert busy and not subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True).stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load")
 
 
 def check_suite(name: str) -> None:
@@ -36,6 +36,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "conversion":
         from . import conversion
         return conversion.run(repeats=repeats)
+    if name == "load":
+        from . import load
+        return load.run(repeats=repeats)
     from . import backend
     return backend.run(repeats=repeats)
 
