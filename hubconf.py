@@ -5,7 +5,9 @@
 
 Each entrypoint is ``fn(pretrained=False, **kwargs)``; kwargs override construction arguments
 (``num_classes``, ``in_channels``, ``T``, ``neuron``, ``surrogate``, ...). Importing this file does no
-dataset or CUDA work.
+dataset or CUDA work. ``torch.hub.load`` checks a name against ``dir(hubconf)`` before it asks for it, so
+a misspelt one gets torch's own "Cannot find callable"; ``torch.hub.list`` shows every name, and an
+attribute asked for directly (``hubconf.sew_resnt18``) names the close ones.
 """
 dependencies = ["torch", "torchvision", "spikingjelly", "safetensors", "yaml"]
 
@@ -32,3 +34,10 @@ def _entrypoint(arch: str):
 for _arch in _list_models():
     globals()[_arch] = _entrypoint(_arch)
 del _arch
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    _model_entry(name)  # an unknown name: UnknownModelError with the close names
+    raise AttributeError(name)

@@ -64,6 +64,9 @@ def test_finetune_adapts_publishes_and_loads(pretrained_sew, event_folder, tmp_p
     monkeypatch.setenv("ZOO_WEIGHTS", str(out / "weights"))
     tuned = zoo.create_model("sew_resnet18.finetuned")
     assert tuned(torch.rand(3, 2, 2, 16, 19)).shape == (2, 3)
+    assert card["finetune"]["folder"] == str(event_folder.resolve())
+    assert main(["eval", "sew_resnet18.finetuned"]) == 0  # no --root: the folder the card records
+    assert f"acc1 {card['metrics']['acc1']:.2f}% (" in capsys.readouterr().out
     monkeypatch.setenv("ZOO_WEIGHTS", str(pretrained_sew))
     base = zoo.create_model("sew_resnet18.tiny", in_channels=2, num_classes=3, input_size=(16, 19))
     same = torch.equal(tuned.layer1[0].conv1.weight, base.layer1[0].conv1.weight)

@@ -19,14 +19,24 @@ from .runtime import keep_freed_memory, set_threads, use_huge_pages
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
 
+BENCH_HEADER = ("suite        ratio  case (raw medians)\n"
+                "A ratio is how many times the case's first-named candidate takes the second's time or memory "
+                "(e.g. dense / sparse: above 1, sparse is faster); it is the median over repeats of each repeat's "
+                "ratio, so it need not equal the quotient of the medians printed beside it.")
+
+
 def _cmd_bench(args) -> int:
     from .bench import SUITES, check_suite, format_rows, machine, run_suite, write_report
 
     suites = args.suite or list(SUITES)
     for name in suites:  # every name before the first (long) suite runs
         check_suite(name)
+    if not args.json:
+        print(BENCH_HEADER, flush=True)
     rows = []
     for name in suites:
+        if not args.json:
+            print(f"{name}: measuring ...", end="\r", flush=True)
         suite_rows = run_suite(name, args.repeats, args.device)
         rows.extend(suite_rows)
         if not args.json:
@@ -80,26 +90,78 @@ def _steps_list(text: str) -> tuple[int, ...]:
 def _cmd_list(args) -> int:
     from .hub import list_models
 
-    for name in list_models(args.pattern, pretrained=args.pretrained):
-        print(name)
+    names = list_models(args.pattern, pretrained=args.pretrained)
+    if not args.pretrained:
+        print("\n".join(names))
+        return 0
+    from .hub import get_weights
+
+    rows = [weight_row(get_weights(name).meta) for name in names]
+    print(format_table(["", "weight", "dataset", "acc1", "T", "size"], rows))
+    if rows:
+        print("* the architecture's default weight (create_model(arch, pretrained=True))")
     return 0
 
 
+def weight_row(card: dict) -> list[str]:
+    """A weight's line in ``list --pretrained`` and ``info``: default mark, name, dataset, accuracy, T, size."""
+    metrics = card.get("metrics") or {}
+    acc = f"{metrics['acc1']:.2f}%" if "acc1" in metrics else "-"
+    return ["*" if card.get("default") else "", f"{card['arch']}.{card['tag']}", card.get("dataset", "-"), acc,
+            str(card.get("T") or "-"), f"{card.get('file_size', 0) / 1e6:.1f} MB"]
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+                     for line in [header, *rows])
+
+
+def _plain(text: str) -> str:
+    """Docstring markup (RST literals and roles) as plain text for the terminal."""
+    import re
+
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 def _cmd_info(args) -> int:
-    from .hub import get_weights
+    from .hub import get_weights, list_models
     from .hub.registry import model_entry
 
     arch = args.name.partition(".")[0]
     entry = model_entry(arch)
-    print(f"{entry.name}: {entry.paper}\n{entry.doc}\n")
+    weights = None
     try:
         weights = get_weights(args.name)
-    except UnknownModelError as error:
+    except UnknownModelError:
         if "." in args.name:
             raise
-        print(f"(no card: {error})")
+    if args.json:
+        print(json.dumps(dict(weights.meta) if weights else {"arch": arch, "paper": entry.paper}, indent=2))
         return 0
-    print(json.dumps(dict(weights.meta), indent=2))
+    print(f"{entry.name}: {entry.paper}\n{_plain(entry.doc)}\n")
+    names = [name for name in list_models(pretrained=True) if name.partition(".")[0] == arch]
+    if not names:
+        print("no shipped weights yet")
+        return 0
+    print(format_table(["", "weight", "dataset", "acc1", "T", "size"], [weight_row(get_weights(n).meta) for n in names]))
+    card = weights.meta
+    metrics, train = card.get("metrics") or {}, card.get("train") or {}
+    neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
+    nir = card.get("nir") or {}
+    lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
+             f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card.get('dataset')} "
+             f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
+             f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
+             f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
+             f"  trained    {train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+             f"recipe {card.get('recipe') or '-'}",
+             f"  size       {card.get('num_params', 0):,} parameters, {card.get('file_size', 0) / 1e6:.1f} MB",
+             f"  NIR        " + ("exports" if nir.get("exports") else f"does not export: {nir['reason']}" if "reason" in nir
+                                 else "not checked"),
+             f"  raw card   python -m zoo info {weights.name} --json"]
+    print("\n".join(lines))
     return 0
 
 
@@ -361,12 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = lambda *args, **kwargs: add_parser(*args, parents=[common], **kwargs)
 
     p = sub.add_parser("list", help="list architectures (or shipped weights with --pretrained)")
-    p.add_argument("pattern", nargs="?", default=None)
-    p.add_argument("--pretrained", action="store_true")
+    p.add_argument("pattern", nargs="?", default=None,
+                   help="a word matched anywhere in the name (sew), or a glob with * ? [ ] (sew_resnet*)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="shipped weights with their dataset, accuracy, T and size; * marks each default")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("info", help="show a model's paper and its weight card")
-    p.add_argument("name")
+    p = sub.add_parser("info", help="a model's paper, its weights and the default (or named) weight's card")
+    p.add_argument("name", help="arch or arch.tag")
+    p.add_argument("--json", action="store_true", help="print the weight's whole card as JSON")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("eval", help="evaluate a shipped weight on its test set")
@@ -406,12 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("train", help="train a recipe (or --resume a run folder)")
-    p.add_argument("recipe", nargs="?")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("recipe", nargs="?", help="a recipe YAML file, e.g. recipes/stbp_mnist.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one recipe value, e.g. --set train.epochs=3 --set data.root=DIR (repeatable; "
+                        "values are YAML)")
     p.add_argument("--out", default=None, help="run folder (default runs/<recipe name>)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
-    p.add_argument("--max-steps", type=_positive_int, default=None)
-    p.add_argument("--device", default=None)
+    p.add_argument("--max-steps", type=_positive_int, default=None, metavar="N",
+                   help="stop (with a checkpoint) once the run has made N optimizer steps in total, counting "
+                        "those before a resume; --resume continues it")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")

@@ -175,10 +175,15 @@ class ConvertedSNN(nn.Module):
             if first is not None:
                 first.static_input = False
 
+    @property
+    def chunk_images(self) -> int:
+        """Images per forward chunk (a progress bar counts a batch's layers chunk by chunk)."""
+        return max(1, STEP_CHUNK // self.T)
+
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, ...]`` read-outs, in chunks of about :data:`STEP_CHUNK` images x steps."""
         self.check_input(x)
-        chunk = max(1, STEP_CHUNK // self.T)
+        chunk = self.chunk_images
         return torch.cat([self._steps(part, self.static_stem) for part in x.split(chunk)], dim=1)
 
     def forward_steps_reference(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ for no caching); :class:`EventFrames` turns a reader into a dataset of frames.
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import os
 from pathlib import Path
@@ -28,6 +29,8 @@ from .frames import SPLITS, check_sensor, events_to_frames
 from .emulator import EVENT_DTYPE, EmulatedReader, SaccadeEmulator
 from .isolated import run_isolated
 from .roots import resolve_root
+
+log = logging.getLogger("zoo")
 from .static import data_cache, fashion_mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
@@ -97,7 +100,8 @@ class TonicReader:
 
 def as_event_array(array: np.ndarray, source: str) -> np.ndarray:
     """A structured array with fields ``x, y, t, p`` from a structured array that has them, or from
-    a plain ``(N, 4)`` array in that column order."""
+    a plain ``(N, 4)`` array in that column order. ``t`` is in microseconds; polarity ``p`` is 0 (OFF) or 1
+    (ON), and the other common conventions are read as that: -1/1 (OFF as -1) and booleans."""
     if array.dtype.names:
         missing = [field for field in EVENT_FIELDS if field not in array.dtype.names]
         if missing:
@@ -112,8 +116,20 @@ def as_event_array(array: np.ndarray, source: str) -> np.ndarray:
     for field, column in zip(EVENT_FIELDS, columns):
         if np.issubdtype(column.dtype, np.floating) and not np.all(np.isfinite(column)):
             raise ValueError(f"{source}: field {field} holds NaN or infinite values")
+        if field == "p":
+            column = _polarity_01(column)
         events[field] = column
     return events
+
+
+def _polarity_01(p: np.ndarray) -> np.ndarray:
+    """Polarity as 0/1: booleans as 0/1, and -1/1 (OFF/ON) with OFF as 0; other values are left for the
+    sensor check to refuse."""
+    if p.dtype == np.bool_:
+        return p.astype(np.int64)
+    if len(p) and p.min() == -1 and np.all((p == -1) | (p == 1)):
+        return (p > 0).astype(np.int64)
+    return p
 
 
 def read_event_file(path: str | Path) -> np.ndarray:
@@ -145,6 +161,9 @@ def read_event_file(path: str | Path) -> np.ndarray:
     except Exception as error:  # zipfile, struct, EOF errors; DecoderCrash when the AEDAT4 decoder died
         raise ValueError(f"{path}: unreadable event file ({type(error).__name__}: {error})") from None
     return as_event_array(array, str(path))
+
+
+COMMON_SENSORS = ((34, 34), (128, 128), (240, 180), (346, 260), (640, 480), (304, 240), (1280, 720))
 
 
 class FolderReader:
@@ -189,11 +208,17 @@ class FolderReader:
         return extents
 
     def infer_sensor_size(self, extents: list[tuple[int, int]] | None = None) -> tuple[int, int, int]:
-        """``(max x + 1, max y + 1, 2)`` over every file (``extents``: :meth:`extents`, if already read)."""
+        """``(max x + 1, max y + 1, 2)`` over every file (``extents``: :meth:`extents`, if already read);
+        a warning when that is one pixel short of a common sensor (a column or row that never fired)."""
         extents = self.extents() if extents is None else extents
         width, height = max((w for w, _ in extents), default=0), max((h for _, h in extents), default=0)
         if width == 0:
             raise ValueError("no events in any file: cannot infer the sensor size; pass sensor_size=(W, H, P)")
+        for common in COMMON_SENSORS:
+            if (width, height) != common and 0 <= common[0] - width <= 1 and 0 <= common[1] - height <= 1:
+                log.warning("the sensor inferred from the events is %dx%d, one pixel short of the common %dx%d: "
+                            "if the recordings come from that sensor, pass --sensor-size %d %d 2 (sensor_size=(%d, "
+                            "%d, 2) in Python)", width, height, *common, *common, *common)
         return width, height, 2
 
 

@@ -57,9 +57,18 @@ def model_entry(arch: str) -> ModelEntry:
                                 f"(`python -m zoo list` shows all)") from None
 
 
+def matches(name: str, pattern: str | None) -> bool:
+    """A plain word matches as a substring (``sew``), a pattern with ``*?[`` as a glob (``sew_*18``)."""
+    if pattern is None:
+        return True
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatch(name, pattern)
+    return pattern.lower() in name.lower()
+
+
 def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
-    """Architecture names matching the fnmatch ``pattern``; with ``pretrained`` the ``arch.tag``
-    names of shipped weights instead."""
+    """Architecture names matching ``pattern`` (a substring, or a glob with ``*?[``); with ``pretrained``
+    the ``arch.tag`` names of shipped weights instead."""
     _import_families()
     if pretrained:
         from .weights import list_weights
@@ -67,7 +76,7 @@ def list_models(pattern: str | None = None, pretrained: bool = False) -> list[st
         names = list_weights()
     else:
         names = sorted(_MODELS)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    return [n for n in names if matches(n, pattern)]
 
 
 def create_model(name: str, pretrained: bool | str = False, **kwargs) -> torch.nn.Module:
@@ -85,12 +94,15 @@ def create_model(name: str, pretrained: bool | str = False, **kwargs) -> torch.n
         tag, name = pretrained, f"{arch}.{pretrained}"
     entry = model_entry(arch)
     if not (pretrained or tag):
-        return entry.fn(**kwargs)
+        model = entry.fn(**kwargs)
+        model.pretrained_cfg = {"architecture": arch, "tag": None}
+        return model
     from .weights import get_weights, load_into
 
     weights = get_weights(name)
     model = entry.fn(**{**weights.meta["kwargs"], **kwargs})
     load_into(model, weights)
+    model.pretrained_cfg = weights.pretrained_cfg()
     return model
 
 

@@ -3,7 +3,6 @@
 against the card's sha256 on every load."""
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import logging
@@ -18,7 +17,7 @@ from safetensors.torch import load as load_safetensors_bytes
 
 from ..errors import UnknownModelError, WeightsError
 from .download import fetch
-from .registry import model_entry, suggest
+from .registry import matches, model_entry, suggest
 
 log = logging.getLogger("zoo")
 
@@ -66,6 +65,15 @@ class Weights:
             steps.append(v2.Grayscale(1) if channels == 1 else v2.RGB())
         steps += [v2.Resize((height, width), antialias=True), v2.ToDtype(torch.float32, scale=True)]
         return v2.Compose(steps)
+
+    def pretrained_cfg(self) -> dict:
+        """timm's ``pretrained_cfg``: what a user needs to feed and read the model, from the card."""
+        card = self.meta
+        return {"architecture": card["arch"], "tag": card["tag"], "file": card["file"], "sha256": card["sha256"],
+                "url": card.get("url", ""), "license": card.get("license"), "num_classes": len(card.get("classes") or []),
+                "classes": card.get("classes"), "input_size": tuple(card.get("input_shape") or ()), "T": card.get("T"),
+                "dataset": card.get("dataset"), "acc1": (card.get("metrics") or {}).get("acc1"),
+                "normalisation": card.get("normalisation"), "paper": (card.get("paper") or {}).get("title")}
 
     def file_path(self) -> Path:
         """The local weight file (beside its card first, then in the search order), downloading it
@@ -127,8 +135,8 @@ def _cards() -> dict[str, tuple[Path, dict]]:
 
 
 def list_weights(pattern: str | None = None) -> list[str]:
-    """``arch.tag`` names of every weight with a card (optionally fnmatch-filtered)."""
-    return sorted(n for n in _cards() if pattern is None or fnmatch.fnmatch(n, pattern))
+    """``arch.tag`` names of every weight with a card (optionally filtered: a substring, or a glob)."""
+    return sorted(n for n in _cards() if matches(n, pattern))
 
 
 def get_weights(name: str) -> Weights:

@@ -3,6 +3,7 @@ firing-rate read-out, so each family file only describes its layers."""
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import warnings
 
@@ -11,6 +12,8 @@ from torch import nn
 
 from ..encoding import DirectEncoder, build_encoder
 from ..neurons.compat import import_spikingjelly
+
+log = logging.getLogger("zoo")
 
 sj = import_spikingjelly()
 
@@ -38,6 +41,21 @@ class ResettableHead:
         parent = self.get_submodule(parent_name) if parent_name else self
         return parent, child_name, getattr(parent, child_name)
 
+    def get_classifier(self) -> nn.Module:
+        """The read-out layer (timm's name for it)."""
+        return self._read_out()[2]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the read-out layer receives for ``x``: the features before the classifier (``[T, B, F]``
+        where the read-out runs at every step)."""
+        seen = []
+        hook = self.get_classifier().register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        try:
+            self(x)
+        finally:
+            hook.remove()
+        return seen[0]
+
     def reset_classifier(self, num_classes: int) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
@@ -58,6 +76,7 @@ class ResettableHead:
         else:
             nn.init.kaiming_uniform_(new.weight, a=math.sqrt(5))
         setattr(parent, child_name, new)
+        log.info("head %s reset: %d -> %d classes (new, untrained weights)", self.head, self.num_classes, num_classes)
         self.num_classes = num_classes
 
     def reorder_classes(self, order: list[int]) -> None:

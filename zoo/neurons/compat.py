@@ -14,6 +14,7 @@ import functools
 import importlib
 import importlib.metadata
 import types
+import logging
 import warnings
 
 import numpy as np
@@ -50,8 +51,24 @@ _CORE_MODULES = (
 )
 
 
+def _no_missing_cupy(record: logging.LogRecord) -> bool:
+    """SpikingJelly logs at INFO, on the root logger, each of its modules that finds no CuPy: five lines
+    that a CPU user's ``logging.basicConfig(level=logging.INFO)`` would print at every import."""
+    return "No module named 'cupy'" not in record.getMessage()
+
+
 def import_spikingjelly() -> types.ModuleType:
     """Import SpikingJelly's activation-based API once, quietly, with the numpy fixes applied."""
+    root = logging.getLogger()
+    root.addFilter(_no_missing_cupy)
+    try:
+        _import_core()
+    finally:
+        root.removeFilter(_no_missing_cupy)
+    return importlib.import_module("spikingjelly.activation_based")
+
+
+def _import_core() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*TorchScript.*")
@@ -60,7 +77,6 @@ def import_spikingjelly() -> types.ModuleType:
         if spikingjelly_major() == 0:  # 2.x has no auto_cuda (its CUDA path is triton)
             auto_cuda_base = importlib.import_module("spikingjelly.activation_based.auto_cuda.base")
             auto_cuda_base.np = _LEGACY_NUMPY
-    return importlib.import_module("spikingjelly.activation_based")
 
 
 def init_surrogate(module, alpha: float, spiking: bool) -> None:

@@ -3,13 +3,40 @@ is forked, so evaluation neither depends on nor disturbs the training RNG."""
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from ..analysis import ActivityMonitor
+from ..analysis import ActivityMonitor, is_neuron
 from ..data.augment import time_major
+
+
+class LayerProgress:
+    """A progress bar that counts images and moves within a batch: each spiking layer that finishes adds
+    its share of the batch, so a batch of 500 images at T=128 does not sit at 0 for minutes."""
+
+    def __init__(self, model: torch.nn.Module, bar):
+        self.model, self.bar, self.done, self.share = model, bar, 0, 0.0
+        self.hooks = [m.register_forward_hook(self._layer_done) for m in model.modules() if is_neuron(m)]
+
+    def start(self, images: int) -> None:
+        chunks = math.ceil(images / getattr(self.model, "chunk_images", images))
+        self.share = images / max(1, len(self.hooks) * chunks)
+
+    def _layer_done(self, module, inputs, output) -> None:
+        self.bar.update(min(self.share, (self.bar.total or math.inf) - self.bar.n))
+
+    def finish(self, images: int) -> None:
+        self.done += images
+        self.bar.n = self.done  # exact at every batch's end
+        self.bar.refresh()
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.bar.close()
 
 
 @torch.no_grad()
@@ -32,15 +59,20 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
     monitor = ActivityMonitor(model) if activity else contextlib.nullcontext()
     with torch.random.fork_rng(devices=[]), monitor:
         torch.manual_seed(seed)
-        bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
-        for images, labels in bar:
+        bar = tqdm(total=len(dataset), desc=desc, leave=False, disable=not progress, unit="image",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} images [{elapsed}<{remaining}{postfix}]")
+        layers = LayerProgress(model, bar)
+        for images, labels in loader:
+            layers.start(len(labels))
             predicted = model(time_major(images.to(device))).argmax(dim=1).cpu()
+            layers.finish(len(labels))
             batch_hits = (predicted == labels).tolist()
             hits += batch_hits
             predictions += predicted.tolist()
             targets += labels.tolist()
             correct += sum(batch_hits)
             bar.set_postfix(acc=f"{100.0 * correct / len(hits):.2f}%")
+        layers.close()
     model.train(was_training)
     if not hits:
         raise ValueError("cannot evaluate on an empty dataset")
