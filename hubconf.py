@@ -11,8 +11,8 @@ attribute asked for directly (``hubconf.sew_resnt18``) names the close ones.
 """
 dependencies = ["torch", "torchvision", "spikingjelly", "safetensors", "yaml"]
 
-from zoo.hub.registry import create_model as _create_model  # noqa: E402
-from zoo.hub.registry import list_models as _list_models  # noqa: E402
+from zoo.hub.factory import create_model as _create_model  # noqa: E402
+from zoo.hub.factory import list_models as _list_models  # noqa: E402
 from zoo.hub.registry import model_entry as _model_entry  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.analysis import E_AC_PJ, E_MAC_PJ, ActivityMonitor
+from zoo.train.activity import E_AC_PJ, E_MAC_PJ, ActivityMonitor
 from zoo.cli import main
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
@@ -51,7 +51,7 @@ def test_rates_synops_and_macs_are_counted_exactly():
 
 
 def test_raster_sample_spreads_over_firing_neurons_in_first_spike_order():
-    from zoo.analysis import raster_sample
+    from zoo.train.activity import raster_sample
 
     spikes = torch.zeros(5, 10)
     for neuron, step in ((1, 4), (3, 0), (5, 2), (7, 1), (9, 3)):

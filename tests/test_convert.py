@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import zoo
-from zoo.calibration import (driver_layers, layer_errors, percentile_threshold, quantise, relu_activations,
+from zoo.conversion.calibration import (driver_layers, layer_errors, percentile_threshold, quantise, relu_activations,
                              search_threshold)
-from zoo.convert import ConvertedSNN, convert, fold_bn
+from zoo.conversion import ConvertedSNN, convert, fold_bn
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_zoo_convert_refuses_a_spiking_checkpoint_and_bad_steps(tiny_run, capsys
 
 
 def test_spikes_scaled_by_per_channel_thresholds_count_as_synaptic_operations(trained_ann):
-    from zoo.analysis import ActivityMonitor
+    from zoo.train.activity import ActivityMonitor
 
     ann, batches = trained_ann
     snn = convert(ann, batches, T=4, calibrate="none")
@@ -271,15 +271,15 @@ def test_spikes_scaled_by_per_channel_thresholds_count_as_synaptic_operations(tr
 
 def test_activity_of_a_batch_larger_than_a_forward_chunk(trained_ann, monkeypatch):
     """A converted SNN runs its images in chunks; the raster is the first image's, as without chunks."""
-    import zoo.ifnet
-    from zoo.analysis import ActivityMonitor
+    import zoo.conversion.ifnet
+    from zoo.train.activity import ActivityMonitor
 
     ann, batches = trained_ann
     snn = convert(ann, batches, T=4, calibrate="none")
     images = batches[0][:6]
 
     def activity(chunk_steps):
-        monkeypatch.setattr(zoo.ifnet, "STEP_CHUNK", chunk_steps)
+        monkeypatch.setattr(zoo.conversion.ifnet, "STEP_CHUNK", chunk_steps)
         with ActivityMonitor(snn) as monitor, torch.no_grad():
             snn(images)
         return monitor.report()

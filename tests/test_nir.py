@@ -14,8 +14,8 @@ from zoo.cli import main
 from zoo.neurons import build_neuron
 from zoo.neurons.compat import import_spikingjelly
 from zoo.neurons.compat import spikingjelly_major
-from zoo.nir_export import NIRExportError, export_nir
-from zoo.nir_import import NIRImportError, NIRNetwork, import_nir
+from zoo.nir.export import NIRExportError, export_nir
+from zoo.nir.importer import NIRImportError, NIRNetwork, import_nir
 
 nir = pytest.importorskip("nir")
 sj = import_spikingjelly()
@@ -241,7 +241,7 @@ def test_cli_exports_a_readable_file_and_refuses_in_one_line(tmp_path, capsys):
 
 
 def test_read_back_compares_the_file_with_the_model_per_image(tmp_path):
-    from zoo.nir_check import available_readers, read_back
+    from zoo.nir.check import available_readers, read_back
 
     model = zoo.create_model("stbp_cnn.fmnist_t8", pretrained=True).eval()
     nir.write(str(tmp_path / "stbp.nir"), export_nir(model))

@@ -4,7 +4,7 @@ import shutil
 
 from conftest import REPO
 from zoo.cli import main
-from zoo.report import END, START, render, update_readme
+from zoo.hub.report import END, START, render, update_readme
 
 
 def test_the_readme_status_table_is_current(capsys):
@@ -61,7 +61,7 @@ def test_a_continued_run_names_the_weight_it_started_from(tmp_path):
 
 
 def test_the_bench_block_comes_from_the_results_file(tmp_path):
-    from zoo.report import BENCH_END, BENCH_START, render_bench
+    from zoo.hub.report import BENCH_END, BENCH_START, render_bench
 
     assert "No benchmark results yet" in render_bench(tmp_path)
     (tmp_path / "docs" / "bench").mkdir(parents=True)

@@ -4,7 +4,7 @@ every step."""
 import pytest
 import torch
 
-from zoo.hub.registry import create_model
+from zoo.hub.factory import create_model
 
 MODELS = [  # (arch, kwargs, weight gain that makes the untrained net fire to its read-out)
     ("sew_resnet18", {"T": 4, "stem": "cifar", "width": 8, "in_channels": 1, "input_size": (28, 28),
@@ -65,7 +65,7 @@ def test_event_frames_and_rate_coding_still_run_the_stem_every_step():
 def test_activity_analysis_counts_the_same_ann_macs_with_the_stem_run_once():
     """The stem ran once stands for every step of the ANN it is compared with; the SNN's own analog MACs
     are what it really computes (the stem once)."""
-    from zoo.analysis import ActivityMonitor
+    from zoo.train.activity import ActivityMonitor
 
     torch.manual_seed(0)
     model = create_model(MODELS[0][0], **MODELS[0][1]).eval()

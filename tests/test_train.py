@@ -115,7 +115,7 @@ def test_train_log_records_the_firing_rate(tiny_run):
 
 
 def test_firing_rate_meter_counts_spikes_of_every_neuron():
-    from zoo.analysis import FiringRateMeter
+    from zoo.train.activity import FiringRateMeter
 
     model = zoo.create_model("stbp_cnn", T=4)
     meter = FiringRateMeter(model)

@@ -3,6 +3,7 @@ from .runtime import prefer_passive_openmp
 
 prefer_passive_openmp()  # before torch loads its OpenMP runtime: waiting threads sleep on a shared machine
 
+from . import conversion, models  # noqa: E402,F401  (the families register themselves)
 from .hub import Weights, create_model, get_weights, list_models, list_weights, load_weights, register_model
 
 __version__ = "0.1.0"

@@ -52,12 +52,12 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_convert(args) -> int:
-    from .hub.conversion import convert_checkpoint
+    from .conversion.publish import convert_checkpoint
 
     sweep = args.sweep
     if not Path(args.checkpoint).exists() and args.checkpoint.startswith("converted_"):
         from .hub import get_weights
-        from .hub.conversion import sweep_weights
+        from .conversion.publish import sweep_weights
 
         card = sweep_weights(get_weights(args.checkpoint), sweep)  # extend a published conversion's sweep
     else:
@@ -296,7 +296,7 @@ def _cmd_export(args) -> int:
     import nir
 
     from .hub import create_model, get_weights
-    from .nir_export import NIRExportError, export_nir
+    from .nir.export import NIRExportError, export_nir
 
     model = create_model(args.name, pretrained=True)
     weights = get_weights(args.name)
@@ -335,7 +335,7 @@ def _check_export(model, weights, path: Path, args) -> None:
     import torch
 
     from .hub.publish import card_dataset
-    from .nir_check import available_readers, read_back
+    from .nir.check import available_readers, read_back
 
     test = card_dataset(weights.meta)
     count = min(args.check, len(test))
@@ -360,7 +360,7 @@ def _check_export(model, weights, path: Path, args) -> None:
 
 
 def _cmd_report(args) -> int:
-    from .report import update_readme
+    from .hub.report import update_readme
 
     current = update_readme(check=args.check)
     if args.check:

@@ -1,6 +1,8 @@
 """The zoo's exception types: each is also the built-in type callers would catch for it."""
 from __future__ import annotations
 
+import difflib
+
 
 class ZooError(Exception):
     """Base class of every error the zoo raises on purpose."""
@@ -23,6 +25,12 @@ class DatasetNotFoundError(ZooError, FileNotFoundError):
 
 class RecipeError(ZooError, ValueError):
     """A recipe or ``--set`` override that does not describe a valid run."""
+
+
+def suggest(name: str, choices) -> str:
+    """``"; did you mean a, b?"`` for the close matches of a mistyped ``name`` among ``choices``, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 def first_sentence(error: BaseException) -> str:

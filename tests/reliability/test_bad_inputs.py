@@ -24,7 +24,7 @@ import zoo
 from conftest import REPO
 from event_files import random_events, write_nmnist_bin
 from zoo.cli import main
-from zoo.convert import convert
+from zoo.conversion import convert
 from zoo.data import load_dataset
 from zoo.data.augment import BatchAugment
 from zoo.data.emulator import SaccadeEmulator

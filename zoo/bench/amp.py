@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import UnknownModelError
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from .inputs import fashion_mnist_or_noise
 from .timing import interleaved, median, median_ratio
 

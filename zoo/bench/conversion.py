@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import DatasetNotFoundError, UnknownModelError, WeightsError
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from .inputs import fashion_mnist_or_noise
 from .timing import interleaved, median, median_ratio
 

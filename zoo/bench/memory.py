@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 
 STEPS = (1, 2, 4, 8, 16)
 ARCH_KWARGS = {"stem": "cifar", "width": 16, "in_channels": 1, "input_size": (28, 28), "num_classes": 10,

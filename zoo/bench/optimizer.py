@@ -11,7 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from ..train.trainer import fused_if_supported
 from .timing import interleaved, median, median_ratio
 

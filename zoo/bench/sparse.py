@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UnknownModelError
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from ..neurons.sparse_grad import (SavedInput, dense_backward, input_trace, reference_lif_linear, reverse_trace_,
                                    sparse_backward)
 from .inputs import fashion_mnist_or_noise

@@ -8,7 +8,7 @@ import copy
 import torch
 from torch import nn
 
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from ..neurons.compat import import_spikingjelly
 from .timing import interleaved, median, median_ratio
 

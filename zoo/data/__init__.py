@@ -8,7 +8,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..errors import DatasetNotFoundError
-from ..hub.registry import suggest
+from ..errors import suggest
 from . import events, folders, sequences, static
 from .splits import holdout
 

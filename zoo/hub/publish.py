@@ -14,7 +14,7 @@ from ..data.roots import describe_source
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
-from .registry import create_model
+from .factory import create_model
 from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, sha256_of, weight_filename
 
 CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks

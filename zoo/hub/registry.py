@@ -1,7 +1,8 @@
-"""Model registry: ``@register_model`` functions by architecture name, timm style."""
+"""Model registry: ``@register_model`` functions by architecture name, timm style. The families
+register themselves when ``zoo`` imports them (:mod:`zoo.models`, :mod:`zoo.conversion`); the registry
+imports none of them, and building a model with weights is :mod:`zoo.hub.factory`'s job."""
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import logging
@@ -10,11 +11,11 @@ from typing import Callable
 
 import torch
 
-from ..errors import UnknownModelError
+from ..errors import UnknownModelError, suggest
 
 log = logging.getLogger("zoo")
 
-__all__ = ["register_model", "list_models", "create_model", "model_entry", "suggest"]
+__all__ = ["register_model", "model_entry", "architectures", "matches", "suggest"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,7 @@ def register_model(fn: Callable | None = None, *, paper: str = ""):
     return wrap(fn) if fn is not None else wrap
 
 
-def suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else ""
-
-
 def model_entry(arch: str) -> ModelEntry:
-    _import_families()
     try:
         return _MODELS[arch]
     except KeyError:
@@ -66,46 +61,6 @@ def matches(name: str, pattern: str | None) -> bool:
     return pattern.lower() in name.lower()
 
 
-def list_models(pattern: str | None = None, pretrained: bool = False) -> list[str]:
-    """Architecture names matching ``pattern`` (a substring, or a glob with ``*?[``); with ``pretrained``
-    the ``arch.tag`` names of shipped weights instead."""
-    _import_families()
-    if pretrained:
-        from .weights import list_weights
-
-        names = list_weights()
-    else:
-        names = sorted(_MODELS)
-    return [n for n in names if matches(n, pattern)]
-
-
-def create_model(name: str, pretrained: bool | str = False, **kwargs) -> torch.nn.Module:
-    """Build ``arch`` or ``arch.tag``; with weights when ``pretrained`` or a tag is given.
-
-    ``pretrained=True`` loads the arch's default weight, ``pretrained="tag"`` the weight ``arch.tag``
-    (how torch.hub entrypoints, whose names cannot hold the dot, choose among several weights).
-    ``kwargs`` override the construction arguments (and those stored in the weight's card). Loading
-    weights into a model with another ``num_classes``/``in_channels`` adapts the head/stem.
-    """
-    arch, _, tag = name.partition(".")
-    if isinstance(pretrained, str):
-        if tag and tag != pretrained:
-            raise ValueError(f"{name!r} names the weight {tag!r} but pretrained={pretrained!r}")
-        tag, name = pretrained, f"{arch}.{pretrained}"
-    entry = model_entry(arch)
-    if not (pretrained or tag):
-        model = entry.fn(**kwargs)
-        model.pretrained_cfg = {"architecture": arch, "tag": None}
-        return model
-    from .weights import get_weights, load_into
-
-    weights = get_weights(name)
-    model = entry.fn(**{**weights.meta["kwargs"], **kwargs})
-    load_into(model, weights)
-    model.pretrained_cfg = weights.pretrained_cfg()
-    return model
-
-
-def _import_families() -> None:
-    """Model files register themselves on import; importing the package imports them all."""
-    from .. import models  # noqa: F401
+def architectures() -> list[str]:
+    """Every registered architecture name, sorted."""
+    return sorted(_MODELS)

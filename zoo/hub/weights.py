@@ -17,7 +17,8 @@ from safetensors.torch import load as load_safetensors_bytes
 
 from ..errors import UnknownModelError, WeightsError
 from .download import fetch
-from .registry import matches, model_entry, suggest
+from ..errors import suggest
+from .registry import matches, model_entry
 
 log = logging.getLogger("zoo")
 

@@ -1,4 +1,4 @@
-"""ReLU networks to be converted into SNNs (:mod:`zoo.convert`).
+"""ReLU networks to be converted into SNNs (:mod:`zoo.conversion`).
 
 ``ann_resnet20`` is He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, 16/32/64 channels, global
 average pooling): every ReLU is its own module, so conversion can give each one its own neurons and

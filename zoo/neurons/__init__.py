@@ -1,7 +1,7 @@
 """Spiking neurons and surrogate gradients: a thin layer over SpikingJelly (see ``backend``)."""
 from .backend import backend_for, cupy_available
-from .nodes import (NEURONS, AdaptiveThresholdNode, CurrentLIFNode, IFNode, LIFNode,
-                    ParametricLIFNode, build_neuron)
+from .factory import NEURONS, build_neuron
+from .nodes import AdaptiveThresholdNode, CurrentLIFNode, IFNode, LIFNode, ParametricLIFNode
 from .surrogates import SURROGATES, Dspike, Rectangle, Triangle, build_surrogate
 
 __all__ = ["NEURONS", "SURROGATES", "AdaptiveThresholdNode", "CurrentLIFNode", "Dspike", "IFNode",

@@ -15,7 +15,7 @@ import torch
 
 from . import backend as _backend
 from .compat import import_spikingjelly
-from .surrogates import build_surrogate
+
 
 sj = import_spikingjelly()
 
@@ -167,35 +167,3 @@ class AdaptiveThresholdNode(OwnStepLoop, sj.neuron.BaseNode):
         spike = super().single_step_forward(x)
         self.a = self.a * (1.0 - 1.0 / self.tau_adapt) + self.beta * spike
         return spike
-
-
-NEURONS = {
-    "if": IFNode,
-    "lif": LIFNode,
-    "plif": ParametricLIFNode,
-    "cuba_lif": CurrentLIFNode,
-    "gif": AdaptiveThresholdNode,
-}
-
-
-def build_neuron(name: str, surrogate: str = "atan", surrogate_alpha: float | None = None,
-                 detach_reset: bool = False, fused: bool = True, strict_threshold: bool = False,
-                 **kwargs: Any) -> torch.nn.Module:
-    """A multi-step neuron by name (``if``, ``lif``, ``plif``, ``cuba_lif``, ``gif``).
-
-    ``kwargs`` go to the neuron (``tau``, ``v_threshold``, ``v_reset``, ``decay_input``, ...).
-    IF, LIF and PLIF run the single-autograd-function loop of :mod:`zoo.neurons.fused` on the torch
-    backend (same spikes and membranes as SpikingJelly's nodes, gradients equal to rounding);
-    ``fused=False`` gives SpikingJelly's nodes as they are. ``strict_threshold=True`` fires on
-    ``H > V_th`` instead of ``H >= V_th`` (STBP's code).
-    """
-    try:
-        cls = NEURONS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown neuron {name!r}; choose from {', '.join(NEURONS)}") from None
-    if fused:
-        from .fused import FusedIFNode, FusedLIFNode, FusedParametricLIFNode
-
-        cls = {IFNode: FusedIFNode, LIFNode: FusedLIFNode, ParametricLIFNode: FusedParametricLIFNode}.get(cls, cls)
-    return cls(surrogate_function=build_surrogate(surrogate, surrogate_alpha, strict=strict_threshold),
-               detach_reset=detach_reset, step_mode="m", **kwargs)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .nodes import build_neuron
+from .factory import build_neuron
 
 __all__ = ["RecurrentSpikingLayer"]
 
@@ -30,7 +30,7 @@ class RecurrentSpikingLayer(nn.Module):
 
     ``neuron`` names any zoo neuron (``lif``, ``cuba_lif``, ``gif``, ...); ``neuron_kwargs`` go to
     :func:`~zoo.neurons.build_neuron`. ``recurrent=False`` drops ``W_rec`` (a feed-forward layer).
-    For activity hooks (:mod:`zoo.analysis`) the layer is the neuron population: its output is the
+    For activity hooks (:mod:`zoo.train.activity`) the layer is the neuron population: its output is the
     spikes, and the neuron inside is called through its step functions, not its ``forward``.
     """
 

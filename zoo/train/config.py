@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ..errors import RecipeError
-from ..hub.registry import suggest
+from ..errors import suggest
 from .losses import LOSSES
 
 DEFAULTS: dict[str, Any] = {

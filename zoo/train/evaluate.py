@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from ..analysis import ActivityMonitor, is_neuron
+from .activity import ActivityMonitor, is_neuron
 from ..data.augment import time_major
 
 
@@ -46,7 +46,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
              activity: bool = False) -> dict:
     """``{"acc1": percent, "num_samples": n, "correct": k}`` over the first ``limit`` samples, plus
     ``"per_sample"`` (whether each sample was right, in order) and the ``"predictions"`` and
-    ``"targets"`` when asked, and with ``activity`` the :class:`zoo.analysis.ActivityReport`."""
+    ``"targets"`` when asked, and with ``activity`` the :class:`zoo.train.activity.ActivityReport`."""
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)

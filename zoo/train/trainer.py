@@ -21,12 +21,12 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..analysis import FiringRateMeter
+from .activity import FiringRateMeter
 from ..data import holdout, load_dataset
 from ..data.augment import BatchAugment, time_major
 from ..data.events import EventFrames
 from ..errors import ZooError
-from ..hub.registry import create_model
+from ..hub.factory import create_model
 from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule

@@ -1,11 +1,12 @@
-"""SNNs converted from trained ANNs (:mod:`zoo.convert`). The registered builder makes the converted
+"""SNNs converted from trained ANNs (:mod:`zoo.conversion`). The registered builder makes the converted
 structure (BN folded into convolution biases, IF neurons with threshold/shift/initial-potential
 buffers), so a shipped conversion loads like any other weight and runs at any ``T``."""
 from __future__ import annotations
 
-from ..convert import ConvertedSNN, fold_bn
+from ..models.ann import ann_resnet20
+from .ifnet import ConvertedSNN
+from .pipeline import fold_bn
 from ..hub.registry import register_model
-from .ann import ann_resnet20
 
 PAPER = "ANN-to-SNN conversion with threshold balancing and layer-wise calibration (Li et al., ICML 2021)"
 

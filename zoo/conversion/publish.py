@@ -9,14 +9,15 @@ from pathlib import Path
 
 import torch
 
-from ..convert import CALIBRATIONS, PIPELINES, convert
 from ..data import load_dataset
-from ..ifnet import nearest_calibrated
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
-from .publish import card_dataset, check_tag, publish_model, write_card
-from .registry import create_model, model_entry
-from .weights import REPO_WEIGHTS, Weights, load_into
+from ..hub.factory import create_model
+from ..hub.publish import card_dataset, check_tag, publish_model, write_card
+from ..hub.registry import model_entry
+from ..hub.weights import REPO_WEIGHTS, Weights, load_into
+from .ifnet import nearest_calibrated
+from .pipeline import CALIBRATIONS, PIPELINES, convert
 
 
 def calibration_batches(train_set, images: int, batch_size: int = 128, seed: int = 0) -> list[torch.Tensor]:

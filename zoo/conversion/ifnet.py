@@ -20,6 +20,8 @@ import math
 import torch
 from torch import nn
 
+from ..models.base import check_image_batch
+
 log = logging.getLogger("zoo")
 STEP_CHUNK = 512  # images x steps per forward chunk: fastest of 256-8192 measured on a 2-core CPU
 
@@ -91,7 +93,7 @@ class CalibratedState(nn.Module):
 class ConvertedSNN(nn.Module):
     """The ANN with IF neurons in place of its ReLUs; images ``[B, C, H, W]`` are fed at every step and
     the output is the mean of the read-out over ``T`` steps. ``calibrated_T`` lists the ``T`` whose
-    calibrated states the model holds (filled by :func:`zoo.convert.convert` or a weight file)."""
+    calibrated states the model holds (filled by :func:`zoo.conversion.convert` or a weight file)."""
 
     def __init__(self, ann: nn.Module, T: int = 32, bias_shift: bool = True, calibrated_T: tuple[int, ...] = ()):
         super().__init__()
@@ -157,10 +159,10 @@ class ConvertedSNN(nn.Module):
         return chosen
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Images ``[B, C, H, W]`` as the ANN took them; errors name this network, not its ANN."""
-        from .models.base import check_image_batch  # the models package registers this family: import late
-
-        check_image_batch(self, x)
+        """Images ``[B, C, H, W]`` as the ANN took them, where the ANN checks its input (the zoo's ANNs do);
+        errors name this network, not its ANN."""
+        if hasattr(self.net, "check_input"):
+            check_image_batch(self, x)
 
     def _steps(self, x: torch.Tensor, static_stem: bool) -> torch.Tensor:
         first = self.neurons()[0] if static_stem else None

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import EMULATED_DATASETS
-from .train.config import load_recipe
+from ..data import EMULATED_DATASETS
+from ..train.config import load_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
@@ -131,7 +131,7 @@ def render_bench(repo: Path = REPO) -> str:
                           BENCH_END])
     result = json.loads(path.read_text())
     machine = result["machine"]
-    from .bench import commands
+    from ..bench import commands
 
     measured_by = ", ".join(f"`{command} --write docs/bench`" for command in commands(result))
     lines = [BENCH_START, f"Measured by {measured_by} on {machine['cpu']} "

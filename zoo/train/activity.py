@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .ifnet import IFNeuron
-from .neurons.compat import import_spikingjelly
-from .neurons.learnable_threshold import LearnableThresholdLIF
-from .neurons.recurrent import RecurrentSpikingLayer
+from ..conversion.ifnet import IFNeuron
+from ..neurons.compat import import_spikingjelly
+from ..neurons.learnable_threshold import LearnableThresholdLIF
+from ..neurons.recurrent import RecurrentSpikingLayer
 
 sj = import_spikingjelly()
 

@@ -1,7 +1,7 @@
 """Whether a shipped weight exports to NIR, and how well the written file reads back: the graph run by NIR
 readers against the zoo model on the weight's real test images, recorded in the weight's card.
 
-Readers: ``zoo`` (:func:`zoo.nir_import.import_nir`, always there) and ``spikingjelly`` (SpikingJelly 2.x's
+Readers: ``zoo`` (:func:`zoo.nir.importer.import_nir`, always there) and ``spikingjelly`` (SpikingJelly 2.x's
 ``nir_exchange.import_from_nir``, a simulator the zoo did not write, where 2.x is installed). Both are fed
 the model's encoded input (the image at every step under direct encoding) and their output spikes are
 compared with the model's, per image: the same predicted class, and the same read-out (the output spike
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .neurons.compat import import_spikingjelly, spikingjelly_major
+from ..neurons.compat import import_spikingjelly, spikingjelly_major
 
 sj = import_spikingjelly()
 
@@ -25,7 +25,7 @@ def available_readers() -> list[str]:
 def _reader(name: str, path: Path, dt: float):
     """A callable ``[T, B, ...] -> [T, B, classes]`` running the NIR file at ``path``."""
     if name == "zoo":
-        from .nir_import import import_nir
+        from .importer import import_nir
 
         return import_nir(path, dt=dt)
     from spikingjelly.activation_based import functional
