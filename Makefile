@@ -16,7 +16,7 @@ SJ2_TESTS := tests/test_neurons.py tests/test_fused_neurons.py tests/test_models
 	tests/test_plif_net.py tests/test_static_stem.py tests/test_nir.py tests/test_shipped.py tests/test_rsnn.py \
 	tests/test_ltsnn_neuron.py tests/test_ssgd.py tests/test_relpsp.py tests/test_hub.py
 
-.PHONY: setup demo test test-pinned test-sj2 clean
+.PHONY: setup demo test test-pinned test-sj2 docs clean
 
 setup: $(VENV)/.installed $(FASHION_MNIST)
 
@@ -48,5 +48,9 @@ test-pinned: setup
 test-sj2: setup $(SJ2_VENV)/.installed
 	$(SJ2_PY) -m pytest -p no:cacheprovider $(SJ2_TESTS)
 
+# the documentation site (Material for MkDocs) into site/; the tests build it with --strict too
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(SJ2_VENV) .pytest_cache
+	rm -rf $(VENV) $(SJ2_VENV) .pytest_cache site

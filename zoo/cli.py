@@ -364,10 +364,11 @@ def _cmd_report(args) -> int:
 
     current = update_readme(check=args.check)
     if args.check:
-        print("README status table is current" if current else
-              "README status table is stale: run python -m zoo report")
+        print("README and documentation: everything is current" if current else
+              "README and documentation tables are stale: run python -m zoo report")
         return 0 if current else 1
-    print("README status table " + ("was already current" if current else "rewritten from recipes/ and weights/"))
+    print("README and documentation tables " + ("were already current" if current else
+                                                 "rewritten from recipes/ and weights/"))
     return 0
 
 
@@ -538,8 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "keeping the results of readers measured elsewhere on the same file")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("report", help="write the README's status table from the recipes and weight cards")
-    p.add_argument("--check", action="store_true", help="only check that the table is current (exit 1 if not)")
+    p = sub.add_parser("report", help="write the README's and the documentation's tables and model pages from "
+                                      "the recipes and weight cards")
+    p.add_argument("--check", action="store_true", help="only check that they are current (exit 1 if not)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("events-to-frames", help="write an event dataset as frames, or as events in the "

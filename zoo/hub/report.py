@@ -1,11 +1,11 @@
-"""The README's status table, written from the recipes and the weight cards so it cannot drift:
-one row per recipe (paper x dataset), and one per shipped weight trained with it.
+"""The documentation's tables and model pages, written from the recipes and the weight cards so they
+cannot drift: the status table (one row per recipe, paper x dataset, and one per shipped weight trained
+with it), the README's best weight per family and dataset, one page per shipped weight, the benchmark
+ratios of ``docs/bench/results.json`` and what the cards say about NIR export.
 
-``python -m zoo report`` rewrites the table between the README's ``<!-- status:start -->`` and
-``<!-- status:end -->`` markers, the benchmark ratios of ``docs/bench/results.json`` between
-``<!-- bench:start -->`` and ``<!-- bench:end -->``, and what the cards say about NIR export (written by
-``zoo export NAME --check N --update-card``) between ``<!-- nir:start -->`` and ``<!-- nir:end -->``; ``--check`` only
-says whether they are current (the tests run it).
+``python -m zoo report`` rewrites each block between its markers (``<!-- status:start -->`` ...
+``<!-- status:end -->`` and the like) in whichever of ``README.md`` and the ``docs/`` pages hold it, and the
+pages under ``docs/models/``; ``--check`` only says whether they are current (the tests run it).
 """
 from __future__ import annotations
 
@@ -19,9 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
+BEST_START, BEST_END = "<!-- best:start -->", "<!-- best:end -->"
+PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md")  # the blocks' homes
+MODELS = Path("docs/models")  # one page per shipped weight, and the index
+NAV_START, NAV_END = "# models:start", "    # models:end"  # in mkdocs.yml's nav
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
 # datasets that the machines this zoo is trained on cannot download (see README, Data)
-NOT_AVAILABLE_HERE = {"cifar10", "cifar10dvs", "dvsgesture", "imagenet", "mnist", "nmnist"}
+NOT_AVAILABLE_HERE = {"cifar10dvs", "dvsgesture", "imagenet"}
 HEADER = ("| paper | recipe | architecture | dataset | T | paper's number | ours (acc1, full test set) | weight |\n"
           "|---|---|---|---|---|---|---|---|")
 
@@ -170,18 +174,134 @@ def _replace_block(text: str, start: str, end: str, content: str, where: Path) -
     return head + content + tail
 
 
+def render_best(repo: Path = REPO, models: str = "docs/models/") -> str:
+    """The most accurate shipped weight of each paper and dataset, for the front doors (the README, and
+    the site's home page, whose links to the model pages start at ``models``)."""
+    best: dict[tuple[str, str], dict] = {}
+    for card in _cards(repo):
+        key = (_short_paper(card.get("paper", {})), _dataset_label(card["dataset"], card.get("dataset_kwargs")))
+        if key not in best or card["metrics"]["acc1"] > best[key]["metrics"]["acc1"]:
+            best[key] = card
+    lines = [BEST_START, "| family (paper) | dataset | best weight | acc1 (full test set) | T |", "|---|---|---|---|---|"]
+    for (paper, dataset), card in sorted(best.items()):
+        name = f"{card['arch']}.{card['tag']}"
+        lines.append(f"| {paper} | {dataset} | [`{name}`]({models}{name}.md) | {card['metrics']['acc1']:.2f}% "
+                     f"({card['metrics']['num_samples']:,}) | {card.get('T') or '-'} |")
+    return "\n".join([*lines, BEST_END])
+
+
+def _pictures(repo: Path, name: str) -> list[str]:
+    """The images under docs/img a weight's runs made: files named after the weight (``arch_tag_*.png``),
+    each given to the weight whose name is the longest match."""
+    cards = [f"{c['arch']}_{c['tag']}" for c in _cards(repo)]
+    own = name.replace(".", "_")
+    found = []
+    for image in sorted((repo / "docs" / "img").glob("*.png")):
+        matching = [c for c in cards if image.stem.startswith(c + "_") or image.stem == c]
+        if matching and max(matching, key=len) == own:
+            found.append(image.name)
+    return found
+
+
+def render_model_page(card: dict, repo: Path = REPO) -> str:
+    """A weight's page: how to load it, what it was trained and measured on, and its card in short."""
+    name = f"{card['arch']}.{card['tag']}"
+    metrics, train = card["metrics"], card.get("train") or {}
+    neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
+    nir = card.get("nir") or {}
+    paper = card.get("paper") or {}
+    best_test = card.get("best_test_epoch")
+    protocol = ("the epoch chosen on a held-out validation split" if train.get("val_fraction") else "the final weights")
+    rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card['dataset']} {metrics.get('split', 'test')} "
+                         f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
+                                                    if best_test else "")),
+            ("dataset", _dataset_label(card["dataset"], card.get("dataset_kwargs"))
+             + (f": {card['emulated']}" if card.get("emulated") else "")),
+            ("paper", f"{paper.get('title', '-')} ({_short_paper(paper)}); reported: {_reported(paper, card['kwargs'].get('cnf'))}"),
+            ("T", str(card.get("T") or "-")), ("input", f"{card.get('input_shape')}, {card.get('normalisation', '')}"),
+            ("encoding", str(card.get("encoding", "-"))),
+            ("neuron", ", ".join(f"{k}={v}" for k, v in neuron.items()) or "-"),
+            ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
+            ("recipe", f"`{card.get('recipe') or '-'}`" + (f", continued from `{card['finetuned_from']}`"
+                                                          if card.get("finetuned_from") else "")),
+            ("training", f"{train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+                         f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
+            ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
+            ("NIR", "exports" if nir.get("exports") else f"does not export: {nir['reason']}" if "reason" in nir
+             else "not checked")]
+    if card.get("conversion"):
+        rows.insert(1, ("against T", _sweep(card).lstrip("; ")))
+    lines = [f"# {name}", "", f"{'The default weight of' if card.get('default') else 'A weight of'} `{card['arch']}`.", "",
+             "```python", "import zoo",
+             f"model = zoo.create_model(\"{name}\", pretrained=True).eval()",
+             f"# or: torch.hub.load(\"<repo>\", \"{card['arch']}\", source=\"local\", pretrained=\"{card['tag']}\")",
+             "```", "", f"Re-measure: `python -m zoo eval {name}`; the whole card: `python -m zoo info {name} --json`.", "",
+             "| | |", "|---|---|", *[f"| {key} | {value} |" for key, value in rows]]
+    for image in _pictures(repo, name):
+        lines += ["", f"![{image}](../img/{image})"]
+    return "\n".join(lines) + "\n"
+
+
+def render_models(repo: Path = REPO) -> dict[Path, str]:
+    """``docs/models/``: the index of every shipped weight and a page for each."""
+    cards = _cards(repo)
+    pages = {MODELS / f"{c['arch']}.{c['tag']}.md": render_model_page(c, repo) for c in cards}
+    index = ["# Models", "", "Every shipped weight, with its card's accuracy on the full test set; `*` marks an "
+             "architecture's default. Each page says how to load the weight and what it was trained on.", "",
+             "| | weight | dataset | acc1 | T | size |", "|---|---|---|---|---|---|"]
+    for card in sorted(cards, key=lambda c: (c["arch"], c["tag"])):
+        name = f"{card['arch']}.{card['tag']}"
+        index.append(f"| {'*' if card.get('default') else ''} | [{name}]({name}.md) | "
+                     f"{_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | {card['metrics']['acc1']:.2f}% | "
+                     f"{card.get('T') or '-'} | {card.get('file_size', 0) / 1e6:.1f} MB |")
+    pages[MODELS / "index.md"] = "\n".join(index) + "\n"
+    return pages
+
+
+def render_nav(pages: dict[Path, str]) -> str:
+    """The Models section of mkdocs.yml's nav: the index, then a page per weight."""
+    names = sorted(path.name for path in pages if path.name != "index.md")
+    entries = ["      - All weights: models/index.md"] + [f"      - {name[:-3]}: models/{name}" for name in names]
+    return "\n".join([NAV_START, *entries, "    " + NAV_END.strip()])
+
+
 def update_readme(repo: Path = REPO, check: bool = False) -> bool:
-    """Rewrite (or with ``check``, compare) the README's status table and benchmark block; True when
-    they were current."""
-    readme = repo / "README.md"
-    text = readme.read_text()
-    updated = _replace_block(text, START, END, render(repo), readme)
-    if BENCH_START in text:
-        updated = _replace_block(updated, BENCH_START, BENCH_END, render_bench(repo), readme)
-    if NIR_START in text:
-        updated = _replace_block(updated, NIR_START, NIR_END, render_nir(repo), readme)
-    if updated == text:
-        return True
-    if not check:
-        readme.write_text(updated)
-    return False
+    """Rewrite (or with ``check``, compare) every generated block and page; True when all were current."""
+    current = True
+    for page in PAGES:
+        path = repo / page
+        if not path.is_file():
+            continue
+        blocks = ((START, END, render), (BENCH_START, BENCH_END, render_bench), (NIR_START, NIR_END, render_nir),
+                  (BEST_START, BEST_END, lambda r: render_best(r, "docs/models/" if page == "README.md" else "models/")))
+        text = path.read_text()
+        updated = text
+        for start, end, make in blocks:
+            if start in text:
+                updated = _replace_block(updated, start, end, make(repo), path)
+        if updated != text:
+            current = False
+            if not check:
+                path.write_text(updated)
+    if (repo / "mkdocs.yml").is_file():  # the documentation site's model pages, and their place in its nav
+        pages = render_models(repo)
+        site = repo / "mkdocs.yml"
+        config = site.read_text()
+        nav = _replace_block(config, NAV_START, NAV_END, render_nav(pages), site)
+        if nav != config:
+            current = False
+            if not check:
+                site.write_text(nav)
+        folder = repo / MODELS
+        stale = [p for p in folder.glob("*.md") if p.relative_to(repo) not in pages] if folder.is_dir() else []
+        changed = [path for path, text in pages.items()
+                   if not (repo / path).is_file() or (repo / path).read_text() != text]
+        if changed or stale:
+            current = False
+            if not check:
+                folder.mkdir(parents=True, exist_ok=True)
+                for path in changed:
+                    (repo / path).write_text(pages[path])
+                for path in stale:
+                    path.unlink()
+    return current
