@@ -37,7 +37,7 @@ del _arch
 
 
 def __getattr__(name: str):
-    if name.startswith("__"):
+    if name.startswith("_"):  # tools probe private names (IPython's canaries): those are plain misses
         raise AttributeError(name)
     _model_entry(name)  # an unknown name: UnknownModelError with the close names
     raise AttributeError(name)

@@ -171,7 +171,7 @@ def test_spikingjelly_2_reads_the_shipped_exports_and_fires_the_same_output_spik
         theirs = (out[0] if isinstance(out, tuple) else out).sum(0)
     assert (ours.argmax(1) == theirs.argmax(1)).float().mean() >= 0.99
     # The folded batch norm rounds a convolution's current differently from convolution then batch norm
-    # and flips a few spikes next to a threshold: the README documents read-outs that differ on 8-24 of
+    # and flips a few spikes next to a threshold: docs/nir.md documents read-outs that differ on 8-24 of
     # 1,000 images depending on the CPU's kernels (18 with AVX2 only), never in class. On 100 images that
     # is 0-5 with sampling; the STBP nets have no batch norm and agree exactly.
     assert torch.equal(ours, theirs) or (ours == theirs).all(1).float().mean() >= 0.95

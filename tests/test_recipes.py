@@ -46,6 +46,7 @@ SMOKE = {
     "spiking_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=spiking_resnet18"]),
     "plif_net_fashion_mnist": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
     "plif_net_fashion_mnist_10ep": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
+    "plif_net_mnist": ("mnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
     "plif_net_cifar10": ("cifar_root", ["data.num_workers=0", "model.kwargs.T=2", "model.kwargs.channels=8",
                                         "data.val_fraction=0.2"]),
     "plif_net_nmnist": ("nmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2", "model.kwargs.channels=8",

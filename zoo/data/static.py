@@ -45,6 +45,7 @@ class ImageTensorDataset(Dataset):
         self.classes = list(classes)
         self.name = name
         self.source_files: list[Path] = []  # files whose hashes a card records as the data's source
+        self.source_root: Path | None = None  # the folder they were read from
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -76,6 +77,7 @@ def _unpack_debian_fashion_mnist(source: Path, root: Path) -> None:
 def check_idx_files(raw: Path, label: str) -> None:
     """Each IDX file present and as long as its header says (magic 0x0000 08 <ndim>, big-endian sizes),
     so a missing or truncated file is one line naming it rather than a reader's traceback."""
+    counts = {}
     for name in IDX_FILES:
         path = raw / name
         if not path.is_file():
@@ -92,6 +94,12 @@ def check_idx_files(raw: Path, label: str) -> None:
         if size != expected:
             raise DatasetNotFoundError(f"{label}: {path} is truncated or padded ({size:,} bytes, its header "
                                        f"says {expected:,})")
+        counts[name] = struct.unpack(">I", dims[:4])[0]
+    for prefix in ("train", "t10k"):
+        images, labels = counts[f"{prefix}-images-idx3-ubyte"], counts[f"{prefix}-labels-idx1-ubyte"]
+        if images != labels:
+            raise DatasetNotFoundError(f"{label}: {raw}/{prefix}-images-idx3-ubyte holds {images:,} images but "
+                                       f"{prefix}-labels-idx1-ubyte {labels:,} labels")
 
 
 def _mnist_like(cls, folder: str, label: str, root: Path, train: bool) -> ImageTensorDataset:
@@ -104,6 +112,7 @@ def _mnist_like(cls, folder: str, label: str, root: Path, train: bool) -> ImageT
     ds = cls(str(root), train=train, download=False)
     dataset = ImageTensorDataset(ds.data, ds.targets, ds.classes, label)
     dataset.source_files = [raw / name for name in IDX_FILES[2:]]  # the test files identify the copy
+    dataset.source_root = root
     return dataset
 
 

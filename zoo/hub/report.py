@@ -24,7 +24,7 @@ PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md",
 MODELS = Path("docs/models")  # one page per shipped weight, and the index
 NAV_START, NAV_END = "# models:start", "    # models:end"  # in mkdocs.yml's nav
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
-# datasets that the machines this zoo is trained on cannot download (see README, Data)
+# datasets that the machines this zoo is trained on cannot download (see docs/data.md)
 NOT_AVAILABLE_HERE = {"cifar10dvs", "dvsgesture", "imagenet"}
 HEADER = ("| paper | recipe | architecture | dataset | T | paper's number | ours (acc1, full test set) | weight |\n"
           "|---|---|---|---|---|---|---|---|")

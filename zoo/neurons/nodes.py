@@ -1,8 +1,8 @@
-"""Spiking neurons by name, all multi-step (``step_mode='m'``), on the backend picked by
+"""Spiking neurons, all multi-step (``step_mode='m'``), on the backend picked by
 :mod:`zoo.neurons.backend` for each input's device.
 
-IF, LIF and PLIF are SpikingJelly's nodes (and get its CuPy kernels on GPU); :func:`build_neuron` gives
-them the zoo's fused time loop on the torch backend by default (:mod:`zoo.neurons.fused`: the same spikes
+IF, LIF and PLIF are SpikingJelly's nodes (and get its CuPy kernels on GPU);
+:func:`zoo.neurons.factory.build_neuron` gives them the zoo's fused time loop on the torch backend by default (:mod:`zoo.neurons.fused`: the same spikes
 and membranes, far fewer operations), and SpikingJelly's own nodes with ``fused=False``. The current-based LIF
 and the generalized integrate-and-fire neuron with an adaptive threshold are written on SpikingJelly's
 ``BaseNode`` and run on the torch backend.
@@ -19,8 +19,7 @@ from .compat import import_spikingjelly
 
 sj = import_spikingjelly()
 
-__all__ = ["IFNode", "LIFNode", "ParametricLIFNode", "CurrentLIFNode", "AdaptiveThresholdNode",
-           "NEURONS", "build_neuron"]
+__all__ = ["IFNode", "LIFNode", "ParametricLIFNode", "CurrentLIFNode", "AdaptiveThresholdNode"]
 
 
 class AutoBackend:

@@ -1,5 +1,6 @@
 """Whether a shipped weight exports to NIR, and how well the written file reads back: the graph run by NIR
-readers against the zoo model on the weight's real test images, recorded in the weight's card.
+readers against the zoo model on the weight's real test images (``zoo export --check`` records it beside the
+file, or in the weight's card with ``--update-card``).
 
 Readers: ``zoo`` (:func:`zoo.nir.importer.import_nir`, always there) and ``spikingjelly`` (SpikingJelly 2.x's
 ``nir_exchange.import_from_nir``, a simulator the zoo did not write, where 2.x is installed). Both are fed

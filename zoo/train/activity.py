@@ -3,8 +3,9 @@ energy estimate against the same network run as an ANN.
 
 Counting (forward hooks, any zoo model): a convolution or linear layer does ``MACs = output elements x
 fan-in`` per step. Fed spikes, or spikes that an average pooling took the mean of (multiples of 1/k: the
-1/k folds into the next layer's weights, so a pooled spike is still an event), it does one accumulate per
-non-zero input and synapse, which is
+1/k folds into the next layer's weights, so a pooled spike is still an event; a pooled input that holds
+several spikes counts as one, as a SEW ADD count does), it does one accumulate per non-zero input and
+synapse, which is
 ``MACs x (fraction of non-zero inputs)``; fed real values (the first layer of a directly coded SNN)
 it does the MACs. The ANN of the same architecture does each layer's MACs once per sample, not once
 per step. Energies per operation are the 45 nm figures of Horowitz (ISSCC 2014) that SNN papers use:
@@ -142,6 +143,7 @@ class ActivityMonitor:
         for hook in self.hooks:
             hook.remove()
         self.hooks.clear()
+        self._pooled_spikes.clear()
 
     def _count_samples(self, module, args) -> None:
         self._pooled_spikes.clear()

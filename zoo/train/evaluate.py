@@ -19,7 +19,10 @@ class LayerProgress:
 
     def __init__(self, model: torch.nn.Module, bar):
         self.model, self.bar, self.done, self.share = model, bar, 0, 0.0
-        self.hooks = [m.register_forward_hook(self._layer_done) for m in model.modules() if is_neuron(m)]
+        neurons = [name for name, m in model.named_modules() if is_neuron(m)]
+        outer = [name for name in neurons if not any(name.startswith(other + ".") for other in neurons if other)]
+        modules = dict(model.named_modules())  # a neuron inside another (a recurrent layer's) is counted once
+        self.hooks = [modules[name].register_forward_hook(self._layer_done) for name in outer]
 
     def start(self, images: int) -> None:
         chunks = math.ceil(images / getattr(self.model, "chunk_images", images))
@@ -62,18 +65,20 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
         bar = tqdm(total=len(dataset), desc=desc, leave=False, disable=not progress, unit="image",
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} images [{elapsed}<{remaining}{postfix}]")
         layers = LayerProgress(model, bar)
-        for images, labels in loader:
-            layers.start(len(labels))
-            predicted = model(time_major(images.to(device))).argmax(dim=1).cpu()
-            layers.finish(len(labels))
-            batch_hits = (predicted == labels).tolist()
-            hits += batch_hits
-            predictions += predicted.tolist()
-            targets += labels.tolist()
-            correct += sum(batch_hits)
-            bar.set_postfix(acc=f"{100.0 * correct / len(hits):.2f}%")
-        layers.close()
-    model.train(was_training)
+        try:
+            for images, labels in loader:
+                layers.start(len(labels))
+                predicted = model(time_major(images.to(device))).argmax(dim=1).cpu()
+                layers.finish(len(labels))
+                batch_hits = (predicted == labels).tolist()
+                hits += batch_hits
+                predictions += predicted.tolist()
+                targets += labels.tolist()
+                correct += sum(batch_hits)
+                bar.set_postfix(acc=f"{100.0 * correct / len(hits):.2f}%")
+        finally:
+            layers.close()
+            model.train(was_training)
     if not hits:
         raise ValueError("cannot evaluate on an empty dataset")
     result = {"acc1": round(100.0 * correct / len(hits), 2), "num_samples": len(hits), "correct": correct}

@@ -108,7 +108,7 @@ def finetune_config(name: str, data: str | Path, epochs: int | None = None, step
     if steps is None and epochs is None:
         steps = max(FINETUNE_DEFAULTS["min_steps"], 5 * per_epoch)
     budget_steps = steps or epochs * per_epoch
-    val_every = max(per_epoch, math.ceil(budget_steps / FINETUNE_DEFAULTS["validations"]))
+    val_every = math.ceil(budget_steps / FINETUNE_DEFAULTS["validations"])
     trusted = val_count >= TRUSTED_VALIDATION
     patience = max(2, round(FINETUNE_DEFAULTS["patience_fraction"] * budget_steps / val_every)) if trusted else 0
     kwargs = {**card["kwargs"], "T": T, "num_classes": len(probe.classes), "in_channels": polarities,

@@ -257,8 +257,9 @@ class Trainer:
     def log(self, record: dict) -> None:
         self.logger(record)
 
-    def validate(self, epoch: int) -> float:
-        """Rank 0 validates and keeps the best checkpoint; the other processes wait at the next save."""
+    def validate(self, epoch: int, test: bool = True) -> float:
+        """Rank 0 validates and keeps the best checkpoint; the other processes wait at the next save.
+        ``test``: also measure the test set (``train.test_every_epoch``), which is logged per epoch."""
         if not self.dist.is_main:
             return self.best_val
         cfg = self.config["train"]
@@ -273,7 +274,7 @@ class Trainer:
                          "val_acc1": result["acc1"], "config": self.config}, self.best_path)
         self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
                   "best": self.best_val})
-        if self.test_set is not None:
+        if self.test_set is not None and test:
             test = evaluate(model, self.test_set, cfg["eval_batch_size"], cfg["eval_seed"],
                             device=self.device, progress=self.progress, desc="test")
             self.log({"event": "test", "epoch": epoch, "step": self.step, "acc1": test["acc1"]})
@@ -308,7 +309,7 @@ class Trainer:
         start = time.time()
         self.log({"event": "start", "step": self.step, "device": describe_device(self.device),
                   "versions": versions()})
-        first_step, second_started = self.step, time.time()
+        first_step = self.step
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
                        disable=not self.progress, dynamic_ncols=True)
@@ -321,7 +322,10 @@ class Trainer:
                                     generator=torch.Generator(), num_workers=self.config["data"]["num_workers"])
                 for images, labels in loader:
                     self.firing_rate.pop()  # drop what validation forwards added
+                    step_started = time.time()
                     loss, acc = self._train_step(images, labels)
+                    if self.step == first_step + 1:  # the first step warms caches up; the second is typical
+                        self._say_expected_time(time.time() - step_started, stop_at)
                     rate = self.firing_rate.pop()
                     self.step += 1
                     bar.update(1)
@@ -333,15 +337,13 @@ class Trainer:
                         self.log({"event": "train", "epoch": epoch, "step": self.step, "loss": loss,
                                   "acc1": acc, "firing_rate": rate, "lr": self.scheduler.get_last_lr()[0],
                                   "elapsed_s": round(time.time() - start, 1)})
-                    if self.step == first_step + 2:  # the first step warms caches up; the second is typical
-                        self._say_expected_time(time.time() - second_started, stop_at)
-                    elif self.step == first_step + 1:
-                        second_started = time.time()
                     epoch_done = self.step % self.steps_per_epoch == 0
-                    validating = (self.step % cfg["val_every"] == 0 or self.step >= stop_at) if cfg["val_every"] \
-                        else epoch_done
+                    # by steps: every val_every and at the end of the budget (not where --max-steps pauses
+                    # the run, which must validate as an uninterrupted run does)
+                    validating = (self.step % cfg["val_every"] == 0 or self.step >= self.total_steps) \
+                        if cfg["val_every"] else epoch_done
                     if validating:
-                        self.validate(epoch)
+                        self.validate(epoch, test=epoch_done)
                         if self.early_stopped:
                             log.info("early stop at step %d: %d validations without a better one (best %.2f%%)",
                                      self.step, self.since_best, self.best_val)
@@ -365,10 +367,16 @@ class Trainer:
         return summary
 
     def _say_expected_time(self, step_s: float, stop_at: int) -> None:
-        """One line with the time the rest of the run should take at the measured step time."""
+        """One line (from the main process) with the time the rest of the run should take at the measured
+        step time; ``self.step`` is the step about to be counted."""
+        if not self.dist.is_main:
+            return
         cfg = self.config["train"]
-        left = stop_at - self.step
-        validations = left // cfg["val_every"] if cfg["val_every"] else left // self.steps_per_epoch
+        every = cfg["val_every"] or self.steps_per_epoch
+        done = self.step + 1
+        left = stop_at - done
+        validations = stop_at // every - done // every + (1 if cfg["val_every"] and stop_at == self.total_steps
+                                                           and stop_at % every else 0)
         log.info("a training step takes %.2f s here: the %d steps left take about %s (plus %d validations)",
                  step_s, left, _duration(step_s * left), validations)
 
