@@ -154,10 +154,12 @@ def _datasets_here(ctx: Ctx) -> None:
     os.environ["ZOO_DATASETS"] = str(ctx.tmp)  # the ctx fixture's monkeypatch restores it
 
 
-def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None):
-    from conftest import make_mnist_layout
+def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None, labels_of: int | None = None):
+    from conftest import make_mnist_layout, write_idx
 
     raw = make_mnist_layout(ctx.tmp / "m", "MNIST", n_train=20, n_test=10) / "MNIST" / "raw"
+    if labels_of:
+        write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(labels_of))
     if drop:
         (raw / drop).unlink()
     if cut:
@@ -243,6 +245,8 @@ CASES = [
          DatasetNotFoundError, r"MNIST: .*t10k-labels-idx1-ubyte is missing"),
     Case("data", "a MNIST root with a truncated idx file", lambda c: _mnist_root(c, cut="train-images-idx3-ubyte"),
          DatasetNotFoundError, r"MNIST: .*train-images-idx3-ubyte is truncated or padded \(\d.* bytes, its header says"),
+    Case("data", "MNIST test images and labels of other lengths", lambda c: _mnist_root(c, labels_of=5),
+         DatasetNotFoundError, r"MNIST: .*t10k-images-idx3-ubyte holds 10 images but t10k-labels-idx1-ubyte 5 labels"),
     Case("data", "N-MNIST not where it was said to be", lambda c: load_dataset("nmnist", root=c.tmp),
          DatasetNotFoundError, r"N-MNIST not found under .*: expected NMNIST/Train/<digit>/\*.bin"),
     Case("data", "an event folder without class folders", lambda c: load_dataset("events", root=c.tmp),
