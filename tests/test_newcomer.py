@@ -129,3 +129,20 @@ def test_a_misspelt_hub_entry_names_the_close_ones():
     hubconf = importlib.import_module("hubconf")
     with pytest.raises(UnknownModelError, match="did you mean sew_resnet18"):
         hubconf.sew_resnt18
+
+
+def test_bench_prints_a_header_that_says_what_a_ratio_is_before_the_rows(capsys):
+    assert main(["bench", "--suite", "backend"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["suite", "ratio", "case", "(raw", "medians)"]
+    assert "median over repeats of each repeat's ratio" in out[1] and out[-1].startswith("backend")
+
+
+def test_sparse_rows_stream_one_by_one(monkeypatch):
+    from zoo.bench import iter_suite, sparse
+
+    measured = []
+    monkeypatch.setattr(sparse, "iter_rows", lambda repeats: (measured.append(i) or {"suite": "sparse", "i": i}
+                                                               for i in range(3)))
+    rows = iter_suite("sparse", 1, "cpu")
+    assert next(rows)["i"] == 0 and measured == [0]  # the first row is out before the second is measured

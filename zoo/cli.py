@@ -26,7 +26,7 @@ BENCH_HEADER = ("suite        ratio  case (raw medians)\n"
 
 
 def _cmd_bench(args) -> int:
-    from .bench import SUITES, check_suite, format_rows, machine, run_suite, write_report
+    from .bench import SUITES, check_suite, format_rows, iter_suite, machine, write_report
 
     suites = args.suite or list(SUITES)
     for name in suites:  # every name before the first (long) suite runs
@@ -37,10 +37,10 @@ def _cmd_bench(args) -> int:
     for name in suites:
         if not args.json:
             print(f"{name}: measuring ...", end="\r", flush=True)
-        suite_rows = run_suite(name, args.repeats, args.device)
-        rows.extend(suite_rows)
-        if not args.json:
-            print(format_rows(suite_rows), flush=True)
+        for row in iter_suite(name, args.repeats, args.device):
+            rows.append(row)
+            if not args.json:
+                print(format_rows([row]), flush=True)
     command = "python -m zoo bench" + "".join(f" --suite {name}" for name in args.suite or []) + \
         (f" --repeats {args.repeats}" if args.repeats != 5 else "")
     result = {"command": command, "machine": machine(), "rows": rows}

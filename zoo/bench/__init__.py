@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -41,6 +42,16 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
         return load.run(repeats=repeats)
     from . import backend
     return backend.run(repeats=repeats)
+
+
+def iter_suite(name: str, repeats: int, device: str) -> Iterator[dict]:
+    """The suite's rows as they are measured (the long sparse sweep row by row, the others suite by suite)."""
+    check_suite(name)
+    if name == "sparse":
+        from . import sparse
+        yield from sparse.iter_rows(repeats=repeats)
+    else:
+        yield from run_suite(name, repeats, device)
 
 
 def machine() -> dict:

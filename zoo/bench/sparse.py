@@ -16,6 +16,8 @@ against the dense formulas, handing down the input gradient at the layer below's
 a consumer that needs all of it, as a dense tensor, to show where sparsity stops paying."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from ..errors import UnknownModelError
@@ -38,14 +40,13 @@ FRACTIONS = (0.005, 0.02, 0.1, 0.5)
 
 
 def sweep(repeats: int, steps: int = 100, batch: int = 256, width: int = 200, beta: float = 0.9,
-          fractions: tuple[float, ...] = FRACTIONS) -> list[dict]:
+          fractions: tuple[float, ...] = FRACTIONS) -> Iterator[dict]:
     """Dense / sparse backward time of a ``width x width`` layer at fixed activity: the share of active
     neuron-steps in the layer and in the layer below, and of input spikes (the sparse cost grows with
     all three; in ``ssgd_fc3`` they are 1-2.3%)."""
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(width, width, generator=generator) * 0.1
     grad = torch.randn(steps * batch, width, generator=generator)
-    rows_out = []
     for fraction in fractions:
         spikes = (torch.rand(steps, batch, width, generator=generator) < fraction).float()
         trace = input_trace(spikes, beta).reshape(steps * batch, width)
@@ -69,16 +70,20 @@ def sweep(repeats: int, steps: int = 100, batch: int = 256, width: int = 200, be
         times = interleaved({"dense": dense, "sparse": sparse_handoff, "sparse_dense_input": sparse_dense_input},
                             repeats)
         case = f"{width}x{width} layer, T={steps} B={batch}, {100 * fraction:g}% active and input spikes"
-        rows_out += [{"suite": "sparse", "case": case + ": dense / sparse backward",
+        yield from [{"suite": "sparse", "case": case + ": dense / sparse backward",
                       "dense_s": median(times["dense"]), "sparse_s": median(times["sparse"]),
                       "ratio": median_ratio(times["dense"], times["sparse"])},
                      {"suite": "sparse", "case": case + ": dense / sparse backward with a dense input gradient",
                       "dense_s": median(times["dense"]), "sparse_s": median(times["sparse_dense_input"]),
                       "ratio": median_ratio(times["dense"], times["sparse_dense_input"])}]
-    return rows_out
 
 
 def run(repeats: int = 5, batch: int = 256) -> list[dict]:
+    return list(iter_rows(repeats, batch))
+
+
+def iter_rows(repeats: int = 5, batch: int = 256) -> Iterator[dict]:
+    """The suite's rows, each as soon as it is measured (the sweep takes minutes)."""
     model, weights = _model()
     images, source = fashion_mnist_or_noise(batch)
     with torch.no_grad():
@@ -102,8 +107,8 @@ def run(repeats: int = 5, batch: int = 256) -> list[dict]:
     layer.sparse_grad = True
     case = (f"ssgd_fc3 layer 2 backward, T={x.shape[0]} B={batch} ({weights}, {source}, {100 * active:.1f}% active, "
             f"input spikes {100 * float(hidden_in.mean()):.1f}%, layer 1 {100 * below_fraction:.1f}% active)")
-    return [{"suite": "sparse", "case": case + ": autograd BPTT / sparse", "dense_s": median(times["autograd"]),
-             "sparse_s": median(times["sparse"]), "ratio": median_ratio(times["autograd"], times["sparse"])},
-            {"suite": "sparse", "case": case + ": dense products / sparse", "dense_s": median(times["dense"]),
-             "sparse_s": median(times["sparse"]), "ratio": median_ratio(times["dense"], times["sparse"])},
-            *sweep(repeats, batch=batch)]
+    yield {"suite": "sparse", "case": case + ": autograd BPTT / sparse", "dense_s": median(times["autograd"]),
+           "sparse_s": median(times["sparse"]), "ratio": median_ratio(times["autograd"], times["sparse"])}
+    yield {"suite": "sparse", "case": case + ": dense products / sparse", "dense_s": median(times["dense"]),
+           "sparse_s": median(times["sparse"]), "ratio": median_ratio(times["dense"], times["sparse"])}
+    yield from sweep(repeats, batch=batch)
