@@ -95,20 +95,13 @@ def _cmd_list(args) -> int:
         print("\n".join(names))
         return 0
     from .hub import get_weights
+    from .hub.report import WEIGHT_COLUMNS, weight_cells
 
-    rows = [weight_row(get_weights(name).meta) for name in names]
-    print(format_table(["", "weight", "dataset", "acc1", "T", "size"], rows))
+    rows = [weight_cells(get_weights(name).meta) for name in names]
+    print(format_table(WEIGHT_COLUMNS, rows))
     if rows:
         print("* the architecture's default weight (create_model(arch, pretrained=True))")
     return 0
-
-
-def weight_row(card: dict) -> list[str]:
-    """A weight's line in ``list --pretrained`` and ``info``: default mark, name, dataset, accuracy, T, size."""
-    metrics = card.get("metrics") or {}
-    acc = f"{metrics['acc1']:.2f}%" if "acc1" in metrics else "-"
-    return ["*" if card.get("default") else "", f"{card['arch']}.{card['tag']}", card.get("dataset", "-"), acc,
-            str(card.get("T") or "-"), f"{card.get('file_size', 0) / 1e6:.1f} MB"]
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -128,6 +121,7 @@ def _plain(text: str) -> str:
 def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
+    from .hub.report import WEIGHT_COLUMNS, nir_status, weight_cells
 
     arch = args.name.partition(".")[0]
     entry = model_entry(arch)
@@ -145,11 +139,10 @@ def _cmd_info(args) -> int:
     if not names:
         print("no shipped weights yet")
         return 0
-    print(format_table(["", "weight", "dataset", "acc1", "T", "size"], [weight_row(get_weights(n).meta) for n in names]))
+    print(format_table(WEIGHT_COLUMNS, [weight_cells(get_weights(n).meta) for n in names]))
     card = weights.meta
     metrics, train = card.get("metrics") or {}, card.get("train") or {}
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
-    nir = card.get("nir") or {}
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card.get('dataset')} "
              f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
@@ -158,8 +151,7 @@ def _cmd_info(args) -> int:
              f"  trained    {train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
              f"recipe {card.get('recipe') or '-'}",
              f"  size       {card.get('num_params', 0):,} parameters, {card.get('file_size', 0) / 1e6:.1f} MB",
-             f"  NIR        " + ("exports" if nir.get("exports") else f"does not export: {nir['reason']}" if "reason" in nir
-                                 else "not checked"),
+             f"  NIR        {nir_status(card)}",
              f"  raw card   python -m zoo info {weights.name} --json"]
     print("\n".join(lines))
     return 0

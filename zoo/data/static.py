@@ -90,11 +90,12 @@ def check_idx_files(raw: Path, label: str) -> None:
             dims = handle.read(4 * ndim)
         if len(head) < 4 or head[:3] != b"\x00\x00\x08" or ndim == 0 or len(dims) < 4 * ndim:
             raise DatasetNotFoundError(f"{label}: {path} is not an IDX file of unsigned bytes")
-        expected = 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}I", dims))
+        shape = struct.unpack(f">{ndim}I", dims)
+        expected = 4 + 4 * ndim + math.prod(shape)
         if size != expected:
             raise DatasetNotFoundError(f"{label}: {path} is truncated or padded ({size:,} bytes, its header "
                                        f"says {expected:,})")
-        counts[name] = struct.unpack(">I", dims[:4])[0]
+        counts[name] = shape[0]
     for prefix in ("train", "t10k"):
         images, labels = counts[f"{prefix}-images-idx3-ubyte"], counts[f"{prefix}-labels-idx1-ubyte"]
         if images != labels:

@@ -190,6 +190,27 @@ def render_best(repo: Path = REPO, models: str = "docs/models/") -> str:
     return "\n".join([*lines, BEST_END])
 
 
+WEIGHT_COLUMNS = ["", "weight", "dataset", "acc1", "T", "size"]
+
+
+def weight_cells(card: dict) -> list[str]:
+    """A weight in one line, as the models index and ``zoo list --pretrained`` show it: default mark, name,
+    dataset, accuracy, T, file size."""
+    metrics = card.get("metrics") or {}
+    return ["*" if card.get("default") else "", f"{card['arch']}.{card['tag']}",
+            _dataset_label(card["dataset"], card.get("dataset_kwargs")),
+            f"{metrics['acc1']:.2f}%" if "acc1" in metrics else "-", str(card.get("T") or "-"),
+            f"{card.get('file_size', 0) / 1e6:.1f} MB"]
+
+
+def nir_status(card: dict) -> str:
+    """What a card says about NIR export: exports, does not export (why), or not checked."""
+    nir = card.get("nir") or {}
+    if nir.get("exports"):
+        return "exports"
+    return f"does not export: {nir['reason']}" if "reason" in nir else "not checked"
+
+
 def _pictures(repo: Path, name: str) -> list[str]:
     """The images under docs/img a weight's runs made: files named after the weight (``arch_tag_*.png``),
     each given to the weight whose name is the longest match."""
@@ -208,7 +229,6 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     name = f"{card['arch']}.{card['tag']}"
     metrics, train = card["metrics"], card.get("train") or {}
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
-    nir = card.get("nir") or {}
     paper = card.get("paper") or {}
     best_test = card.get("best_test_epoch")
     protocol = ("the epoch chosen on a held-out validation split" if train.get("val_fraction") else "the final weights")
@@ -227,8 +247,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("training", f"{train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
                          f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
-            ("NIR", "exports" if nir.get("exports") else f"does not export: {nir['reason']}" if "reason" in nir
-             else "not checked")]
+            ("NIR", nir_status(card))]
     if card.get("conversion"):
         rows.insert(1, ("against T", _sweep(card).lstrip("; ")))
     lines = [f"# {name}", "", f"{'The default weight of' if card.get('default') else 'A weight of'} `{card['arch']}`.", "",
@@ -248,12 +267,11 @@ def render_models(repo: Path = REPO) -> dict[Path, str]:
     pages = {MODELS / f"{c['arch']}.{c['tag']}.md": render_model_page(c, repo) for c in cards}
     index = ["# Models", "", "Every shipped weight, with its card's accuracy on the full test set; `*` marks an "
              "architecture's default. Each page says how to load the weight and what it was trained on.", "",
-             "| | weight | dataset | acc1 | T | size |", "|---|---|---|---|---|---|"]
+             "| " + " | ".join(WEIGHT_COLUMNS) + " |", "|---" * len(WEIGHT_COLUMNS) + "|"]
     for card in sorted(cards, key=lambda c: (c["arch"], c["tag"])):
-        name = f"{card['arch']}.{card['tag']}"
-        index.append(f"| {'*' if card.get('default') else ''} | [{name}]({name}.md) | "
-                     f"{_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | {card['metrics']['acc1']:.2f}% | "
-                     f"{card.get('T') or '-'} | {card.get('file_size', 0) / 1e6:.1f} MB |")
+        cells = weight_cells(card)
+        cells[1] = f"[{cells[1]}]({cells[1]}.md)"
+        index.append("| " + " | ".join(cells) + " |")
     pages[MODELS / "index.md"] = "\n".join(index) + "\n"
     return pages
 

@@ -19,10 +19,11 @@ class LayerProgress:
 
     def __init__(self, model: torch.nn.Module, bar):
         self.model, self.bar, self.done, self.share = model, bar, 0, 0.0
-        neurons = [name for name, m in model.named_modules() if is_neuron(m)]
+        neurons = {name: m for name, m in model.named_modules() if is_neuron(m)} if not getattr(bar, "disable", False) \
+            else {}  # no bar to move (progress=False): no hook on the forward pass
         outer = [name for name in neurons if not any(name.startswith(other + ".") for other in neurons if other)]
-        modules = dict(model.named_modules())  # a neuron inside another (a recurrent layer's) is counted once
-        self.hooks = [modules[name].register_forward_hook(self._layer_done) for name in outer]
+        self.hooks = [neurons[name].register_forward_hook(self._layer_done) for name in outer]  # a neuron inside
+        # another (a recurrent layer's) is counted once
 
     def start(self, images: int) -> None:
         chunks = math.ceil(images / getattr(self.model, "chunk_images", images))

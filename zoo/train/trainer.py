@@ -324,10 +324,11 @@ class Trainer:
                     self.firing_rate.pop()  # drop what validation forwards added
                     step_started = time.time()
                     loss, acc = self._train_step(images, labels)
-                    if self.step == first_step + 1:  # the first step warms caches up; the second is typical
-                        self._say_expected_time(time.time() - step_started, stop_at)
+                    step_s = time.time() - step_started
                     rate = self.firing_rate.pop()
                     self.step += 1
+                    if self.step == first_step + 2:  # the first step warms caches up; the second is typical
+                        self._say_expected_time(step_s, stop_at)
                     bar.update(1)
                     shown = {"loss": f"{loss:.4f}", "acc": f"{acc:.1f}%"}
                     if rate is not None:
@@ -368,15 +369,14 @@ class Trainer:
 
     def _say_expected_time(self, step_s: float, stop_at: int) -> None:
         """One line (from the main process) with the time the rest of the run should take at the measured
-        step time; ``self.step`` is the step about to be counted."""
+        step time."""
         if not self.dist.is_main:
             return
         cfg = self.config["train"]
         every = cfg["val_every"] or self.steps_per_epoch
-        done = self.step + 1
-        left = stop_at - done
-        validations = stop_at // every - done // every + (1 if cfg["val_every"] and stop_at == self.total_steps
-                                                           and stop_at % every else 0)
+        left = stop_at - self.step
+        validations = stop_at // every - self.step // every + (1 if cfg["val_every"] and stop_at == self.total_steps
+                                                               and stop_at % every else 0)
         log.info("a training step takes %.2f s here: the %d steps left take about %s (plus %d validations)",
                  step_s, left, _duration(step_s * left), validations)
 
