@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import RecipeError
 from ..errors import suggest
+from .gradients import GRADIENTS
 from .losses import LOSSES
 
 DEFAULTS: dict[str, Any] = {
@@ -42,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
         "tet_lambda": 1e-3,
         "tet_phi": 1.0,
         "grad_clip": 0.0,
+        "gradient": "bptt",  # bptt, sltt or sltt-k (zoo.train.gradients)
+        "sltt_k": 2,  # the time steps sltt-k backpropagates per batch
         "ema_decay": 0.0,
         "ema_bn_batches": 20,
         "amp": False,
@@ -170,6 +173,11 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     if not isinstance(train["ema_bn_batches"], int) or train["ema_bn_batches"] < 0:
         raise RecipeError(f"train.ema_bn_batches must be a non-negative integer (0: keep the averaged "
                           f"statistics), got {train['ema_bn_batches']!r}")
+    if train["gradient"] not in GRADIENTS:
+        raise RecipeError(f"train.gradient must be one of {', '.join(GRADIENTS)}, got {train['gradient']!r}"
+                          f"{suggest(str(train['gradient']), GRADIENTS)}")
+    if not isinstance(train["sltt_k"], int) or isinstance(train["sltt_k"], bool) or train["sltt_k"] < 1:
+        raise RecipeError(f"train.sltt_k must be a positive number of time steps, got {train['sltt_k']!r}")
     if train["optimizer"] not in ("adam", "sgd"):
         raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
     if train["freeze"] not in ("none", "backbone"):

@@ -1,4 +1,4 @@
-"""The zoo's trainer: BPTT over T, rate losses, Adam/SGD with a per-step cosine schedule, seeded
+"""The zoo's trainer: BPTT over T (or SLTT, :mod:`zoo.train.gradients`), rate losses, Adam/SGD with a per-step cosine schedule, seeded
 batch order, best-on-validation selection, JSON-lines metrics and atomic checkpoints that resume
 bit for bit on CPU (the batch order is a function of seed and epoch, the RNG state is saved)."""
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .checkpoint import load_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule
 from .evaluate import evaluate
+from .gradients import OnlineStep, check_online, draw_steps
 from .logging import RunLogger
 from .losses import build_loss
 from .plots import plot_curves, save_activity
@@ -158,6 +159,17 @@ class Trainer:
         if self.dist.enabled:  # gradients averaged over the processes, each holding a share of the batch
             self.forward_steps = torch.nn.parallel.DistributedDataParallel(
                 StepsModule(self.model), device_ids=[self.device.index] if on_gpu else None)
+        self.online, self.gradient_rng = None, None
+        if train_cfg["gradient"] != "bptt":  # SLTT: one time step at a time (zoo.train.gradients)
+            check_online(self.model, train_cfg["gradient"])
+            if self.dist.enabled:
+                raise ZooError(f"train.gradient {train_cfg['gradient']!r} runs in one process; use 'bptt' with "
+                               f"several")
+            if train_cfg["gradient"] == "sltt-k" and train_cfg["sltt_k"] > (self.model.T or 0):
+                raise ZooError(f"train.sltt_k is {train_cfg['sltt_k']}, more than the model's T="
+                               f"{self.model.T} time steps")
+            self.online = OnlineStep(self.model, self.loss_fn, autocast=self._autocast, scale=self.scaler.scale)
+            self.gradient_rng = torch.Generator().manual_seed(train_cfg["seed"])
         self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.total_steps = train_cfg["steps"] or self.steps_per_epoch * train_cfg["epochs"]
         self.train_labels = _labels(self.train_set) if train_cfg["balanced"] else None
@@ -223,6 +235,7 @@ class Trainer:
                 "since_best": self.since_best,
                 "rng_torch": torch.get_rng_state(), "rng_python": list(random.getstate()[1]),
                 "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+                "rng_gradient": self.gradient_rng.get_state() if self.gradient_rng is not None else None,
                 "config": self.config}
 
     def save(self) -> None:
@@ -247,6 +260,8 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(int(v) for v in state["rng_python"]), None))
+        if self.gradient_rng is not None and state.get("rng_gradient") is not None:
+            self.gradient_rng.set_state(state["rng_gradient"])
 
     # --- the loop ----------------------------------------------------------------------------
     @property
@@ -394,16 +409,26 @@ class Trainer:
         classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
         save_activity(result, classes, self.out, title=f"{self.out.name} (validation, best epoch)")
 
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
         images, labels = time_major(images.to(self.device)), labels.to(self.device)
         if self.augment.active:
             images = self.augment(images)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            steps = self.forward_steps(images)
-        steps = steps.float()  # the loss in float32 whatever the network ran in
-        loss = self.loss_fn(steps, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        if self.online is None:
+            with self._autocast():
+                steps = self.forward_steps(images)
+            steps = steps.float()  # the loss in float32 whatever the network ran in
+            loss = self.loss_fn(steps, labels)
+            self.scaler.scale(loss).backward()
+        else:  # gradients accumulated step by step; the recipe's loss on the whole read-out is logged
+            cfg = self.config["train"]
+            T = images.shape[0] if images.dim() == 5 else self.model.T
+            trained = draw_steps(T, cfg["sltt_k"], self.gradient_rng) if cfg["gradient"] == "sltt-k" else None
+            steps = self.online(images, labels, trained)
+            loss = self.loss_fn(steps, labels)
         if self.config["train"]["grad_clip"]:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["train"]["grad_clip"])
