@@ -153,3 +153,29 @@ def test_load_suite_times_each_policy_idle_and_loaded_and_leaves_no_neighbour(mo
     with load.cpu_bound_neighbour():
         busy = subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True).stdout.split()
     assert busy and not subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True, text=True).stdout
+
+
+def test_live_saved_counts_what_a_graph_holds_until_its_backward():
+    from zoo.bench.training import LiveSaved
+
+    holder = torch.nn.Module()
+    holder.weight = weight = torch.nn.Parameter(torch.ones(250))
+    meter = LiveSaved(holder)  # parameters are not activations: not counted
+    x = torch.rand(250, requires_grad=True)
+    with meter.hooks():
+        loss = (x.exp() * weight).sum()  # exp saves its 1000-byte output, the product it again
+        assert meter.live == 1000
+        loss.backward()
+    assert meter.live == 0 and meter.peak == 1000
+
+
+def test_training_suite_keeps_sltt_memory_flat_in_t_where_bptt_grows():
+    from zoo.bench.training import iter_rows
+
+    tiny = {"tiny plif": ("plif_net_mnist", {"channels": 4, "hidden": 16}, "mse")}
+    rows = list(iter_rows(repeats=1, batch=2, steps=(4, 16), models=tiny))
+    growth = {row["method"]: row["ratio"] for row in rows if row["measure"] == "growth"}
+    assert growth["bptt"] > 3.0 and growth["sltt"] <= 1.5 and growth["sltt-k"] <= 1.5
+    times = [row for row in rows if row["measure"] == "time"]
+    assert len(times) == 4 and all(row["ratio"] > 0 for row in times)
+    assert "SLTT-2 / BPTT step time" in format_rows(rows)

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training")
 
 
 def check_suite(name: str) -> None:
@@ -40,6 +40,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "load":
         from . import load
         return load.run(repeats=repeats)
+    if name == "training":
+        from . import training
+        return training.run(repeats=repeats, device=device)
     from . import backend
     return backend.run(repeats=repeats)
 
@@ -50,6 +53,9 @@ def iter_suite(name: str, repeats: int, device: str) -> Iterator[dict]:
     if name == "sparse":
         from . import sparse
         yield from sparse.iter_rows(repeats=repeats)
+    elif name == "training":
+        from . import training
+        yield from training.iter_rows(repeats=repeats, device=device)
     else:
         yield from run_suite(name, repeats, device)
 
@@ -115,4 +121,10 @@ def write_report(result: dict, out: Path) -> None:
 
         plot(memory_rows, out / "memory.png")
         md.append("\n![BPTT memory against T](memory.png)")
+    training_rows = [row for row in rows if row["suite"] == "training"]
+    if training_rows:
+        from .training import plot as plot_training
+
+        plot_training(training_rows, out / "training.png")
+        md.append("\n![BPTT, SLTT and SLTT-K: memory and step time against T](training.png)")
     (out / "bench.md").write_text("\n".join(md) + "\n")
