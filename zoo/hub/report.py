@@ -20,10 +20,13 @@ START, END = "<!-- status:start -->", "<!-- status:end -->"
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
 BEST_START, BEST_END = "<!-- best:start -->", "<!-- best:end -->"
-PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md")  # the blocks' homes
+TRAINING_START, TRAINING_END = "<!-- training:start -->", "<!-- training:end -->"
+PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md",
+         "docs/training-cost.md")  # the blocks' homes
 MODELS = Path("docs/models")  # one page per shipped weight, and the index
 NAV_START, NAV_END = "# models:start", "    # models:end"  # in mkdocs.yml's nav
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
+BUDGET_RESULTS = Path("docs/bench/training_budget/results.json")  # written by examples/gradient_budget.py
 # datasets that the machines this zoo is trained on cannot download (see docs/data.md)
 NOT_AVAILABLE_HERE = {"cifar10dvs", "dvsgesture", "imagenet"}
 HEADER = ("| paper | recipe | architecture | dataset | T | paper's number | ours (acc1, full test set) | weight |\n"
@@ -145,6 +148,41 @@ def render_bench(repo: Path = REPO) -> str:
         lines.append(f"| {row['suite']} | {row['case']} | {row['ratio']:.2f} |" if "ratio" in row
                      else f"| {row['suite']} | {row['case']} | - |")
     return "\n".join([*lines, BENCH_END])
+
+
+def render_training(repo: Path = REPO, docs: str = "") -> str:
+    """BPTT against SLTT and SLTT-K: the bench suite ``training`` at T=8 and the memory growth from T=4
+    to T=16, and the accuracy at the same training budget (``examples/gradient_budget.py``)."""
+    bench = json.loads((repo / BENCH_RESULTS).read_text()) if (repo / BENCH_RESULTS).is_file() else {"rows": []}
+    rows = [row for row in bench["rows"] if row["suite"] == "training"]
+    lines = [TRAINING_START]
+    if not rows:
+        lines.append("Not measured yet: `python -m zoo bench --suite training --write docs/bench`.")
+    else:
+        from ..bench import commands
+
+        measured_by = ", ".join(f"`{c} --write docs/bench`" for c in commands({**bench, "rows": rows}))
+        lines += [f"One training step (forward and backward, bfloat16 autocast) at T=8 as a fraction of BPTT's, "
+                  f"and the memory kept for the backward as T grows from 4 to 16 ({measured_by}; "
+                  f"[all rows]({docs}bench/bench.md)):", "",
+                  "| network | step time, SLTT | step time, SLTT-2 | memory, SLTT | memory T=16 / T=4: BPTT, SLTT, SLTT-2 |",
+                  "|---|---|---|---|---|"]
+        for model in dict.fromkeys(row["model"] for row in rows):
+            def ratio(method, measure, T=8):
+                found = [r["ratio"] for r in rows if r["model"] == model and r["method"] == method
+                         and r["measure"] == measure and (measure == "growth" or r["T"] == T)]
+                return f"{found[0]:.2f}x" if found else "-"
+            lines.append(f"| {model} | {ratio('sltt', 'time')} | {ratio('sltt-k', 'time')} | "
+                         f"{ratio('sltt', 'memory')} | {ratio('bptt', 'growth')}, {ratio('sltt', 'growth')}, "
+                         f"{ratio('sltt-k', 'growth')} |")
+    if (repo / BUDGET_RESULTS).is_file():
+        budget = json.loads((repo / BUDGET_RESULTS).read_text())
+        names = {"bptt": "BPTT", "sltt": "SLTT", "sltt-k": f"SLTT-{budget['K']}"}
+        lines += ["", f"The same {budget['budget_s']:g} s of training each on Fashion-MNIST ({budget['recipe']}, "
+                      f"`{budget['command']}`):", "", "| method | steps | test acc1 |", "|---|---|---|"]
+        lines += [f"| {names[r['method']]} | {r['steps']} | {r['test_acc1']:.2f}% ({r['test_images']:,}) |"
+                  for r in budget["rows"]]
+    return "\n".join([*lines, TRAINING_END])
 
 
 def render_nir(repo: Path = REPO) -> str:
@@ -291,6 +329,7 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
         if not path.is_file():
             continue
         blocks = ((START, END, render), (BENCH_START, BENCH_END, render_bench), (NIR_START, NIR_END, render_nir),
+                  (TRAINING_START, TRAINING_END, lambda r: render_training(r, "docs/" if page == "README.md" else "")),
                   (BEST_START, BEST_END, lambda r: render_best(r, "docs/models/" if page == "README.md" else "models/")))
         text = path.read_text()
         updated = text
