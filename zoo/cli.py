@@ -63,7 +63,7 @@ def _cmd_convert(args) -> int:
     else:
         if not args.tag:
             raise ValueError("zoo convert needs --tag to publish a new conversion")
-        threshold = args.threshold if args.threshold == "mse" else float(args.threshold)
+        threshold = args.threshold if args.threshold in (None, "mse", "qcfs") else float(args.threshold)
         card = convert_checkpoint(args.checkpoint, args.tag, T=args.T, threshold=threshold,
                                   calibrate=args.calibrate, weight_steps=args.weight_steps,
                                   calibration_images=args.calibration_images, sweep=sweep,
@@ -449,8 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default=None)
     p.add_argument("--T", type=_steps_list, default="8,16,32", help="calibrate and measure at each of these T (comma-separated); "
                                                    "the weight's own T is the largest")
-    p.add_argument("--threshold", default="mse", help="'mse' (searched per T for the smallest layer error) or a "
-                                                      "percentile of the activations, e.g. 99.99")
+    p.add_argument("--threshold", default=None, help="'mse' (searched per T for the smallest layer error; the "
+                                                     "default for ReLU networks), 'qcfs' (the thresholds a QCFS "
+                                                     "network trained; its default) or a percentile of the "
+                                                     "activations, e.g. 99.99")
     p.add_argument("--calibrate", default="advanced", choices=["none", "bias", "potential", "light", "advanced"],
                    help="layer-wise calibration: light = bias calibration, advanced = weight + potential "
                         "calibration (Li et al. 2021); or one piece: bias, potential, none")

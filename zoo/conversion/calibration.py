@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .ifnet import STEP_CHUNK, ConvertedSNN, IFNeuron
+from .ifnet import STEP_CHUNK, ConvertedSNN, IFNeuron, is_activation
 
 THRESHOLD_GRID = 95  # the authors' grid: max * (1 - 0.01 i), i < 95
 
@@ -68,10 +68,11 @@ def search_threshold(values: torch.Tensor, T: int, bias_shift: bool = True) -> f
 
 @torch.no_grad()
 def relu_activations(ann: nn.Module, batches: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Every ReLU's outputs on the calibration batches, by module name, in the order they run."""
+    """Every activation's (ReLU or QCFS) outputs on the calibration batches, by module name, in the order
+    they run."""
     recorded: dict[str, list[torch.Tensor]] = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: recorded.setdefault(name, []).append(out.detach()))
-             for name, m in ann.named_modules() if isinstance(m, nn.ReLU)]
+             for name, m in ann.named_modules() if is_activation(m)]
     try:
         for batch in batches:
             ann(batch)
@@ -139,8 +140,10 @@ def set_thresholds(snn: ConvertedSNN, activations: dict[str, torch.Tensor], thre
                    channel_wise: bool = True) -> None:
     """Every neuron's threshold from its ReLU's activations: ``"mse"`` searches it for the SNN's ``T``
     (per channel when ``channel_wise``, as the authors' code can), a number is the percentile of the
-    whole layer's activations to balance to."""
+    whole layer's activations to balance to; ``"qcfs"`` keeps the thresholds a QCFS network trained."""
     named = dict(snn.net.named_modules())
+    if threshold == "qcfs":  # the trained lambdas, set when the neurons replaced the QCFS activations
+        return
     for name, values in activations.items():
         neuron = named[name]
         if threshold != "mse":

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..models.base import check_image_batch
+from ..models.qcfs import QCFS
 
 log = logging.getLogger("zoo")
 STEP_CHUNK = 512  # images x steps per forward chunk: fastest of 256-8192 measured on a 2-core CPU
@@ -109,7 +110,15 @@ class ConvertedSNN(nn.Module):
         shapes = relu_shapes(ann)
         for name, shape in shapes.items():
             parent_name, _, attr = name.rpartition(".")
-            setattr(ann.get_submodule(parent_name) if parent_name else ann, attr, IFNeuron(shape, T, bias_shift))
+            parent = ann.get_submodule(parent_name) if parent_name else ann
+            activation = getattr(parent, attr)
+            if isinstance(activation, QCFS):  # the paper's neuron: threshold lambda, membrane from phi * lambda
+                neuron = IFNeuron(shape, T, bias_shift=False)
+                neuron.threshold.fill_(float(activation.threshold.detach()))
+                neuron.v_init.fill_(activation.shift * float(activation.threshold.detach()))
+            else:
+                neuron = IFNeuron(shape, T, bias_shift)
+            setattr(parent, attr, neuron)
         self.static_stem = _runs_first_on_the_image(ann, next(iter(shapes), None))
         self.calibrated = nn.ModuleDict({str(t): CalibratedState(self.net.state_dict()) for t in calibrated_T})
         self.register_load_state_dict_post_hook(_use_calibration_after_loading)
@@ -211,12 +220,17 @@ def _check_T(T: int) -> None:
         raise ValueError(f"T must be a positive number of time steps, got {T!r}")
 
 
+def is_activation(module: nn.Module) -> bool:
+    """What conversion turns into IF neurons: ReLU and QCFS (:mod:`zoo.models.qcfs`) modules."""
+    return isinstance(module, (nn.ReLU, QCFS))
+
+
 def relu_shapes(ann: nn.Module) -> dict[str, tuple[int, ...]]:
-    """The output shape (less the batch) of every ReLU, in the order they run (found with one forward
-    pass); each ReLU must run once, since each becomes its own population of neurons."""
+    """The output shape (less the batch) of every activation (ReLU or QCFS), in the order they run
+    (found with one forward pass); each must run once, since each becomes its own population of neurons."""
     seen: dict[str, list[tuple[int, ...]]] = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.setdefault(name, []).append(tuple(out.shape[1:])))
-             for name, m in ann.named_modules() if isinstance(m, nn.ReLU)]
+             for name, m in ann.named_modules() if is_activation(m)]
     try:
         with torch.no_grad():
             ann.eval()(torch.zeros(1, ann.in_channels, *ann.input_size))
@@ -225,7 +239,7 @@ def relu_shapes(ann: nn.Module) -> dict[str, tuple[int, ...]]:
             hook.remove()
     shared = [name for name, calls in seen.items() if len(calls) > 1]
     if shared:
-        raise ValueError(f"ReLU modules used more than once per forward pass cannot become neurons: {', '.join(shared)}; "
+        raise ValueError(f"activation modules used more than once per forward pass cannot become neurons: {', '.join(shared)}; "
                          f"give every activation its own nn.ReLU")
     return {name: calls[0] for name, calls in seen.items()}
 

@@ -3,7 +3,9 @@
 1. **BN folding** into the preceding convolution (:func:`fold_bn`), checked numerically.
 2. **Thresholds** (:mod:`zoo.conversion.calibration`): every ReLU becomes an integrate-and-fire neuron with soft
    reset whose threshold is searched to minimise the layer's clip-and-round error at that ``T``
-   (``threshold="mse"``) or is a fixed percentile of its activations (threshold balancing).
+   (``threshold="mse"``) or is a fixed percentile of its activations (threshold balancing). A QCFS
+   activation (Bu et al., ICLR 2022) becomes the paper's neuron instead: its trained threshold, the
+   membrane starting at half of it and no bias shift (``threshold="qcfs"``).
 3. **Bias shift** of ``threshold / (2T)`` per step, so spike counts round instead of floor.
 4. **Calibration** (Li et al., "A Free Lunch From ANN", ICML 2021), layer by layer from the input:
    weight calibration (``weight_steps``), then bias or potential calibration (``calibrate``). The
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..models.qcfs import QCFS
 from .calibration import calibrate_potentials, calibrate_weights, relu_activations, set_thresholds
 from .ifnet import ConvertedSNN, IFNeuron
 
@@ -55,6 +58,11 @@ def fold_bn(model: nn.Module) -> nn.Module:
     return folded
 
 
+def uses_qcfs(ann: nn.Module) -> bool:
+    """Whether ``ann`` was built with QCFS activations (:mod:`zoo.models.qcfs`) in place of ReLU."""
+    return any(isinstance(m, QCFS) for m in ann.modules())
+
+
 def check_convertible(ann: nn.Module) -> None:
     """One line naming the first layer a converted SNN cannot run: only convolutions, linear layers,
     average pooling, BatchNorm after a convolution and ReLU convert."""
@@ -79,8 +87,11 @@ def convert(ann: nn.Module, calibration: list[torch.Tensor], T: int | Sequence[i
         raise ValueError(f"T must be positive numbers of time steps, got {list(steps)}")
     if calibrate not in CALIBRATIONS:
         raise ValueError(f"calibrate must be one of {', '.join(CALIBRATIONS)}, got {calibrate!r}")
-    if threshold != "mse" and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 100.0):
-        raise ValueError(f"threshold must be 'mse' or a percentile in (0, 100], got {threshold!r}")
+    if threshold not in ("mse", "qcfs") and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 100.0):
+        raise ValueError(f"threshold must be 'mse', 'qcfs' or a percentile in (0, 100], got {threshold!r}")
+    if threshold == "qcfs" and not uses_qcfs(ann):
+        raise ValueError("threshold 'qcfs' takes the thresholds a QCFS network trained; this network has ReLU "
+                         "activations (train it with model.kwargs.activation=qcfs, or use 'mse')")
     if weight_steps < 0:
         raise ValueError(f"weight_steps must be 0 (no weight calibration) or more, got {weight_steps}")
     if not calibration:

@@ -17,7 +17,7 @@ from ..hub.publish import card_dataset, check_tag, publish_model, write_card
 from ..hub.registry import model_entry
 from ..hub.weights import REPO_WEIGHTS, Weights, load_into
 from .ifnet import nearest_calibrated
-from .pipeline import CALIBRATIONS, PIPELINES, convert
+from .pipeline import CALIBRATIONS, PIPELINES, convert, uses_qcfs
 
 
 def calibration_batches(train_set, images: int, batch_size: int = 128, seed: int = 0) -> list[torch.Tensor]:
@@ -40,11 +40,12 @@ def resolve_pipeline(calibrate: str, weight_steps: int | None) -> tuple[str, int
 
 
 def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8, 16, 32),
-                       threshold: str | float = "mse", calibrate: str = "advanced", weight_steps: int | None = None,
+                       threshold: str | float | None = None, calibrate: str = "advanced", weight_steps: int | None = None,
                        calibration_images: int = 512, sweep: tuple[int, ...] = (), out_dir: str | Path | None = None,
                        default: bool = False, batch_size: int = 500, progress: bool = True) -> dict:
     """Convert the ANN of ``checkpoint`` (an ``ann_*`` training run), calibrated for every ``T``, and publish
-    it as ``converted_*.<tag>`` whose own ``T`` is the largest; ``sweep`` adds uncalibrated ``T`` to the card."""
+    it as ``converted_*.<tag>`` whose own ``T`` is the largest; ``sweep`` adds uncalibrated ``T`` to the card.
+    ``threshold`` None: the trained thresholds of a QCFS network, searched ones (``"mse"``) for ReLU."""
     check_tag(tag)
     calibrate, weight_steps = resolve_pipeline(calibrate, weight_steps)
     T = tuple(sorted(set(T)))
@@ -68,13 +69,17 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
     ann.eval()
     seed = config["train"]["eval_seed"]
     ann_acc1 = evaluate(ann, test_set, batch_size=batch_size, seed=seed, progress=progress, desc="ANN test")["acc1"]
+    qcfs = uses_qcfs(ann)
+    threshold = threshold or ("qcfs" if qcfs else "mse")
     snn = convert(ann, calibration_batches(train_set, calibration_images), T=T, threshold=threshold,
                   calibrate=calibrate, weight_steps=weight_steps, progress=progress)
     snn.T = T[-1]
-    method = {"threshold": "searched per channel (mse)" if threshold == "mse" else f"percentile {threshold}",
+    method = {"threshold": {"mse": "searched per channel (mse)", "qcfs": "the QCFS thresholds (lambda), "
+                            "membranes starting at lambda / 2 (Bu et al., ICLR 2022)"}.get(threshold,
+                                                                                        f"percentile {threshold}"),
               "calibrate": calibrate,
               "weight_steps": weight_steps, "calibration_images": calibration_images}
-    conversion = {"from": ann_arch, "ann_acc1": ann_acc1, "bias_shift": True, "reset": "soft (subtract threshold)",
+    conversion = {"from": ann_arch, "ann_acc1": ann_acc1, "bias_shift": not qcfs, "reset": "soft (subtract threshold)",
                   **method, "per_T": {str(t): {"calibrated": True, "calibration_s": snn.calibration_seconds[t]}
                                       for t in T}}
     card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T[-1], "calibrated_T": list(T)}, state,

@@ -1,0 +1,135 @@
+"""QCFS (Bu et al., ICLR 2022) against the authors' module, its exact identity with the IF neuron at
+T = L, and conversion of a QCFS network."""
+import pytest
+import torch
+from torch import nn
+
+from zoo.conversion import convert
+from zoo.conversion.ifnet import IFNeuron
+from zoo.hub.factory import create_model
+from zoo.models.qcfs import QCFS
+
+
+class AuthorsGradFloor(torch.autograd.Function):
+    """putshua/ANN_SNN_QCFS, Models/layer.py, as written."""
+
+    @staticmethod
+    def forward(ctx, input):
+        return input.floor()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+class AuthorsIF(nn.Module):
+    """The authors' ``IF`` module (ANN mode at T=0, IF neurons at T>0), its surrogate left out (the
+    forward only is compared in SNN mode)."""
+
+    def __init__(self, T=0, L=8, thresh=8.0):
+        super().__init__()
+        self.thresh = nn.Parameter(torch.tensor([thresh]), requires_grad=True)
+        self.L, self.T = L, T
+
+    def forward(self, x):
+        if self.T > 0:
+            thre = self.thresh.data
+            x = x.view(self.T, -1, *x.shape[1:])
+            mem = 0.5 * thre
+            spike_pot = []
+            for t in range(self.T):
+                mem = mem + x[t, ...]
+                spike = (mem - thre >= 0).float() * thre
+                mem = mem - spike
+                spike_pot.append(spike)
+            return torch.stack(spike_pot, dim=0).flatten(0, 1)
+        x = x / self.thresh
+        x = torch.clamp(x, 0, 1)
+        x = AuthorsGradFloor.apply(x * self.L + 0.5) / self.L
+        return x * self.thresh
+
+
+@pytest.mark.parametrize("levels", [2, 4, 8])
+def test_qcfs_and_its_gradients_equal_the_authors_module(levels):
+    torch.manual_seed(levels)
+    ours, theirs = QCFS(levels, threshold=2.5), AuthorsIF(L=levels, thresh=2.5)
+    x = (torch.randn(64, 3, 5, 5) * 2).requires_grad_()
+    y_ours, y_theirs = ours(x), theirs(x)
+    assert torch.equal(y_ours, y_theirs)
+    weights = torch.randn_like(y_ours)
+    g_ours = torch.autograd.grad((y_ours * weights).sum(), [x, ours.threshold])
+    g_theirs = torch.autograd.grad((y_theirs * weights).sum(), [x, theirs.thresh])
+    for a, b in zip(g_ours, g_theirs):
+        torch.testing.assert_close(a, b)
+    assert set(y_ours.detach().div(2.5).mul(levels).round().unique().tolist()) <= set(range(levels + 1))
+
+
+def converted_neuron(shape, T, threshold, shift=0.5) -> IFNeuron:
+    neuron = IFNeuron(shape, T, bias_shift=False)
+    neuron.threshold.fill_(threshold)
+    neuron.v_init.fill_(shift * threshold)
+    return neuron
+
+
+def test_the_converted_neuron_fires_as_the_authors_snn_mode():
+    torch.manual_seed(0)
+    T, threshold = 6, 1.3
+    current = torch.randn(T * 4, 3, 2, 2)
+    assert torch.equal(converted_neuron((3, 2, 2), T, threshold)(current),
+                       AuthorsIF(T=T, thresh=threshold)(current))
+
+
+@pytest.mark.parametrize("levels", [1, 3, 4, 8])
+def test_with_t_equal_to_l_the_if_neurons_mean_output_is_qcfs_exactly(levels):
+    """The paper's identity: a constant input x for T = L steps, threshold lambda, membrane from lambda/2,
+    gives lambda * clip(floor(x L / lambda + 1/2) / L, 0, 1): the spike count is QCFS's level."""
+    threshold = 1.75
+    x = torch.linspace(-1.0, 2.5, 1001, dtype=torch.float64).view(1001, 1)
+
+    def spike_counts(T):
+        neuron = converted_neuron((1,), T, threshold).double()
+        neuron.static_input = True
+        return (neuron(x) / threshold).view(T, 1001, 1).sum(0)
+
+    qcfs = QCFS(levels, threshold).double()(x).detach()
+    level = (qcfs / threshold * levels).round()
+    assert torch.equal(spike_counts(levels), level)
+    torch.testing.assert_close(spike_counts(levels) / levels * threshold, qcfs)
+    assert len(level.unique()) == levels + 1  # every level is reached on this range
+    if levels > 1:  # with fewer steps than levels the identity holds only in expectation
+        assert not torch.equal(spike_counts(levels - 1) / (levels - 1), level / levels)
+
+
+def qcfs_resnet(levels=4):
+    torch.manual_seed(0)
+    ann = create_model("ann_resnet20", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
+                       qcfs_levels=levels)
+    with torch.no_grad():
+        for index, module in enumerate(m for m in ann.modules() if isinstance(m, QCFS)):
+            module.threshold.fill_(0.5 + 0.1 * index)  # as if trained: a threshold of its own per layer
+    return ann.eval()
+
+
+def test_a_qcfs_network_converts_to_its_thresholds_and_the_state_round_trips():
+    ann = qcfs_resnet()
+    lambdas = [float(m.threshold.detach()) for m in ann.modules() if isinstance(m, QCFS)]
+    batches = [torch.rand(8, 1, 12, 12)]
+    snn = convert(ann, batches, T=(4, 8), threshold="qcfs", calibrate="none")
+    neurons = snn.neurons()
+    assert [float(n.threshold[0]) for n in neurons] == pytest.approx(lambdas)
+    assert all(not n.bias_shift and torch.allclose(n.v_init, n.threshold[0] / 2) for n in neurons)
+    loaded = create_model("converted_resnet20", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
+                          qcfs_levels=4, T=8, calibrated_T=(4, 8))
+    loaded.load_state_dict(snn.state_dict())
+    x = torch.rand(5, 1, 12, 12)
+    for T in (4, 8):
+        snn.T, loaded.T = T, T
+        assert torch.equal(loaded(x), snn(x))
+
+
+def test_qcfs_thresholds_need_a_qcfs_network():
+    ann = create_model("ann_resnet20", in_channels=1, input_size=(12, 12), width=4)
+    with pytest.raises(ValueError, match="this network has ReLU activations"):
+        convert(ann, [torch.rand(2, 1, 12, 12)], T=4, threshold="qcfs")
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        create_model("ann_resnet20", activation="gelu")
