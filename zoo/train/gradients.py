@@ -66,8 +66,8 @@ def draw_steps(T: int, k: int, generator: torch.Generator) -> list[int]:
 
 
 class _LinearInputGradOnly(torch.autograd.Function):
-    """``F.linear`` whose backward returns the input's (and bias's) gradient and hands ``dL/dY`` to
-    ``store`` instead of forming the weight's."""
+    """``F.linear`` whose backward returns the input's (and bias's) gradient and hands ``dL/dY`` to its
+    :class:`DeferredLinearWeights` instead of forming the weight's."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, owner, layer, index):
