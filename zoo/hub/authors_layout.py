@@ -22,13 +22,16 @@ _IMAGENET_RULES = [
 
 
 def is_authors_layout(state: dict[str, torch.Tensor]) -> bool:
-    return any(".module." in key or key.startswith("out.") for key in state)
+    # a read-out module named ``head``: the zoo's models use ``head`` to name their read-out instead
+    return any(".module." in key or key.startswith("out.") for key in state) or "head.weight" in state
 
 
 def from_authors_layout(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` in ``model``'s names (unchanged if it is not in the authors' layout)."""
     if not is_authors_layout(state):
         return state
+    if hasattr(model, "patch_embed"):  # the spiking transformers: the authors' read-out ``head`` is ``fc``
+        return {("fc." + key[len("head."):] if key.startswith("head.") else key): value for key, value in state.items()}
     if hasattr(model, "stages"):
         names = _event_net_names(model)
         renamed = {names.get(key, key): value for key, value in state.items()}

@@ -3,6 +3,7 @@
 saved by training scripts (SpikingJelly's, torchvision's reference scripts, DDP) are unwrapped."""
 from __future__ import annotations
 
+import argparse
 import pickle
 import warnings
 import zipfile
@@ -30,8 +31,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         except (SafetensorError, ValueError, OSError) as error:
             raise WeightsError(f"{path} is not valid safetensors: {error}") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:  # training scripts' argparse arguments (timm's, the spiking transformers') are plain data
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:  # weights_only refuses anything that would run code
         raise WeightsError(f"{path} holds more than tensors and was not loaded (it could run code): "
                            f"{first_sentence(error)}") from None
