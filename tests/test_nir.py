@@ -90,6 +90,10 @@ def _with(model, **layers):
      r"layer pool1.0 \(BatchNorm2d\): no NIR node for a batch norm that does not follow a convolution"),
     (lambda: zoo.create_model("relpsp_fc"), r"ReLPSPNet: temporal coding \(one spike per neuron.*has no NIR form"),
     (lambda: zoo.create_model("ssgd_fc3"), r"layer layers.0 \(SparseGradLIFLinear\): its LIF resets by subtracting"),
+    (lambda: zoo.create_model("spikformer_4_384", embed_dim=16, depth=1, num_heads=2),
+     r"Spikformer: its self-attention multiplies spike matrices .* products of spikes"),
+    (lambda: zoo.create_model("sdt_2_512", embed_dim=16, depth=1, num_heads=2),
+     r"SpikeDrivenTransformer: its spike-driven self-attention masks spikes with spikes"),
 ])
 def test_what_nir_cannot_express_is_refused_naming_the_layer(make, message):
     with pytest.raises(NIRExportError, match=message):

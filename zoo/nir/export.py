@@ -198,6 +198,10 @@ _MODEL_REFUSALS = {
     "ConvertedSNN": "a converted SNN's IF neurons reset by subtracting their per-channel thresholds (soft "
                     "reset); NIR neurons reset to v_reset",
     "RecurrentSNN": "recurrent layers are not exported to NIR yet",
+    "Spikformer": "its self-attention multiplies spike matrices (Q K^T V), products of spikes that no NIR node "
+                  "computes",
+    "SpikeDrivenTransformer": "its spike-driven self-attention masks spikes with spikes (Q * sum(K * V)), "
+                              "products of spikes that no NIR node computes",
 }
 _LAYER_REFUSALS = {
     "SparseGradLIFLinear": "its LIF resets by subtracting the threshold (soft reset); NIR neurons reset to "
