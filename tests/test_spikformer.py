@@ -1377,3 +1377,47 @@ def test_widths_that_do_not_split_are_refused():
         zoo.create_model("spikformer_4_384", embed_dim=40, num_heads=3)
     with pytest.raises(ValueError, match="divisible by 8"):
         SpikeDrivenTransformer(embed_dim=36, num_heads=2)
+
+
+def _binary(*shape, p=0.3):
+    return (torch.rand(*shape) < p).float()
+
+
+def test_attention_accumulates_count_every_product_of_spikes_once():
+    """Against loops over every (query, key, channel) triple of one head."""
+    from zoo.models.spikformer import ConvSSA, TokenSSA, lif_factory
+
+    torch.manual_seed(0)
+    token = TokenSSA(8, num_heads=1, new_neuron=lif_factory())
+    q, k, v = _binary(1, 1, 5, 8), _binary(1, 1, 5, 8), _binary(1, 1, 5, 8)
+    scores = q[0, 0] @ k[0, 0].T
+    expected = sum(int(q[0, 0, n, d] * k[0, 0, m, d]) for n in range(5) for m in range(5) for d in range(8)) + \
+        sum(int(scores[n, m] != 0 and v[0, 0, m, d] != 0) for n in range(5) for m in range(5) for d in range(8))
+    assert token.attention_operations(q, k, v) == (expected, 2 * 5 * 5 * 8)
+    conv = ConvSSA(8, num_heads=1, new_neuron=lif_factory())
+    qc, kc, vc = (s.transpose(-1, -2) for s in (q, k, v))  # its neurons fire [T, B, C, N]
+    kv = k[0, 0].T @ v[0, 0]
+    expected = sum(int(k[0, 0, n, d] * v[0, 0, n, e]) for n in range(5) for d in range(8) for e in range(8)) + \
+        sum(int(q[0, 0, n, d] != 0 and kv[d, e] != 0) for n in range(5) for d in range(8) for e in range(8))
+    assert conv.attention_operations(qc, kc, vc) == (expected, 2 * 5 * 8 * 8)
+
+
+@pytest.mark.parametrize("arch", ["spikformer_4_384", "sdt_2_512"])
+def test_activity_counts_the_attention_as_synaptic_operations(arch, monkeypatch):
+    from zoo.train.activity import ActivityMonitor
+
+    torch.manual_seed(0)
+    model = zoo.create_model(arch, embed_dim=16, depth=2, num_heads=2, T=2).eval()
+    x = torch.rand(3, 3, 32, 32)
+    attention = type(model.block[0].attn)
+    reports = []
+    for operations in ((0.0, 0.0), (600.0, 60.0)):
+        monkeypatch.setattr(attention, "attention_operations", lambda self, q, k, v, ops=operations: ops)
+        with torch.no_grad(), ActivityMonitor(model) as monitor:
+            model(x)
+        reports.append(monitor.report())
+    # two blocks, each 600 accumulates and 60 MACs over the batch's 3 images and 2 steps: per image 400
+    # accumulates, and 20 MACs for the ANN that runs once
+    without, counted = reports
+    assert counted.synops - without.synops == pytest.approx(400.0)
+    assert counted.ann_macs - without.ann_macs == pytest.approx(20.0)

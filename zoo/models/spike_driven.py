@@ -81,6 +81,12 @@ class SDSA(nn.Module):
         conv, bn, lif = (getattr(self, f"{name}_{part}") for part in ("conv", "bn", "lif"))
         return split_heads(lif(bn(conv(spikes))).flatten(3).transpose(-1, -2), self.num_heads)
 
+    def attention_operations(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
+        """``(accumulates, MACs)`` for the Q, K, V spikes ``[T, B, C, H, W]`` its neurons fired: masking
+        is free, summing ``K * V`` over the tokens adds one per coinciding pair; on real values the two
+        products and the sum are ``2 N C`` MACs per step."""
+        return float(k.mul(v).sum()), 2.0 * q.numel()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, C, H, W = x.shape
         spikes = self.shortcut_lif(x)

@@ -175,6 +175,16 @@ class TokenSSA(nn.Module):
         linear, bn, lif = (getattr(self, f"{name}_{part}") for part in ("linear", "bn", "lif"))
         return lif(self.linear_bn(linear, bn, x))
 
+    def attention_operations(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
+        """``(accumulates, MACs)`` of the products of spikes for the Q, K, V spikes ``[T, B, N, C]`` its
+        neurons fired: ``Q K^T`` adds one per coinciding pair of spikes, ``(.) V`` adds a non-zero score
+        per value spike; the same attention on real values does ``2 N^2 C`` MACs per step (the 0.125
+        folds into the threshold)."""
+        q, k, v = (split_heads(s, self.num_heads) for s in (q, k, v))
+        scores = q @ k.transpose(-2, -1)
+        accumulates = (q.sum(-2) * k.sum(-2)).sum() + (v.sum(-1) * (scores != 0).sum(-2)).sum()
+        return float(accumulates), 2.0 * q.shape[-2] * q.numel()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, N, C = x.shape
         q, k, v = (split_heads(self.spikes(name, x), self.num_heads) for name in ("q", "k", "v"))
@@ -204,6 +214,15 @@ class ConvSSA(nn.Module):
     def spikes(self, name: str, tokens: torch.Tensor) -> torch.Tensor:
         conv, bn, lif = (getattr(self, f"{name}_{part}") for part in ("conv", "bn", "lif"))
         return lif(bn(conv(tokens)))
+
+    def attention_operations(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
+        """``(accumulates, MACs)`` for the Q, K, V spikes ``[T, B, C, N]`` its neurons fired: ``K^T V``
+        adds one per coinciding pair, ``Q (.)`` adds a non-zero row entry per query spike; on real values
+        ``2 N d C`` MACs per step (``d = C / heads``)."""
+        q, k, v = (split_heads(s.transpose(-1, -2), self.num_heads) for s in (q, k, v))
+        kv = k.transpose(-2, -1) @ v
+        accumulates = (k.sum(-1) * v.sum(-1)).sum() + (q.sum(-2) * (kv != 0).sum(-1)).sum()
+        return float(accumulates), 2.0 * q.shape[-1] * q.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, C, H, W = x.shape

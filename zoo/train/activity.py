@@ -2,7 +2,9 @@
 energy estimate against the same network run as an ANN.
 
 Counting (forward hooks, any zoo model): a convolution or linear layer does ``MACs = output elements x
-fan-in`` per step. Fed spikes, or spikes that an average pooling took the mean of (multiples of 1/k: the
+fan-in`` per step. A spiking self-attention (a module with ``attention_operations``) multiplies spikes by
+spikes: it counts its own accumulates from the Q, K and V spikes its neurons fired, against the MACs of
+the same attention on real values. Fed spikes, or spikes that an average pooling took the mean of (multiples of 1/k: the
 1/k folds into the next layer's weights, so a pooled spike is still an event; a pooled input that holds
 several spikes counts as one, as a SEW ADD count does), it does one accumulate per non-zero input and
 synapse, which is
@@ -13,6 +15,7 @@ a 32-bit float multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -132,10 +135,12 @@ class ActivityMonitor:
         for name, module in self.model.named_modules():
             if is_neuron(module):
                 self.hooks.append(module.register_forward_hook(self._neuron_hook(name)))
-            elif isinstance(module, (nn.Conv2d, nn.Linear)):
+            elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
                 self.hooks.append(module.register_forward_hook(self._synapse_hook))
             elif isinstance(module, LINEAR_POOLING):
                 self.hooks.append(module.register_forward_hook(self._pooling_hook))
+            if hasattr(module, "attention_operations"):
+                self._watch_attention(module)
         self.hooks.append(self.model.register_forward_pre_hook(self._count_samples))
         return self
 
@@ -177,10 +182,26 @@ class ActivityMonitor:
         if self._events(inputs[0]):  # held until the next forward, so its memory cannot be reused meanwhile
             self._pooled_spikes[output.data_ptr()] = output
 
+    def _watch_attention(self, module: nn.Module) -> None:
+        """Keep the Q, K, V spikes of ``module``'s ``q_lif``, ``k_lif``, ``v_lif`` neurons for its count."""
+        fired: dict[str, torch.Tensor] = {}
+        for name in ("q", "k", "v"):
+            neuron = getattr(module, f"{name}_lif")
+            self.hooks.append(neuron.register_forward_hook(
+                lambda mod, inputs, output, name=name: fired.__setitem__(name, output.detach())))
+
+        def count(mod, inputs, output) -> None:
+            accumulates, macs = mod.attention_operations(fired["q"], fired["k"], fired["v"])
+            self._synops += accumulates
+            self._ann_macs += macs  # over every step, as the layers' counts
+            fired.clear()
+
+        self.hooks.append(module.register_forward_hook(count))
+
     def _synapse_hook(self, module, inputs, output) -> None:
         x = inputs[0]
         fan_in = module.in_features if isinstance(module, nn.Linear) else \
-            module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            module.in_channels // module.groups * math.prod(module.kernel_size)
         macs = output.numel() * fan_in
         if self._events(x):
             self._synops += macs * float((x != 0).float().mean())
