@@ -1265,7 +1265,9 @@ def test_the_sequence_input_gives_what_the_authors_get_from_repeated_images():
 # - Spike-driven Transformer: Yao et al., NeurIPS 2023, the ImageNet table (8-384, 6-512, 8-512, 10-512, 8-768:
 #   the same counts as Spikformer's, their layers having the same tensors) and the CIFAR table (2-512 10.28M,
 #   the count with CIFAR-100's 100-class head; 10.23M with 10 classes). The 16.81M, 29.68M and 66.34M models are
-#   also listed so in the Spikingformer README (TheBrainLab/Spikingformer), which reuses the architecture.
+#   also listed so in the Spikingformer README (TheBrainLab/Spikingformer), which reuses the architecture; the
+#   papers' PDFs were not reachable from the machines these tests were written on, the other values are as
+#   their tables are quoted elsewhere.
 # The tables neither count the LayerNorms the Spikformer code builds and never calls nor the Spike-driven
 # Transformer's uncalled talking_heads conv (with them 8-768 would be 66.36M), and they round inconsistently
 # (16.816M printed 16.81, 66.3386M printed 66.34), so a count matches when it is within 0.01M.
