@@ -14,7 +14,8 @@ SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"
 # the tests that run again on SpikingJelly 2.x: everything that builds, runs, loads or exports neurons
 SJ2_TESTS := tests/test_neurons.py tests/test_fused_neurons.py tests/test_models.py tests/test_sew_resnet.py \
 	tests/test_plif_net.py tests/test_static_stem.py tests/test_nir.py tests/test_shipped.py tests/test_rsnn.py \
-	tests/test_ltsnn_neuron.py tests/test_ssgd.py tests/test_relpsp.py tests/test_hub.py
+	tests/test_ltsnn_neuron.py tests/test_ssgd.py tests/test_relpsp.py tests/test_hub.py tests/test_gradients.py \
+	tests/test_spikformer.py
 
 .PHONY: setup demo test test-pinned test-sj2 docs clean
 

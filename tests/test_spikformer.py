@@ -26,9 +26,11 @@ from torch import nn
 import zoo
 from zoo.models.spike_driven import SpikeDrivenTransformer
 from zoo.models.spikformer import Spikformer
-from zoo.neurons.compat import import_spikingjelly
+from zoo.neurons.compat import import_spikingjelly, spikingjelly_major
 
 sj = import_spikingjelly()
+# 0.0.0.0.14's nodes take a backend; 2.x's pick their own (its torch path on a CPU)
+BACKEND = {"backend": "torch"} if spikingjelly_major() < 2 else {}
 
 
 class MultiStepLIFNode(sj.neuron.LIFNode):
@@ -39,7 +41,7 @@ class MultiStepLIFNode(sj.neuron.LIFNode):
                  detach_reset=False, backend='torch'):
         super().__init__(tau=tau, decay_input=decay_input, v_threshold=v_threshold, v_reset=v_reset,
                          surrogate_function=surrogate_function, detach_reset=detach_reset, step_mode='m',
-                         backend=backend)
+                         **BACKEND)
 
 
 class MultiStepParametricLIFNode(sj.neuron.ParametricLIFNode):
@@ -50,7 +52,7 @@ class MultiStepParametricLIFNode(sj.neuron.ParametricLIFNode):
                  surrogate_function=sj.surrogate.Sigmoid(), detach_reset=False, backend='torch'):
         super().__init__(init_tau=init_tau, decay_input=decay_input, v_threshold=v_threshold, v_reset=v_reset,
                          surrogate_function=surrogate_function, detach_reset=detach_reset, step_mode='m',
-                         backend=backend)
+                         **BACKEND)
 
 
 def _to_2tuple(x):
