@@ -103,7 +103,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training"
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():

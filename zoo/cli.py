@@ -42,7 +42,7 @@ def _cmd_bench(args) -> int:
             if not args.json:
                 print(format_rows([row]), flush=True)
     command = "python -m zoo bench" + "".join(f" --suite {name}" for name in args.suite or []) + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + (f" --threads {args.threads}" if args.threads else "")
     result = {"command": command, "machine": machine(), "rows": rows}
     if args.json:
         print(json.dumps(result, indent=2))

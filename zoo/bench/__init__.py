@@ -3,6 +3,7 @@ in one run (the machines are noisy; absolute seconds are printed but only the ra
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Iterator
@@ -60,8 +61,14 @@ def iter_suite(name: str, repeats: int, device: str) -> Iterator[dict]:
         yield from run_suite(name, repeats, device)
 
 
+def cores(machine: dict) -> str:
+    """``"2 cores"`` (``"2 threads"`` in results written before the machine recorded its cores)."""
+    return f"{machine['cores']} cores" if "cores" in machine else f"{machine['threads']} threads"
+
+
 def machine() -> dict:
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or
+    # the cores, not this run's threads: the file keeps rows of several runs; a row's command names --threads
+    return {"torch": torch.__version__, "cores": os.cpu_count(), "cpu": platform.processor() or
             platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
@@ -108,7 +115,7 @@ def write_report(result: dict, out: Path) -> None:
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = result["rows"]
     md = [f"# Benchmarks\n\nWritten by {', '.join(f'`{c}`' for c in commands(result))} on {result['machine']['cpu']} "
-          f"({result['machine']['threads']} threads, torch {result['machine']['torch']}"
+          f"({cores(result['machine'])}, torch {result['machine']['torch']}"
           + (f", {result['machine']['gpu']}" if result["machine"]["gpu"] else "") + "). Every ratio is the median of "
           "per-repeat ratios of two candidates timed in turn in the same run.\n",
           "| suite | case | ratio | medians |", "|---|---|---|---|"]

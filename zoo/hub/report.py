@@ -138,11 +138,11 @@ def render_bench(repo: Path = REPO) -> str:
                           BENCH_END])
     result = json.loads(path.read_text())
     machine = result["machine"]
-    from ..bench import commands
+    from ..bench import commands, cores
 
     measured_by = ", ".join(f"`{command} --write docs/bench`" for command in commands(result))
     lines = [BENCH_START, f"Measured by {measured_by} on {machine['cpu']} "
-             f"({machine['threads']} threads, torch {machine['torch']}" + (f", {machine['gpu']}" if machine["gpu"] else "")
+             f"({cores(machine)}, torch {machine['torch']}" + (f", {machine['gpu']}" if machine["gpu"] else "")
              + "):", "", "| suite | case | ratio |", "|---|---|---|"]
     for row in result["rows"]:
         lines.append(f"| {row['suite']} | {row['case']} | {row['ratio']:.2f} |" if "ratio" in row
