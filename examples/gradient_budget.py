@@ -12,12 +12,14 @@ beside them. Writes ``results.json`` and ``README.md`` into ``--out``::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
 
 import torch
 
+from zoo.bench.timing import interleaved, median
 from zoo.bench.training import training_step
 from zoo.hub.factory import create_model
 from zoo.train import evaluate, load_recipe, train
@@ -42,14 +44,9 @@ def step_times(repeats: int) -> dict[str, float]:
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    seconds = {m: [] for m in METHODS}
-    for round_ in range(repeats + 1):
-        for m in METHODS:
-            start = time.perf_counter()
-            training_step(model, m, images, labels, loss_fn, autocast, generator)
-            if round_:  # the first round warms up
-                seconds[m].append(time.perf_counter() - start)
-    return {m: sorted(v)[len(v) // 2] for m, v in seconds.items()}
+    seconds = interleaved({m: functools.partial(training_step, model, m, images, labels, loss_fn, autocast,
+                                                generator) for m in METHODS}, repeats)
+    return {m: median(v) for m, v in seconds.items()}
 
 
 def main() -> None:
