@@ -1425,3 +1425,21 @@ def test_activity_counts_the_attention_as_synaptic_operations(arch, monkeypatch)
     without, counted = reports
     assert counted.synops - without.synops == pytest.approx(400.0)
     assert counted.ann_macs - without.ann_macs == pytest.approx(20.0)
+
+
+def test_token_batch_norm_on_rows_equals_the_authors_transposed_batch_norm():
+    """The rows form keeps the authors' statistics: outputs, input gradients and running averages."""
+    from zoo.models.spikformer import TokenSSA
+    torch.manual_seed(0)
+    linear, ours, theirs = nn.Linear(16, 16), nn.BatchNorm1d(16), nn.BatchNorm1d(16)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 4, 5, 16, requires_grad=True)
+    y_ours = TokenSSA.linear_bn(linear, ours, x)
+    grad_ours, = torch.autograd.grad(y_ours.pow(2).sum(), x)
+    T, B, N, C = x.shape
+    y_theirs = theirs(linear(x).reshape(T * B, N, C).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, N, C)
+    grad_theirs, = torch.autograd.grad(y_theirs.pow(2).sum(), x)
+    torch.testing.assert_close(y_ours, y_theirs)
+    torch.testing.assert_close(grad_ours, grad_theirs)
+    for name, buffer in theirs.named_buffers():
+        torch.testing.assert_close(dict(ours.named_buffers())[name], buffer)

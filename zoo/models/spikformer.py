@@ -168,8 +168,11 @@ class TokenSSA(nn.Module):
 
     @staticmethod
     def linear_bn(linear: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """BatchNorm1d over the channels of ``[T, B, N, C]`` (it wants them second: ``[T, B, C, N]``)."""
-        return bn(linear(x).transpose(-1, -2)).transpose(-1, -2)
+        """BatchNorm1d over the channels of ``[T, B, N, C]``: the authors' ``bn(x.transpose(-1, -2))``
+        computed on the ``[T B N, C]`` rows it normalises (the same statistics and running averages;
+        the transposed layout runs 9x slower on a CPU under bfloat16)."""
+        y = linear(x)
+        return nn.BatchNorm1d.forward(bn, y.reshape(-1, y.shape[-1])).view(y.shape)
 
     def spikes(self, name: str, x: torch.Tensor) -> torch.Tensor:
         linear, bn, lif = (getattr(self, f"{name}_{part}") for part in ("linear", "bn", "lif"))
