@@ -18,6 +18,8 @@ DATASETS = {
     "cifar10": static.cifar10,
     "imagenet": folders.imagenet,
     "nmnist": events.nmnist,
+    "nmnist-subset": events.nmnist_subset,
+    "nmnist-emulated": events.nmnist_emulated,
     "cifar10dvs": events.cifar10dvs,
     "dvsgesture": events.dvsgesture,
     "events": events.event_folder,
@@ -30,6 +32,9 @@ SPLITS = ("train", "test")
 EMULATED_DATASETS = {
     "fashion-mnist-dvs": "Fashion-MNIST images seen by the zoo's saccade emulator "
                          "(zoo.data.emulator.SaccadeEmulator, N-MNIST's three saccades, 34x34x2), not a sensor recording",
+    "nmnist-emulated": "MNIST images seen by the zoo's saccade emulator fitted to N-MNIST's sensor "
+                       "(zoo.data.emulator.PRESETS['atis'], docs/emulator), not a sensor recording; MNIST's first "
+                       "1,000 training images left out",
 }
 
 __all__ = ["DATASETS", "EMULATED_DATASETS", "load_dataset", "holdout"]

@@ -48,11 +48,19 @@ def recording_stats(events: np.ndarray, sensor_size: tuple[int, int, int], sourc
     per_saccade = np.histogram(t, bins=edges)[0] / len(t) if duration > 0 else np.eye(SACCADES)[0]
     rate = np.histogram(t, bins=RATE_BINS, range=(start, start + max(duration, 1.0)))[0] / len(t)
     intervals = np.diff(np.sort(t))
+    pixels = pixel_counts(events, sensor_size)
+    saccade = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, SACCADES - 1)
+    polarity = np.stack([pixel_counts(events[(saccade == s) & (events["p"] == 1)], sensor_size)
+                         - pixel_counts(events[(saccade == s) & (events["p"] == 0)], sensor_size)
+                         for s in range(SACCADES)])
     stats = {"events": int(len(events)), "on_fraction": float(np.mean(events["p"] == 1)),
              "duration_ms": float(duration / 1000), "per_saccade": per_saccade.tolist(),
              "spread_x": float(np.std(events["x"])), "spread_y": float(np.std(events["y"])),
+             "centre_x": float(np.mean(events["x"])), "centre_y": float(np.mean(events["y"])),
+             "active_pixels": int(np.count_nonzero(pixels)),
+             "events_per_active_pixel": float(len(events) / np.count_nonzero(pixels)),
              "median_interval_us": float(np.median(intervals)) if len(intervals) else 0.0,
-             "rate": rate, "pixels": pixel_counts(events, sensor_size)}
+             "rate": rate, "pixels": pixels, "polarity": polarity}
     if digit is not None:
         far = far_from(np.asarray(digit, dtype=bool), radius)
         stats["far_fraction"] = float(far[events["y"], events["x"]].mean())
@@ -73,7 +81,59 @@ def compare_pair(real: np.ndarray, twin: np.ndarray, sensor_size: tuple[int, int
     how alike their per-pixel counts and their event rates over time are (Pearson's correlation)."""
     a = recording_stats(real, sensor_size, "real recording", digit)
     b = recording_stats(twin, sensor_size, "emulated twin", digit)
-    scalars = [key for key in a if key not in ("rate", "pixels")]
+    scalars = [key for key in a if key not in ("rate", "pixels", "polarity")]
     return {"real": {k: a[k] for k in scalars}, "twin": {k: b[k] for k in scalars},
             "pixel_correlation": correlation(a["pixels"], b["pixels"]),
             "rate_correlation": correlation(a["rate"], b["rate"])}
+
+
+# the population statistics compared between real recordings and their twins: (name, how the gap is measured)
+COMPARED = (
+    ("events", "relative"), ("on_fraction", "absolute"), ("duration_ms", "relative"),
+    ("per_saccade", "l1"), ("spread_x", "absolute"), ("spread_y", "absolute"), ("centre_x", "absolute"),
+    ("centre_y", "absolute"), ("active_pixels", "relative"), ("events_per_active_pixel", "relative"),
+    ("median_interval_us", "relative"), ("far_fraction", "absolute"),
+)
+
+
+def compare_populations(reals: list[np.ndarray], twins: list[np.ndarray], sensor_size: tuple[int, int, int],
+                        digits: list[np.ndarray] | None = None) -> dict:
+    """Real recordings against their emulated twins (``twins[i]`` made from the image ``reals[i]`` was
+    recorded from), as a population: per statistic the real and emulated means and standard deviations and
+    the gap between the means (relative to the real mean, absolute, or the L1 distance of the per-saccade
+    shares); per pair the correlation of per-pixel counts, of the event rate over time and of the ON-minus-OFF
+    counts of each pixel in each saccade (where each polarity falls), averaged.
+    ``digits`` (boolean masks of each image on the sensor) add the share of events far from the digit."""
+    if len(reals) != len(twins) or not reals:
+        raise ValueError(f"one twin per real recording, at least one pair: {len(reals)} real, {len(twins)} twins")
+    digits = digits if digits is not None else [None] * len(reals)
+    real = [recording_stats(r, sensor_size, f"real recording {i}", d) for i, (r, d) in enumerate(zip(reals, digits))]
+    twin = [recording_stats(t, sensor_size, f"emulated twin {i}", d) for i, (t, d) in enumerate(zip(twins, digits))]
+    return population_rows(real, twin)
+
+
+def population_rows(real: list[dict], twin: list[dict]) -> dict:
+    """:func:`compare_populations` from the recordings' :func:`recording_stats` (a fit keeps the real
+    recordings' statistics and recomputes only the twins')."""
+    rows = {}
+    for name, gap in COMPARED:
+        if name not in real[0]:
+            continue
+        a, b = (np.array([s[name] for s in side], dtype=np.float64) for side in (real, twin))
+        mean_a, mean_b = a.mean(0), b.mean(0)
+        distance = {"relative": lambda: abs(mean_b / mean_a - 1), "absolute": lambda: abs(mean_b - mean_a),
+                    "l1": lambda: np.abs(mean_b - mean_a).sum()}[gap]()
+        rows[name] = {"real": mean_a.tolist(), "twin": mean_b.tolist(), "real_std": a.std(0).tolist(),
+                      "twin_std": b.std(0).tolist(), "gap": float(distance), "gap_kind": gap}
+    for name, key in (("pixel_correlation", "pixels"), ("rate_correlation", "rate"),
+                      ("polarity_correlation", "polarity")):
+        values = np.array([correlation(x[key], y[key]) for x, y in zip(real, twin)])
+        rows[name] = {"mean": float(values.mean()), "std": float(values.std()), "gap": float(1 - values.mean()),
+                      "gap_kind": "one minus the mean correlation"}
+    return rows
+
+
+def interval_histogram(recordings: list[np.ndarray], edges_us: np.ndarray) -> np.ndarray:
+    """The share of inter-event intervals (all events of a recording, sorted by time) in each bin."""
+    counts = sum(np.histogram(np.diff(np.sort(r["t"])), bins=edges_us)[0] for r in recordings)
+    return counts / max(counts.sum(), 1)

@@ -26,16 +26,18 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
 from .frames import SPLITS, check_sensor, events_to_frames
-from .emulator import EVENT_DTYPE, EmulatedReader, SaccadeEmulator
+from .emulator import EVENT_DTYPE, PRESETS, EmulatedReader
 from .isolated import run_isolated
 from .roots import resolve_root
 
 log = logging.getLogger("zoo")
-from .static import data_cache, fashion_mnist
+from .nmnist_pairs import SPLIT_SEED, TEST_PER_CLASS, split_indices
+from .static import data_cache, fashion_mnist, mnist
 
 FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not reused
 CIFAR10DVS_SPLIT = {"train_fraction": 0.9, "seed": 0}  # no official split: per class, seeded
 FOLDER_SPLIT = {"train_fraction": 0.8, "seed": 0}      # the default split of a custom event folder
+REAL_RECORDINGS = 1000  # N-MNIST's first training recordings (MNIST's first images): kept out of nmnist-emulated
 EVENT_SUFFIXES = (".npy", ".npz", ".bin", ".aedat4")
 EVENT_FIELDS = ("x", "y", "t", "p")
 
@@ -337,6 +339,35 @@ def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number
                        resize=resize)
 
 
+def nmnist_subset(root=None, split: str = "train", T: int = 10, split_by: str = "number",
+                  denoise_us: int | None = None, cache: bool = True, train_per_class: int | None = None,
+                  test_per_class: int = TEST_PER_CLASS, seed: int = SPLIT_SEED) -> EventFrames:
+    """Real N-MNIST training recordings (``NMNIST/Train``, such as its first 1,000), split per digit and
+    seeded (:func:`zoo.data.nmnist_pairs.split_indices`): ``test_per_class`` of each digit held out for
+    ``test``, the rest (or its first ``train_per_class``) for ``train``."""
+    layout = "NMNIST/Train/<digit>/*.bin"
+    cls = _local(_tonic().datasets.NMNIST, layout, "N-MNIST", ".bin")
+    dataset = cls(_root(root, "nmnist", "N-MNIST", layout), train=True)
+    indices = split_indices([int(label) for label in dataset.targets], split, test_per_class, seed, train_per_class)
+    return EventFrames(TonicReader(dataset, "N-MNIST"), indices, "nmnist-subset",
+                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache)
+
+
+def nmnist_emulated(root=None, split: str = "train", T: int = 10, split_by: str = "number",
+                    denoise_us: int | None = None, cache: bool = True, seed: int = 0,
+                    skip_first: int = REAL_RECORDINGS) -> EventFrames:
+    """MNIST seen by the emulator fitted to N-MNIST's sensor (``PRESETS["atis"]``, docs/emulator): *emulated*
+    N-MNIST, 34x34x2. ``root`` is MNIST's. The training split leaves out MNIST's first ``skip_first``
+    training images: N-MNIST's first recordings show them, and those real recordings measure what a model
+    trained here learnt (zero-shot)."""
+    images = mnist(root, split)
+    emulator = PRESETS["atis"]
+    reader = EmulatedReader(images, f"nmnist-emulated/{split}", emulator, seed)
+    first = skip_first if split == "train" else 0
+    return EventFrames(reader, range(first, len(reader)), "nmnist-emulated", [str(digit) for digit in range(10)],
+                       emulator.sensor_size, T, split_by, denoise_us, cache)
+
+
 def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "number",
                denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """DVS Gesture (Amir et al. 2017), tonic's preprocessed release: 128x128, 11 classes."""
@@ -383,7 +414,7 @@ def fashion_mnist_dvs(root=None, split: str = "train", T: int = 10, split_by: st
                       denoise_us: int | None = None, cache: bool = True, seed: int = 0) -> EventFrames:
     """Fashion-MNIST seen by an *emulated* N-MNIST recording (:mod:`zoo.data.emulator`): 34x34x2."""
     images = fashion_mnist(root, split)
-    emulator = SaccadeEmulator()
+    emulator = PRESETS["uniform"]  # the events its shipped weights were trained on
     reader = EmulatedReader(images, f"fashion-mnist-dvs/{split}", emulator, seed)
     return EventFrames(reader, range(len(reader)), "fashion-mnist-dvs", images.classes, emulator.sensor_size,
                        T, split_by, denoise_us, cache)

@@ -2,6 +2,7 @@
 metrics come from evaluating that very file through the normal loading path."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import torch
 from safetensors.torch import save as save_safetensors_bytes
 
 from ..atomic import atomic_open
-from ..data import EMULATED_DATASETS, load_dataset
+from ..data import DATASETS, EMULATED_DATASETS, load_dataset
 from ..data.roots import describe_source
 from ..train.checkpoint import load_checkpoint
 from ..train.evaluate import evaluate
@@ -144,8 +145,11 @@ def card_root(card: dict) -> str | None:
 def card_dataset(card: dict, dataset: str | None = None, root: str | None = None, split: str = "test"):
     """The data a card's number was measured on (its dataset and options, from ``root`` or the folder it
     records), or ``dataset`` from ``root`` when another one is asked for."""
-    if dataset is not None and dataset != card["dataset"]:
-        return load_dataset(dataset, root=root, split=split)
+    if dataset is not None and dataset != card["dataset"]:  # with the card's options it also takes (T, ...)
+        builder = DATASETS.get(dataset.lower().replace("_", "-"))
+        accepted = inspect.signature(builder).parameters if builder else {}
+        options = {k: v for k, v in card.get("dataset_kwargs", {}).items() if k in accepted}
+        return load_dataset(dataset, root=root, split=split, **options)
     return load_dataset(card["dataset"], root=root or card_root(card), split=split, **card.get("dataset_kwargs", {}))
 
 
