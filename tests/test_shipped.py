@@ -12,7 +12,8 @@ from zoo.neurons.compat import spikingjelly_major
 
 CARDS = sorted(REPO_WEIGHTS.glob("*.json"))
 SHARED_DATA = REPO_WEIGHTS.parent.parent / "shared" / "data"  # beside the checkout on CI, absent on a user's clone
-SHARED_ROOTS = {"mnist": SHARED_DATA / "mnist"}  # datasets without a system package: where CI keeps them
+SHARED_ROOTS = {"mnist": SHARED_DATA / "mnist", "nmnist-emulated": SHARED_DATA / "mnist",  # datasets without a
+                "nmnist-subset": SHARED_DATA / "nmnist-subset"}                       # system package: where CI keeps them
 
 
 def data_root(card: dict):

@@ -27,8 +27,10 @@ from zoo.cli import main
 from zoo.conversion import convert
 from zoo.data import load_dataset
 from zoo.data.augment import BatchAugment
-from zoo.data.emulator import SaccadeEmulator
+from zoo.data.emulator import EVENT_DTYPE, SaccadeEmulator
+from zoo.data.event_stats import compare_populations
 from zoo.data.frames import events_to_frames
+from zoo.data.nmnist_pairs import Pair, source_images, split_indices
 from zoo.encoding import build_encoder
 from zoo.errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
 from zoo.neurons import build_neuron
@@ -167,6 +169,22 @@ def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None, label
     return load_dataset("mnist", root=ctx.tmp / "m", split="test")
 
 
+def _one_event(x: int) -> np.ndarray:
+    events = np.zeros(1, dtype=EVENT_DTYPE)
+    events["x"], events["y"], events["p"] = x, 1, 1
+    return events
+
+
+class _FakeMNIST:
+    """torchvision's MNIST as the pairing reads it: ``data`` and ``targets``."""
+
+    def __init__(self, labels):
+        self.targets, self.data = torch.tensor(labels), torch.zeros(len(labels), 28, 28, dtype=torch.uint8)
+
+    def __len__(self):
+        return len(self.targets)
+
+
 def _recipe_file(ctx: Ctx, text: str) -> Path:
     path = ctx.tmp / "recipe.yaml"
     path.write_text(text)
@@ -273,6 +291,14 @@ CASES = [
          ValueError, r"T must be a positive number of frames, got 0"),
     Case("events", "an RGB image for the emulator", lambda c: SaccadeEmulator()(np.zeros((28, 28, 3)), np.random.default_rng(0)),
          ValueError, r"expects one grey image \[H, W\] with values in \[0, 1\], got shape \(28, 28, 3\)"),
+    Case("events", "an empty recording for the emulator comparison", lambda c: compare_populations([np.zeros(0, dtype=EVENT_DTYPE)], [_one_event(1)], (34, 34, 2)),
+         ValueError, r"real recording 0: an empty recording \(no events\) has no statistics"),
+    Case("events", "a twin with events off the sensor", lambda c: compare_populations([_one_event(1)], [_one_event(40)], (34, 34, 2)),
+         ValueError, r"emulated twin 0: x must be in \[0, 34\) for sensor \(34, 34, 2\)"),
+    Case("events", "an N-MNIST recording filed under the wrong digit", lambda c: source_images([Pair(Path("Train/3/00001.bin"), 0, 3)], _FakeMNIST([5])),
+         ValueError, r"00001.bin: filed as digit 3, but MNIST training image 0 is a 5"),
+    Case("events", "too few real recordings of a digit for the held-out split", lambda c: split_indices([0] * 20 + [1] * 30, "test"),
+         ValueError, r"digit 0 has 20 recordings, not more than the 20 held out for testing"),
     # recipes, training and checkpoints
     Case("conversion", "an ANN with max-pooling", lambda c: convert(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)), [torch.rand(2, 1, 8, 8)]),
          ValueError, r"cannot convert: 2 is a max-pooling layer"),

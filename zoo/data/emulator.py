@@ -292,4 +292,19 @@ class EmulatedReader:
 # parameters fitted to real N-MNIST recordings (examples/calibrate_emulator.py, docs/emulator)
 PRESETS = {
     "uniform": SaccadeEmulator(),
+    "atis": SaccadeEmulator(
+        threshold_on=0.086,
+        threshold_off=0.086,
+        refractory_us=1500,
+        jitter_us=2312.5,
+        log_eps=2.0,
+        saccades_us=((8000, 84000), (109000, 87000), (217000, 89000)),
+        profile='smooth',
+        duration_us=308000,
+        offset=(-0.5, 0.75),
+        noise_hz=0.15,
+        path=((0.0, 0.0), (2.25, 6.625), (7.25, 0.0), (0.0, 0.0)),
+        scale=1.0,
+        dark_digit=True,
+        hot_pixels=((7, 15, 15.7), (18, 30, 43.0))),
 }

@@ -22,7 +22,7 @@ log = logging.getLogger("zoo")
 # missing per-pixel correlation (the correlation is what tells digits apart)
 LOSS_WEIGHTS = {
     "events": 1.0, "on_fraction": 5.0, "duration_ms": 1.0, "per_saccade": 5.0, "spread_x": 2.0,
-    "spread_y": 2.0, "centre_x": 0.2, "centre_y": 0.2, "active_pixels": 1.0, "events_per_active_pixel": 1.0,
+    "spread_y": 2.0, "centre_x": 0.2, "centre_y": 0.2, "active_pixels": 5.0, "events_per_active_pixel": 1.0,
     "median_interval_us": 0.5, "far_fraction": 5.0, "pixel_correlation": 10.0, "rate_correlation": 2.0,
     "polarity_correlation": 2.0,
 }
