@@ -50,6 +50,13 @@ LABELS = {"events": "events", "on_fraction": "ON fraction", "duration_ms": "dura
           "polarity_correlation": "ON-minus-OFF correlation with the twin (per saccade)"}
 
 
+def preset_from(saved: dict) -> SaccadeEmulator:
+    """An emulator from its parameters as results.json holds them (lists where the dataclass has tuples)."""
+    def tupled(value):
+        return tuple(tupled(v) for v in value) if isinstance(value, list) else value
+    return SaccadeEmulator(**{name: tupled(value) for name, value in saved.items()})
+
+
 def judge_for(pairs, indices, mnist) -> TwinJudge:
     chosen = [pairs[i] for i in indices]
     images = source_images(chosen, mnist)
@@ -118,11 +125,12 @@ def distributions_figure(judge: TwinJudge, emulators: dict, out: Path) -> None:
     for name, recs in {"real": reals, **twins}.items():
         axes[2].step(interval_edges[:-1], interval_histogram(recs, interval_edges), where="post", label=name)
     axes[2].set(title="inter-event intervals", xlabel="interval (us)", xscale="log")
-    for name, em in emulators.items():
+    real = [recording_stats(r, SENSOR) for r in reals]
+    for colour, (name, em) in enumerate(emulators.items(), 1):
         stats = [recording_stats(t, SENSOR) for t in twins[name]]
-        real = [recording_stats(r, SENSOR) for r in reals]
         corr = [np.corrcoef(a["pixels"].ravel(), b["pixels"].ravel())[0, 1] for a, b in zip(real, stats)]
-        axes[3].hist(corr, bins=np.linspace(0.6, 1, 41), histtype="step", label=name, linewidth=1.5)
+        axes[3].hist(corr, bins=np.linspace(0.6, 1, 41), histtype="step", label=name, linewidth=1.5,
+                     color=f"C{colour}")  # the colours of the other panels, where real is C0
     axes[3].set(title="per-pixel count correlation with the twin", xlabel="Pearson r")
     for ax in axes:
         ax.legend(fontsize=8)
@@ -140,6 +148,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/emulator")
+    parser.add_argument("--report-only", action="store_true",
+                        help="redraw the report from the fit in OUT/results.json instead of fitting again")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,16 +158,23 @@ def main() -> None:
     labels = [p.label for p in pairs]
     train, test = split_indices(labels, "train"), split_indices(labels, "test")
     fit_indices = sorted(np.random.default_rng(args.seed).choice(train, args.fit_pairs, replace=False).tolist())
-    judge = judge_for(pairs, fit_indices, mnist)
-    first, history = fit_emulator(judge, START, rounds=args.rounds)
-    every = judge_for(pairs, train, mnist)
-    hot = find_hot_pixels(every.reals, every.twins(first), SENSOR, first.total_us())
-    fitted, more = fit_emulator(judge, dataclasses.replace(first, hot_pixels=hot), rounds=args.rounds)
+    if args.report_only:
+        saved = json.loads((out / "results.json").read_text())
+        fitted, history, more = preset_from(saved["fitted"]), saved["history"], []
+        vars(args).update({k.replace("-", "_"): v for k, v in saved["arguments"].items()})
+    else:
+        judge = judge_for(pairs, fit_indices, mnist)
+        first, history = fit_emulator(judge, START, rounds=args.rounds)
+        every = judge_for(pairs, train, mnist)
+        hot = find_hot_pixels(every.reals, every.twins(first), SENSOR, first.total_us())
+        fitted, more = fit_emulator(judge, dataclasses.replace(first, hot_pixels=hot), rounds=args.rounds)
     held_out = judge_for(pairs, test, mnist)
     before, after = held_out.rows(PRESETS["uniform"]), held_out.rows(fitted)
+    arguments = {k: v for k, v in vars(args).items() if k != "report_only"}
     results = {
         "command": "python examples/calibrate_emulator.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+            f"--{k.replace('_', '-')} {v}" for k, v in arguments.items()),
+        "arguments": arguments,
         "fit_pairs": len(fit_indices), "held_out_pairs": len(test), "hot_pixels_from_pairs": len(train),
         "fitted": dataclasses.asdict(fitted), "start": dataclasses.asdict(START),
         "loss": {"uniform": calibration_loss(before), "fitted": calibration_loss(after)},

@@ -39,15 +39,20 @@ from zoo.train.finetune import AUGMENTATIONS, FINETUNE_DEFAULTS, read_out_plan  
 STARTS = {"emulated N-MNIST": "sew_4b_net.nmnist_emulated", "emulated Fashion-MNIST": "sew_4b_net.fmnist_dvs",
           "scratch": None}
 ARCH = "sew_4b_net"
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "sew_4b_net_nmnist_emulated.yaml"
 SIZES = (10, 30, 60)
 
 
 def config_for(start: str | None, root: str, per_class: int) -> dict:
     """`zoo finetune`'s recipe for ``per_class`` real recordings a digit of `nmnist-subset`."""
-    reference = zoo.get_weights(STARTS["emulated N-MNIST"]).meta
-    card = zoo.get_weights(start).meta if start else reference
-    head, _ = read_out_plan(card.get("classes"), [str(d) for d in range(10)]) if start else ("keep", "")
-    kwargs = {**card["kwargs"], "num_classes": 10, "in_channels": 2, "input_size": [34, 34]}
+    if start:
+        card = zoo.get_weights(start).meta
+        head, _ = read_out_plan(card.get("classes"), [str(d) for d in range(10)])
+        kwargs, T = card["kwargs"], card["T"]
+    else:  # the architecture of the emulated-N-MNIST recipe
+        head, kwargs = "keep", load_recipe(str(RECIPE))["model"]["kwargs"]
+        T = kwargs["T"]
+    kwargs = {**kwargs, "num_classes": 10, "in_channels": 2, "input_size": [34, 34]}
     train_count = round(10 * per_class * (1 - FINETUNE_DEFAULTS["val_fraction"]))
     per_epoch = -(-train_count // FINETUNE_DEFAULTS["batch_size"])
     steps = max(FINETUNE_DEFAULTS["min_steps"], 5 * per_epoch)
@@ -55,7 +60,7 @@ def config_for(start: str | None, root: str, per_class: int) -> dict:
     return load_recipe({
         "model": {"name": start or ARCH, "kwargs": kwargs, "head": head},
         "data": {"name": "nmnist-subset", "root": root, "val_fraction": FINETUNE_DEFAULTS["val_fraction"],
-                 "kwargs": {"T": card["T"], "train_per_class": per_class}, "augment": AUGMENTATIONS["default"]},
+                 "kwargs": {"T": T, "train_per_class": per_class}, "augment": AUGMENTATIONS["default"]},
         "train": {"epochs": 1, "steps": steps, "batch_size": FINETUNE_DEFAULTS["batch_size"],
                   "eval_batch_size": 100, "lr": FINETUNE_DEFAULTS["lr"], "optimizer": "adam", "schedule": "cosine",
                   "loss": "ce", "backbone_lr_scale": FINETUNE_DEFAULTS["backbone_lr_scale"] if start else 1.0,
@@ -78,14 +83,17 @@ def main() -> None:
     parser.add_argument("--out", default="docs/finetune/nmnist_real")
     parser.add_argument("--runs", default="runs/nmnist_real_finetune")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", nargs="+", choices=list(STARTS), default=None,
+                        help="train these starts' runs and stop (the page needs every start)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
-    zero_shot = evaluate_weights(STARTS["emulated N-MNIST"], dataset="nmnist-subset", root=args.root)
     rows = []
     for label, start in STARTS.items():
+        if args.only and label not in args.only:
+            continue
         for per_class in SIZES:
             folder = runs / f"{(start or 'scratch').replace('.', '_')}_{per_class}"
             log = folder / "metrics.jsonl"
@@ -95,6 +103,9 @@ def main() -> None:
             rows.append({"start": label, "weight": start, "per_class": per_class, "acc1": result["acc1"],
                          "correct": result["correct"], "num_samples": result["num_samples"]})
             print(rows[-1], flush=True)
+    if args.only:
+        return
+    zero_shot = evaluate_weights(STARTS["emulated N-MNIST"], dataset="nmnist-subset", root=args.root)
     results = {"command": f"python examples/nmnist_real_finetune.py --root {args.root} --out {args.out}",
                "test_per_class": TEST_PER_CLASS, "zero_shot": {"weight": STARTS["emulated N-MNIST"],
                                                                 "acc1": zero_shot["acc1"], "correct": zero_shot["correct"],
