@@ -285,3 +285,12 @@ def test_the_atis_preset_is_what_the_calibration_fitted():
             assert preset[name] == value, name
         else:
             assert np.allclose(np.array(preset[name], dtype=float), np.array(value, dtype=float), rtol=1e-9), name
+
+
+def test_a_card_measured_on_another_dataset_keeps_the_options_that_dataset_takes(real_like_root, tmp_path, monkeypatch):
+    from zoo.hub.publish import card_dataset
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path))
+    card = {"dataset": "nmnist-emulated", "dataset_kwargs": {"T": 3, "split_by": "time", "skip_first": 1000,
+                                                           "test_per_class": 2}}
+    data = card_dataset(card, "nmnist-subset", str(real_like_root), "test")  # skip_first: not an nmnist-subset option
+    assert data.T == 3 and data.split_by == "time" and len(data) == 6
