@@ -49,6 +49,21 @@ def test_a_new_default_weight_demotes_the_previous_one(tiny_run, tmp_path, monke
     assert zoo.get_weights("stbp_cnn").name == "stbp_cnn.second"
 
 
+def test_publish_also_measures_other_datasets_as_zoo_eval_does(tiny_run, mnist_root, tmp_path, monkeypatch, capsys):
+    from zoo.cli import main
+    from zoo.hub.publish import evaluate_weights
+
+    code = main(["publish", str(tiny_run / "checkpoints" / "best.pt"), "--tag", "also", "--out", str(tmp_path),
+                 "--batch-size", "50", "--also", f"mnist={mnist_root}"])
+    assert code == 0 and "also " in capsys.readouterr().out
+    card = json.loads((tmp_path / "stbp_cnn.also.json").read_text())
+    record, = card["also_measured"]
+    assert record["dataset"] == "mnist" and record["split"] == "test" and record["num_samples"] == 100
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    again = evaluate_weights("stbp_cnn.also", dataset="mnist", root=str(mnist_root), progress=False)
+    assert again["acc1"] == record["acc1"]
+
+
 def test_card_metrics_are_what_eval_gives(use_weights, fmnist_root):
     from zoo.hub.publish import evaluate_weights
 

@@ -146,6 +146,8 @@ def _cmd_info(args) -> int:
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card.get('dataset')} "
              f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
+             *(f"  also       {r['acc1']}% on {r['num_samples']} {r['dataset']} {r['split']} samples"
+               for r in card.get("also_measured", [])),
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
              f"  trained    {train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
@@ -232,10 +234,13 @@ def resume_hint(out: Path) -> str | None:
 def _cmd_publish(args) -> int:
     from .hub.publish import publish
 
+    also = dict(item.partition("=")[::2] for item in args.also or [])
     card = publish(args.checkpoint, tag=args.tag, out_dir=args.out, default=args.default,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, also={name: root or None for name, root in also.items()})
     print(f"published {card['arch']}.{card['tag']}: {card['file']} "
           f"acc1 {card['metrics']['acc1']:.2f}% on {card['metrics']['num_samples']} {card['metrics']['split']} samples")
+    for record in card.get("also_measured", []):
+        print(f"  also {record['acc1']:.2f}% on {record['num_samples']} {record['dataset']} test samples")
     return 0
 
 
@@ -484,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")
     p.add_argument("--batch-size", type=_positive_int, default=500)
+    p.add_argument("--also", action="append", metavar="DATASET[=ROOT]",
+                   help="also measure this dataset's test split into the card (repeatable), e.g. real "
+                        "recordings for a weight trained on emulated ones: --also nmnist-subset=DIR")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained model on your own event recordings "

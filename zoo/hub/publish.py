@@ -168,8 +168,10 @@ def check_tag(tag: str) -> None:
 
 
 def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None, default: bool = False,
-            batch_size: int = 500, url: str = "") -> dict:
-    """Write ``<arch>.<tag>-<sha8>.safetensors`` and ``<arch>.<tag>.json`` into ``out_dir``."""
+            batch_size: int = 500, url: str = "", also: dict[str, str | None] | None = None) -> dict:
+    """Write ``<arch>.<tag>-<sha8>.safetensors`` and ``<arch>.<tag>.json`` into ``out_dir``; ``also`` names
+    more datasets (with their roots) whose test split the card records too, such as real recordings for a
+    weight trained on emulated ones."""
     check_tag(tag)
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
@@ -180,15 +182,15 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     model = create_model(arch, **kwargs)
     model.load_state_dict(state["model"])
     return publish_model(model, arch, tag, kwargs, state, checkpoint.parent.parent, test_set, out_dir=out_dir,
-                         default=default, batch_size=batch_size, url=url)
+                         default=default, batch_size=batch_size, url=url, also=also)
 
 
 def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, state: dict, run_dir: Path,
                   test_set, out_dir: str | Path | None = None, default: bool = False, batch_size: int = 500,
-                  url: str = "", extra: dict | None = None) -> dict:
+                  url: str = "", extra: dict | None = None, also: dict[str, str | None] | None = None) -> dict:
     """Write ``model`` (built as ``arch(**kwargs)``) as a hub weight; ``state`` is the training checkpoint
-    it comes from (config, best epoch), ``extra`` more card fields. The card's metrics come from
-    evaluating the written file."""
+    it comes from (config, best epoch), ``extra`` more card fields, ``also`` more datasets to measure (see
+    :func:`publish`). The card's metrics come from evaluating the written file."""
     check_tag(tag)
     config = state["config"]
     data_cfg, train_cfg = config["data"], config["train"]
@@ -242,10 +244,21 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     head = full["per_sample"][:check_samples(model.T)]  # what `zoo eval --limit` re-measures quickly
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
+    if also:
+        card["also_measured"] = [measure_also(fresh, card, name, root, batch_size) for name, root in also.items()]
     write_card(card_path, card)
     if default:
         _demote_other_defaults(out_dir, arch, tag)
     return card
+
+
+def measure_also(model: torch.nn.Module, card: dict, dataset: str, root: str | None, batch_size: int) -> dict:
+    """The card's record of ``model`` on another dataset's test split (``zoo eval --data`` re-measures it)."""
+    data = card_dataset(card, dataset, root, "test")
+    result = evaluate(model, data, batch_size=batch_size, seed=card["eval"]["seed"], desc=dataset)
+    return {"dataset": dataset, "split": "test", "acc1": result["acc1"], "num_samples": result["num_samples"],
+            "data_source": describe_source(root, []),
+            **({"emulated": EMULATED_DATASETS[dataset]} if dataset in EMULATED_DATASETS else {})}
 
 
 def _demote_other_defaults(out_dir: Path, arch: str, tag: str) -> None:

@@ -273,6 +273,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card['dataset']} {metrics.get('split', 'test')} "
                          f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
                                                     if best_test else "")),
+            *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {r['dataset']} {r['split']} samples"
+               + (f" ({r['emulated']})" if r.get("emulated") else "")) for r in card.get("also_measured", [])),
             ("dataset", _dataset_label(card["dataset"], card.get("dataset_kwargs"))
              + (f": {card['emulated']}" if card.get("emulated") else "")),
             ("paper", f"{paper.get('title', '-')} ({_short_paper(paper)}); reported: {_reported(paper, card['kwargs'].get('cnf'))}"),
