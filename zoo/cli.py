@@ -121,7 +121,7 @@ def _plain(text: str) -> str:
 def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
-    from .hub.report import WEIGHT_COLUMNS, nir_status, weight_cells
+    from .hub.report import WEIGHT_COLUMNS, nir_status, training_length, weight_cells
 
     arch = args.name.partition(".")[0]
     entry = model_entry(arch)
@@ -150,7 +150,8 @@ def _cmd_info(args) -> int:
                for r in card.get("also_measured", [])),
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
-             f"  trained    {train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+             *(f"  saw        {what}: {text}" for what, text in (card.get("seen") or {}).items()),
+             f"  trained    {training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
              f"recipe {card.get('recipe') or '-'}",
              f"  size       {card.get('num_params', 0):,} parameters, {card.get('file_size', 0) / 1e6:.1f} MB",
              f"  NIR        {nir_status(card)}",

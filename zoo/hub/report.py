@@ -86,6 +86,11 @@ def _best_test_epoch(card: dict) -> str:
             f"{best['epochs_measured']} measured)")
 
 
+def training_length(train: dict) -> str:
+    """``N epochs``, or ``N steps`` for a run given a budget of optimizer steps."""
+    return f"{train['steps']} steps" if train.get("steps") else f"{train.get('epochs', '-')} epochs"
+
+
 def _sweep(card: dict) -> str:
     """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (an uncalibrated
     T marked with the state it used)."""
@@ -284,7 +289,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
             ("recipe", f"`{card.get('recipe') or '-'}`" + (f", continued from `{card['finetuned_from']}`"
                                                           if card.get("finetuned_from") else "")),
-            ("training", f"{train.get('epochs', '-')} epochs, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+            *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
+            ("training", f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
                          f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
             ("NIR", nir_status(card))]
