@@ -121,14 +121,20 @@ def rows(repo: Path = REPO) -> list[str]:
                     else "not trained yet")
             lines.append(f"| {_short_paper(paper)} | `{relative}` | {_model_label(model)} | {_dataset_label(data['name'], data.get('kwargs'))} | {T} | "
                          f"{_reported(paper)} | {ours} | - |")
-        for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"]):
-            label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
-            lines.append(f"| {_short_paper(paper)} | `{relative}` | {label} | {_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | {card.get('T') or '-'} | "
-                         f"{_reported(paper, card['kwargs'].get('cnf'))} | "
-                         f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
-                         f"{_best_test_epoch(card)} | "
-                         f"`{card['arch']}.{card['tag']}` |")
+        lines += [_weight_row(card, paper, relative) for card in sorted(trained, key=lambda c: -c["metrics"]["acc1"])]
+    recipes = {path.relative_to(repo).as_posix() for path in (repo / "recipes").glob("*.yaml")}
+    scripted = [card for card in cards if card.get("recipe") and card["recipe"] not in recipes]  # made by a script
+    lines += [_weight_row(card, card.get("paper", {}), card["recipe"]) for card in scripted]
     return lines
+
+
+def _weight_row(card: dict, paper: dict, source: str) -> str:
+    """A shipped weight's row of the status table; ``source`` is the recipe or script that made it."""
+    label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
+    return (f"| {_short_paper(paper)} | `{source}` | {label} | {_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | "
+            f"{card.get('T') or '-'} | {_reported(paper, card['kwargs'].get('cnf'))} | "
+            f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
+            f"{_best_test_epoch(card)} | `{card['arch']}.{card['tag']}` |")
 
 
 def render(repo: Path = REPO) -> str:
