@@ -294,3 +294,13 @@ def test_a_card_measured_on_another_dataset_keeps_the_options_that_dataset_takes
                                                            "test_per_class": 2}}
     data = card_dataset(card, "nmnist-subset", str(real_like_root), "test")  # skip_first: not an nmnist-subset option
     assert data.T == 3 and data.split_by == "time" and len(data) == 6
+
+
+def test_an_empty_training_split_is_one_line_not_zero_steps(mnist_root, tmp_path, monkeypatch):
+    from zoo.errors import ZooError
+    from zoo.train import load_recipe, train
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
+    config = load_recipe(str(REPO / "recipes" / "sew_4b_net_nmnist_emulated.yaml"),
+                         [f"data.root={mnist_root}", "data.kwargs.skip_first=5000"])
+    with pytest.raises(ZooError, match="the nmnist-emulated training split holds no samples"):
+        train(config, tmp_path / "run", max_steps=1, progress=False)

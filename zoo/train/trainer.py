@@ -116,6 +116,9 @@ class Trainer:
         data_cfg = config["data"]
 
         full_train = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train", **data_cfg["kwargs"])
+        if len(full_train) == 0:
+            raise ZooError(f"the {data_cfg['name']} training split holds no samples "
+                           f"(root {data_cfg['root']}, options {data_cfg['kwargs']})")
         if isinstance(full_train, EventFrames):  # integrate frames once, in order, before shuffled epochs
             full_train.fill_cache(progress=self.progress)
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
