@@ -38,6 +38,7 @@ FRAMES_VERSION = 1  # bump when the integration changes, so old caches are not r
 CIFAR10DVS_SPLIT = {"train_fraction": 0.9, "seed": 0}  # no official split: per class, seeded
 FOLDER_SPLIT = {"train_fraction": 0.8, "seed": 0}      # the default split of a custom event folder
 REAL_RECORDINGS = 1000  # N-MNIST's first training recordings (MNIST's first images): kept out of nmnist-emulated
+DIGITS = [str(digit) for digit in range(10)]  # N-MNIST's classes, real or emulated: folder names 0-9
 EVENT_SUFFIXES = (".npy", ".npz", ".bin", ".aedat4")
 EVENT_FIELDS = ("x", "y", "t", "p")
 
@@ -331,12 +332,15 @@ def _root(root, name: str, label: str, layout: str) -> str:
 def nmnist(root=None, split: str = "train", T: int = 10, split_by: str = "number",
            denoise_us: int | None = None, cache: bool = True, resize: tuple[int, int] | None = None) -> EventFrames:
     """N-MNIST (Orchard et al. 2015): 34x34 sensor, two polarities, official train/test folders."""
-    layout = "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin"
+    dataset = _nmnist_folder(root, "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin", split == "train")
+    return EventFrames(TonicReader(dataset, "N-MNIST"), range(len(dataset)), "nmnist", DIGITS, dataset.sensor_size,
+                       T, split_by, denoise_us, cache, resize=resize)
+
+
+def _nmnist_folder(root, layout: str, train: bool):
+    """tonic's N-MNIST reader on a local ``root`` (``$ZOO_DATASETS/nmnist`` when None), never downloading."""
     cls = _local(_tonic().datasets.NMNIST, layout, "N-MNIST", ".bin")
-    dataset = cls(_root(root, "nmnist", "N-MNIST", layout), train=split == "train")
-    return EventFrames(TonicReader(dataset, "N-MNIST"), range(len(dataset)), "nmnist",
-                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache,
-                       resize=resize)
+    return cls(_root(root, "nmnist", "N-MNIST", layout), train=train)
 
 
 def nmnist_subset(root=None, split: str = "train", T: int = 10, split_by: str = "number",
@@ -345,12 +349,10 @@ def nmnist_subset(root=None, split: str = "train", T: int = 10, split_by: str = 
     """Real N-MNIST training recordings (``NMNIST/Train``, such as its first 1,000), split per digit and
     seeded (:func:`zoo.data.nmnist_pairs.split_indices`): ``test_per_class`` of each digit held out for
     ``test``, the rest (or its first ``train_per_class``) for ``train``."""
-    layout = "NMNIST/Train/<digit>/*.bin"
-    cls = _local(_tonic().datasets.NMNIST, layout, "N-MNIST", ".bin")
-    dataset = cls(_root(root, "nmnist", "N-MNIST", layout), train=True)
+    dataset = _nmnist_folder(root, "NMNIST/Train/<digit>/*.bin", train=True)
     indices = split_indices([int(label) for label in dataset.targets], split, test_per_class, seed, train_per_class)
-    return EventFrames(TonicReader(dataset, "N-MNIST"), indices, "nmnist-subset",
-                       [str(digit) for digit in range(10)], dataset.sensor_size, T, split_by, denoise_us, cache)
+    return EventFrames(TonicReader(dataset, "N-MNIST"), indices, "nmnist-subset", DIGITS, dataset.sensor_size, T,
+                       split_by, denoise_us, cache)
 
 
 def nmnist_emulated(root=None, split: str = "train", T: int = 10, split_by: str = "number",
@@ -364,8 +366,8 @@ def nmnist_emulated(root=None, split: str = "train", T: int = 10, split_by: str 
     emulator = PRESETS["atis"]
     reader = EmulatedReader(images, f"nmnist-emulated/{split}", emulator, seed)
     first = skip_first if split == "train" else 0
-    return EventFrames(reader, range(first, len(reader)), "nmnist-emulated", [str(digit) for digit in range(10)],
-                       emulator.sensor_size, T, split_by, denoise_us, cache)
+    return EventFrames(reader, range(first, len(reader)), "nmnist-emulated", DIGITS, emulator.sensor_size, T,
+                       split_by, denoise_us, cache)
 
 
 def dvsgesture(root=None, split: str = "train", T: int = 16, split_by: str = "number",
