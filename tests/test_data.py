@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -46,6 +48,46 @@ def test_cifar10_from_the_pickle_batches(cifar_root):
     # CIFAR rows are channel-major: R plane, G plane, B plane
     assert torch.equal((image * 255).round().to(torch.uint8).flatten(), torch.from_numpy(raw["data"][1]))
     assert label == raw["labels"][1]
+
+
+def test_a_known_copy_of_cifar10_is_recognised_by_its_pixels_and_named(cifar_root, monkeypatch):
+    from zoo.data import copies
+    from zoo.data.roots import describe_source
+    from zoo.hub.report import card_dataset_label
+
+    official = zoo.load_dataset("cifar10", root=cifar_root, split="test")
+    assert official.copy is None and official.name == "CIFAR-10"
+    images = official.images.permute(0, 2, 3, 1).numpy()  # back to the [N, H, W, C] the loader read
+    monkeypatch.setitem(copies.KNOWN_COPIES, ("cifar10", copies.pixel_digest(images)), copies.CIFAR10_JPEG)
+    test = zoo.load_dataset("cifar10", root=cifar_root, split="test")
+    assert test.copy is copies.CIFAR10_JPEG and test.name == "CIFAR-10 (JPEG copy)"
+    assert zoo.load_dataset("cifar10", root=cifar_root, split="train").copy is None  # other pixels, other digest
+    source = describe_source(test.source_root, test.source_files, test.copy)
+    assert set(source["sha256"]) == {"test_batch"}
+    assert source["copy"]["archive_sha256"] == copies.CIFAR10_JPEG.archive_sha256
+    card = {"dataset": "cifar10", "data_source": source}
+    assert card_dataset_label(card) == "cifar10 (JPEG copy)"
+    assert card_dataset_label({"dataset": "cifar10", "data_source": describe_source(cifar_root, [])}) == "cifar10"
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the checkout on CI
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file(),
+                    reason="the CIFAR-10 JPEG copy is in ../shared/data (CI has it), not here")
+def test_the_known_cifar10_jpeg_copy_is_the_archive_and_pixels_in_shared_data():
+    import hashlib
+    import importlib.util
+
+    from zoo.data import copies
+
+    digest = hashlib.sha256((SHARED_DATA / "cifar10-jpeg.tar.gz").read_bytes()).hexdigest()
+    assert digest == copies.CIFAR10_JPEG.archive_sha256
+    spec = importlib.util.spec_from_file_location("build_cifar10_jpeg", SHARED_DATA / "build_cifar10_jpeg.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)  # the digests its decoded pixels are checked against
+    known = {d for (name, d), copy in copies.KNOWN_COPIES.items() if copy is copies.CIFAR10_JPEG}
+    assert known == set(builder.SHA256.values())
 
 
 @pytest.mark.parametrize("name, hint", [("cifar10", "cifar-10-batches-py"), ("mnist", "MNIST/raw")])

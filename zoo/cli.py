@@ -121,7 +121,7 @@ def _plain(text: str) -> str:
 def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
-    from .hub.report import WEIGHT_COLUMNS, nir_status, training_length, weight_cells
+    from .hub.report import WEIGHT_COLUMNS, card_dataset_label, nir_status, training_length, weight_cells
 
     arch = args.name.partition(".")[0]
     entry = model_entry(arch)
@@ -144,7 +144,7 @@ def _cmd_info(args) -> int:
     metrics, train = card.get("metrics") or {}, card.get("train") or {}
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
-             f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card.get('dataset')} "
+             f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card_dataset_label(card)} "
              f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
              *(f"  also       {r['acc1']}% on {r['num_samples']} {r['dataset']} {r['split']} samples"
                for r in card.get("also_measured", [])),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -169,6 +170,18 @@ def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None, label
     return load_dataset("mnist", root=ctx.tmp / "m", split="test")
 
 
+def _cifar_root(ctx: Ctx, drop: str | None = None, garble: str | None = None, content: bytes = b""):
+    """A CIFAR-10 root of two-image batches, less the batch ``drop`` or with ``garble``'s bytes replaced."""
+    folder = ctx.tmp / "c" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        if name != drop:
+            batch = {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}
+            (folder / name).write_bytes(content if name == garble else pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    return load_dataset("cifar10", root=ctx.tmp / "c", split="train")
+
+
 def _one_event(x: int) -> np.ndarray:
     events = np.zeros(1, dtype=EVENT_DTYPE)
     events["x"], events["y"], events["p"] = x, 1, 1
@@ -257,6 +270,12 @@ CASES = [
          ValueError, r"split must be one of train, test, got 'val'"),
     Case("data", "CIFAR-10 without a root", lambda c: load_dataset("cifar10"),
          DatasetNotFoundError, r"CIFAR-10 not found \(\$ZOO_DATASETS is not set\): put cifar-10-batches-py/.* pass --root DIR"),
+    Case("data", "a CIFAR-10 root missing a batch", lambda c: _cifar_root(c, drop="data_batch_3"),
+         DatasetNotFoundError, r"CIFAR-10 under .* is incomplete: .*cifar-10-batches-py lacks data_batch_3$"),
+    Case("data", "a CIFAR-10 batch that is not a pickle", lambda c: _cifar_root(c, garble="data_batch_2", content=b"not a pickle"),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_2 is not CIFAR's pickled batch layout \(.+\)$"),
+    Case("data", "a CIFAR-10 batch pickled without its images", lambda c: _cifar_root(c, garble="data_batch_4", content=pickle.dumps({"labels": [0]})),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_4 is not CIFAR's pickled batch layout \(no 'data' entry\)$"),
     Case("data", "MNIST under $ZOO_DATASETS missing", lambda c: _datasets_here(c) or load_dataset("mnist"),
          DatasetNotFoundError, r"MNIST not found \(.*mnist does not exist\): put MNIST/raw/"),
     Case("data", "a MNIST root missing an idx file", lambda c: _mnist_root(c, drop="t10k-labels-idx1-ubyte"),

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import DatasetNotFoundError
+from .copies import DatasetCopy
 
 DATASETS_VARIABLE = "ZOO_DATASETS"
 
@@ -26,10 +27,13 @@ def resolve_root(name: str, root: str | Path | None, label: str, layout: str) ->
                                f"the zoo never downloads")
 
 
-def describe_source(root: str | Path | None, files: list[Path]) -> dict:
-    """Where a dataset's files came from, for a card: the folder and the sha256 of each file named (the
-    test files are enough to tell two copies apart)."""
+def describe_source(root: str | Path | None, files: list[Path], copy: DatasetCopy | None = None) -> dict:
+    """Where a dataset's files came from, for a card: the folder, the sha256 of each file named (the
+    test files are enough to tell two copies apart) and, for a known copy that is not the official data,
+    what it is and the archive it was built from."""
     record: dict = {"root": str(Path(root).resolve()) if root is not None else None}
+    if copy is not None:
+        record["copy"] = copy.record()
     digests = {}
     for path in files:
         if path.is_file():

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError
+from .copies import DatasetCopy, identify_copy
 from .roots import resolve_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -46,6 +47,7 @@ class ImageTensorDataset(Dataset):
         self.name = name
         self.source_files: list[Path] = []  # files whose hashes a card records as the data's source
         self.source_root: Path | None = None  # the folder they were read from
+        self.copy: DatasetCopy | None = None  # a known copy that is not the official data (its pixels differ)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -153,13 +155,45 @@ class _LocalCIFAR10(torchvision.datasets.CIFAR10):
 
 
 def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensorDataset:
-    """CIFAR-10 from ``root`` or ``$ZOO_DATASETS/cifar10`` (the official python archive, unpacked)."""
+    """CIFAR-10 from ``root`` or ``$ZOO_DATASETS/cifar10`` (the official python archive, unpacked). A known
+    copy that is not the official pixels (:mod:`zoo.data.copies`) is recognised and named."""
     layout = "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"
     root = resolve_root("cifar10", root, "CIFAR-10", layout)
+    folder = Path(root) / _LocalCIFAR10.base_folder
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"CIFAR-10 not found under {root}: expected {layout}")
+    names = [name for name, _ in _LocalCIFAR10.train_list + _LocalCIFAR10.test_list] + ["batches.meta"]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise DatasetNotFoundError(f"CIFAR-10 under {root} is incomplete: {folder} lacks {', '.join(missing)}")
     try:
         ds = _LocalCIFAR10(str(root), train=split == "train", download=False)
-    except RuntimeError:
-        raise DatasetNotFoundError(f"CIFAR-10 not found under {root}: expected {layout}") from None
+    except Exception:
+        batches = _LocalCIFAR10.train_list if split == "train" else _LocalCIFAR10.test_list
+        name, reason = next(((name, reason) for name, _ in batches if (reason := _cifar_batch_fault(folder / name))),
+                            (None, None))
+        where = f"{folder / name} is" if name else f"a batch in {folder} is"
+        raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {where} not CIFAR's pickled batch layout"
+                                   + (f" ({reason})" if reason else "")) from None
+    dataset = ImageTensorDataset(torch.from_numpy(ds.data), ds.targets, ds.classes, "CIFAR-10")
+    dataset.source_root = Path(root)
+    dataset.source_files = [folder / name for name, _ in _LocalCIFAR10.test_list]
+    dataset.copy = identify_copy("cifar10", ds.data)
+    if dataset.copy:
+        dataset.name = f"CIFAR-10 ({dataset.copy.label})"
+    return dataset
+
+
+def _cifar_batch_fault(path: Path) -> str | None:
+    """Why ``path`` is not a CIFAR batch (a pickled dict with ``data`` and ``labels``), or None if it is one."""
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle, encoding="latin1")
     except Exception as error:
-        raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {error}") from None
-    return ImageTensorDataset(torch.from_numpy(ds.data), ds.targets, ds.classes, "CIFAR-10")
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    if not isinstance(batch, dict):
+        return f"holds a {type(batch).__name__}, not a dict"
+    missing = [key for key in ("data", "labels") if key not in batch]
+    return f"no {' or '.join(repr(k) for k in missing)} entry" if missing else None

@@ -123,14 +123,20 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
                       seed=eval_cfg.get("seed", 0), limit=limit, progress=progress,
                       per_sample=plots is not None, activity=activity or plots is not None)
+    label = dataset_label(dataset or card["dataset"], data)
     if plots is not None:
-        save_activity(result, list(data.classes), plots, title=f"{weights.name} on {dataset or card['dataset']} {split}")
+        save_activity(result, list(data.classes), plots, title=f"{weights.name} on {label} {split}")
     for key in ("per_sample", "predictions", "targets"):
         result.pop(key, None)
     if "activity" in result:
         result["activity"] = result["activity"].summary()
-    return {"name": weights.name, "dataset": dataset or card["dataset"], "split": split, **result,
-            "card_metrics": card_metrics(card, T)}
+    return {"name": weights.name, "dataset": label, "split": split, **result, "card_metrics": card_metrics(card, T)}
+
+
+def dataset_label(name: str, data) -> str:
+    """A dataset's name as results print it, naming a known copy that is not the official data."""
+    copy = getattr(data, "copy", None)
+    return f"{name} ({copy.label})" if copy else name
 
 
 def card_root(card: dict) -> str | None:
@@ -212,7 +218,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
         "kwargs": kwargs, "dataset": data_cfg["name"], "dataset_kwargs": data_cfg.get("kwargs", {}), "split": "test",
         "data_source": describe_source(data_cfg["root"] or getattr(test_set, "source_root", None),
-                                       getattr(test_set, "source_files", [])),
+                                       getattr(test_set, "source_files", []), getattr(test_set, "copy", None)),
         "classes": [str(name) for name in test_set.classes],
         **({"emulated": EMULATED_DATASETS[data_cfg["name"]]} if data_cfg["name"] in EMULATED_DATASETS else {}),
         "T": model.T, "encoding": describe_encoding(model),
@@ -258,7 +264,7 @@ def measure_also(model: torch.nn.Module, card: dict, dataset: str, root: str | N
     data = card_dataset(card, dataset, root, "test")
     result = evaluate(model, data, batch_size=batch_size, seed=card["eval"]["seed"], desc=dataset)
     return {"dataset": dataset, "split": "test", "acc1": result["acc1"], "num_samples": result["num_samples"],
-            "data_source": describe_source(root, []),
+            "data_source": describe_source(root, [], getattr(data, "copy", None)),
             **({"emulated": EMULATED_DATASETS[dataset]} if dataset in EMULATED_DATASETS else {})}
 
 

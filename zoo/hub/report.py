@@ -56,9 +56,18 @@ def _model_label(model: dict, start: str | None = None) -> str:
 DATASET_ARGUMENTS = ("order", "delay")  # the dataset arguments that define the task a row is about
 
 
-def _dataset_label(name: str, kwargs: dict | None = None) -> str:
+def _dataset_label(name: str, kwargs: dict | None = None, source: dict | None = None) -> str:
+    """The dataset, the task its arguments set, and whether it is emulated or a copy that is not the official
+    data (``source``: a card's ``data_source``)."""
     task = [f"{key}={kwargs[key]}" for key in DATASET_ARGUMENTS if key in (kwargs or {})]
-    return name + (f" ({', '.join(task)})" if task else "") + (" (emulated)" if name in EMULATED_DATASETS else "")
+    copy = (source or {}).get("copy")
+    return (name + (f" ({', '.join(task)})" if task else "") + (" (emulated)" if name in EMULATED_DATASETS else "")
+            + (f" ({copy['label']})" if copy else ""))
+
+
+def card_dataset_label(card: dict) -> str:
+    """:func:`_dataset_label` of the data a card's number was measured on."""
+    return _dataset_label(card["dataset"], card.get("dataset_kwargs"), card.get("data_source"))
 
 
 def _reported(paper: dict, cnf: str | None = None) -> str:
@@ -131,7 +140,7 @@ def rows(repo: Path = REPO) -> list[str]:
 def _weight_row(card: dict, paper: dict, source: str) -> str:
     """A shipped weight's row of the status table; ``source`` is the recipe or script that made it."""
     label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
-    return (f"| {_short_paper(paper)} | `{source}` | {label} | {_dataset_label(card['dataset'], card.get('dataset_kwargs'))} | "
+    return (f"| {_short_paper(paper)} | `{source}` | {label} | {card_dataset_label(card)} | "
             f"{card.get('T') or '-'} | {_reported(paper, card['kwargs'].get('cnf'))} | "
             f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
             f"{_best_test_epoch(card)} | `{card['arch']}.{card['tag']}` |")
@@ -228,7 +237,7 @@ def render_best(repo: Path = REPO, models: str = "docs/models/") -> str:
     the site's home page, whose links to the model pages start at ``models``)."""
     best: dict[tuple[str, str], dict] = {}
     for card in _cards(repo):
-        key = (_short_paper(card.get("paper", {})), _dataset_label(card["dataset"], card.get("dataset_kwargs")))
+        key = (_short_paper(card.get("paper", {})), card_dataset_label(card))
         if key not in best or card["metrics"]["acc1"] > best[key]["metrics"]["acc1"]:
             best[key] = card
     lines = [BEST_START, "| family (paper) | dataset | best weight | acc1 (full test set) | T |", "|---|---|---|---|---|"]
@@ -247,7 +256,7 @@ def weight_cells(card: dict) -> list[str]:
     dataset, accuracy, T, file size."""
     metrics = card.get("metrics") or {}
     return ["*" if card.get("default") else "", f"{card['arch']}.{card['tag']}",
-            _dataset_label(card["dataset"], card.get("dataset_kwargs")),
+            card_dataset_label(card),
             f"{metrics['acc1']:.2f}%" if "acc1" in metrics else "-", str(card.get("T") or "-"),
             f"{card.get('file_size', 0) / 1e6:.1f} MB"]
 
@@ -281,12 +290,12 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     paper = card.get("paper") or {}
     best_test = card.get("best_test_epoch")
     protocol = ("the epoch chosen on a held-out validation split" if train.get("val_fraction") else "the final weights")
-    rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card['dataset']} {metrics.get('split', 'test')} "
+    rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card_dataset_label(card)} {metrics.get('split', 'test')} "
                          f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
                                                     if best_test else "")),
-            *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {r['dataset']} {r['split']} samples"
+            *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {_dataset_label(r['dataset'], None, r.get('data_source'))} {r['split']} samples"
                + (f" ({r['emulated']})" if r.get("emulated") else "")) for r in card.get("also_measured", [])),
-            ("dataset", _dataset_label(card["dataset"], card.get("dataset_kwargs"))
+            ("dataset", card_dataset_label(card)
              + (f": {card['emulated']}" if card.get("emulated") else "")),
             ("paper", f"{paper.get('title', '-')} ({_short_paper(paper)}); reported: {_reported(paper, card['kwargs'].get('cnf'))}"),
             ("T", str(card.get("T") or "-")), ("input", f"{card.get('input_shape')}, {card.get('normalisation', '')}"),
