@@ -180,6 +180,16 @@ def test_the_fit_recovers_a_known_threshold_and_placement():
     assert calibration_loss(judge.rows(fitted)) == pytest.approx(history[-1]["loss"])
 
 
+def test_fitted_times_stay_on_the_emulators_clock():
+    from zoo.data.emulator_fit import _moved
+
+    values = flat_parameters(SaccadeEmulator())
+    for clock_us in (1_000, 500, 250):
+        moved = _moved(values, "saccade1_us", 1, {"saccade1_us": 1_337}, clock_us)
+        assert moved["saccade1_us"] % clock_us == 0
+        assert abs(moved["saccade1_us"] - values["saccade1_us"] - 1_337) <= clock_us / 2
+
+
 def test_hot_pixels_are_the_ones_that_fire_beyond_their_twins():
     twins = [emulate(SaccadeEmulator(), seed=s) for s in range(4)]
     extra = _events([(3, 30, 1000 * k, 1) for k in range(12)])

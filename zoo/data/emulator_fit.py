@@ -108,12 +108,14 @@ class TwinJudge:
         return calibration_loss(rows) if rows else float("inf")
 
 
-def _moved(values: dict, name: str, direction: int, steps: dict) -> dict | None:
+def _moved(values: dict, name: str, direction: int, steps: dict, clock_us: int) -> dict | None:
+    """``values`` with ``name`` moved one step in ``direction``; times in whole ``clock_us`` steps of the
+    emulator's clock. None where the move changes nothing (at a bound)."""
     low, high, _ = SEARCH[name]
     value = (values[name] * float(np.exp(direction * steps[name])) if name in LOG_SCALE
              else values[name] + direction * steps[name])
     if name in TIMING or name == "duration_us":
-        value = int(round(value / 1000) * 1000)  # whole steps of the emulator's 1 ms clock
+        value = int(round(value / clock_us) * clock_us)
     elif name == "refractory_us":
         value = int(round(value))
     value = min(max(value, low), high)
@@ -132,14 +134,14 @@ def fit_emulator(judge: TwinJudge, start: SaccadeEmulator, rounds: int = 6, name
     bar = tqdm(total=rounds * len(names), desc="fit", unit="parameter", disable=not progress)
     for round_index in range(1, rounds + 1):
         for name in names:
-            trials = [moved for d in (1, -1) if (moved := _moved(values, name, d, steps)) is not None]
+            trials = [moved for d in (1, -1) if (moved := _moved(values, name, d, steps, start.step_us)) is not None]
             scored = [(judge.loss(with_parameters(start, trial)), trial) for trial in trials]
             better = [(loss, trial) for loss, trial in scored if loss < best]
             if better:
                 best, values = min(better, key=lambda item: item[0])
                 history.append({"round": round_index, "parameter": name, "value": values[name], "loss": best})
             else:
-                minimum = 1000 if name in TIMING or name == "duration_us" else SEARCH[name][2] / 8
+                minimum = start.step_us if name in TIMING or name == "duration_us" else SEARCH[name][2] / 8
                 steps[name] = max(steps[name] / 2, minimum)
             bar.update(1)
             bar.set_postfix(loss=f"{best:.4f}")
