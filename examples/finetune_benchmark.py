@@ -27,7 +27,7 @@ import zoo
 from zoo.data.export import export_event_dataset
 from zoo.data.toy_events import TASKS, write_toy_folder
 from zoo.train import evaluate, train
-from zoo.train.checkpoint import load_checkpoint
+from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
 from zoo.train.finetune import FINETUNE_DEFAULTS, TRUSTED_VALIDATION, finetune_config
 
 DEFAULTS = {**FINETUNE_DEFAULTS, "trusted_validation": TRUSTED_VALIDATION}  # what a row was measured with
@@ -64,9 +64,7 @@ def run(folder: Path, out: Path, pretrained: bool, adapt: str = "native") -> dic
     best = load_checkpoint(out / "checkpoints" / "best.pt")
     data_kwargs = config["data"]["kwargs"]
     test = zoo.load_dataset("events", root=folder, split="test", **data_kwargs)
-    model = zoo.create_model(config["model"]["name"].partition(".")[0], **config["model"]["kwargs"])
-    model.load_state_dict(best["model"])
-    result = evaluate(model, test, batch_size=64, progress=False)
+    result = evaluate(model_from_checkpoint(best), test, batch_size=64, progress=False)
     return {"test_acc1": result["acc1"], "test_samples": result["num_samples"], "val_acc1": best["val_acc1"],
             "steps": ends[-1]["step"], "wall_s": round(sum(e["wall_s"] for e in ends) + time.time() - start, 1)}
 

@@ -33,7 +33,7 @@ from zoo.data import load_dataset  # noqa: E402
 from zoo.data.nmnist_pairs import TEST_PER_CLASS  # noqa: E402
 from zoo.hub.publish import evaluate_weights, publish_model  # noqa: E402
 from zoo.train import evaluate, load_recipe, train  # noqa: E402
-from zoo.train.checkpoint import load_checkpoint  # noqa: E402
+from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from zoo.train.finetune import AUGMENTATIONS, FINETUNE_DEFAULTS, read_out_plan  # noqa: E402
 
 STARTS = {"emulated N-MNIST": "sew_4b_net.nmnist_emulated", "emulated Fashion-MNIST": "sew_4b_net.fmnist_dvs",
@@ -75,11 +75,8 @@ def config_for(start: str | None, root: str, per_class: int) -> dict:
 
 def measure(checkpoint: Path, root: str) -> dict:
     state = load_checkpoint(checkpoint)
-    config = state["config"]
-    model = zoo.create_model(config["model"]["name"].partition(".")[0], **config["model"]["kwargs"])
-    model.load_state_dict(state["model"])
-    test = load_dataset("nmnist-subset", root=root, split="test", T=config["data"]["kwargs"]["T"])
-    return evaluate(model, test, batch_size=100)
+    test = load_dataset("nmnist-subset", root=root, split="test", T=state["config"]["data"]["kwargs"]["T"])
+    return evaluate(model_from_checkpoint(state), test, batch_size=100)
 
 
 def main() -> None:
@@ -150,8 +147,7 @@ def publish_real(runs: Path, root: str, tag: str) -> None:
     checkpoint = runs / f"{start.replace('.', '_')}_{per_class}" / "checkpoints" / "best.pt"
     state = load_checkpoint(checkpoint)
     config = state["config"]
-    model = zoo.create_model(ARCH, **config["model"]["kwargs"])
-    model.load_state_dict(state["model"])
+    model = model_from_checkpoint(state)
     test = load_dataset("nmnist-subset", root=root, split="test", **config["data"]["kwargs"])
     seen = {"emulated": f"{start}: {zoo.get_weights(start).meta['train']['epochs']} epochs of nmnist-emulated "
                         "(MNIST's training images but the first 1,000, through the emulator fitted to the sensor)",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import zoo
 from zoo.train import evaluate, load_recipe, train
-from zoo.train.checkpoint import load_checkpoint
+from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 NEURONS = ("lif", "gif")
@@ -37,9 +37,8 @@ def run_one(neuron: str, delay: int, runs: Path, recurrent: bool = False) -> dic
     best = load_checkpoint(out / "checkpoints" / "best.pt")
     config = best["config"]
     test_set = zoo.load_dataset(config["data"]["name"], split="test", **config["data"]["kwargs"])
-    model = zoo.create_model(config["model"]["name"], num_classes=len(test_set.classes), **config["model"]["kwargs"])
-    model.load_state_dict(best["model"])
-    result = evaluate(model, test_set, batch_size=config["train"]["eval_batch_size"], desc=f"{neuron} delay {delay}")
+    result = evaluate(model_from_checkpoint(best, len(test_set.classes)), test_set,
+                      batch_size=config["train"]["eval_batch_size"], desc=f"{neuron} delay {delay}")
     return {"neuron": neuron, "delay": delay, "recurrent_weights": recurrent, "test_acc1": result["acc1"],
             "num_samples": result["num_samples"],
             "val_acc1": best["val_acc1"], "best_epoch": best["epoch"], "run": str(out)}

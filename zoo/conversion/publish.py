@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..data import load_dataset
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..hub.factory import create_model
 from ..hub.publish import card_dataset, check_tag, publish_model, write_card
@@ -64,9 +64,7 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
     train_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train", **data_kwargs)
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_kwargs)
     ann_kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
-    ann = create_model(ann_arch, **ann_kwargs)
-    ann.load_state_dict(state["model"])
-    ann.eval()
+    ann = model_from_checkpoint(state, len(test_set.classes))
     seed = config["train"]["eval_seed"]
     ann_acc1 = evaluate(ann, test_set, batch_size=batch_size, seed=seed, progress=progress, desc="ANN test")["acc1"]
     qcfs = uses_qcfs(ann)

@@ -12,7 +12,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from ..atomic import atomic_open
 from ..data import DATASETS, EMULATED_DATASETS, load_dataset
 from ..data.roots import describe_source
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .factory import create_model
@@ -185,8 +185,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     arch, data_cfg = config["model"]["name"].partition(".")[0], config["data"]
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
     kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
-    model = create_model(arch, **kwargs)
-    model.load_state_dict(state["model"])
+    model = model_from_checkpoint(state, len(test_set.classes))
     return publish_model(model, arch, tag, kwargs, state, checkpoint.parent.parent, test_set, out_dir=out_dir,
                          default=default, batch_size=batch_size, url=url, also=also)
 

@@ -29,3 +29,15 @@ def load_checkpoint(path: str | Path) -> dict:
             errors.append(f"{candidate.name}: {first_sentence(error)}")
     detail = "; ".join(errors) if errors else "no checkpoint file"
     raise ZooError(f"no usable checkpoint at {path} ({detail})")
+
+
+def model_from_checkpoint(state: dict, num_classes: int | None = None) -> torch.nn.Module:
+    """The network a run's checkpoint (from :func:`load_checkpoint`) holds: rebuilt from its recipe's model
+    entry, loaded, in evaluation mode. ``num_classes`` where the recipe leaves it to the dataset."""
+    from ..hub.factory import create_model  # the hub imports this module
+
+    model_cfg = state["config"]["model"]
+    kwargs = {**({"num_classes": num_classes} if num_classes is not None else {}), **model_cfg["kwargs"]}
+    model = create_model(model_cfg["name"].partition(".")[0], **kwargs)
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def plot_curves(run_dir: str | Path) -> Path:
@@ -57,7 +61,7 @@ def plot_firing_rates(firing_rates: dict[str, float], path: str | Path, title: s
     return Path(path)
 
 
-def plot_raster(spikes: dict[str, "torch.Tensor"], path: str | Path, layers: int = 6, title: str = "") -> Path:
+def plot_raster(spikes: dict[str, torch.Tensor], path: str | Path, layers: int = 6, title: str = "") -> Path:
     """Spike rasters ``[T, neurons]`` of one sample (a spread of the neurons that fired, by first spike)
     for the first ``layers`` spiking layers."""
     plt = _pyplot()

@@ -27,7 +27,7 @@ from ..data.augment import BatchAugment, time_major
 from ..data.events import EventFrames
 from ..errors import ZooError
 from ..hub.factory import create_model
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule
 from .evaluate import evaluate
@@ -402,9 +402,7 @@ class Trainer:
         """Firing rates, a raster, the confusion matrix and SynOps/energy of the best checkpoint on
         the validation split, into the run folder."""
         best = load_checkpoint(self.best_path)
-        model = create_model(self.config["model"]["name"].partition(".")[0],
-                             **{"num_classes": self.model.num_classes, **self.config["model"]["kwargs"]})
-        model.load_state_dict(best["model"])
+        model = model_from_checkpoint(best, self.model.num_classes)
         cfg = self.config["train"]
         result = evaluate(model.to(self.device), self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           device=self.device, progress=self.progress, desc="activity", per_sample=True,
