@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 import zoo
+from zoo.hub.report import card_dataset_label
 from zoo.train import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,9 +24,9 @@ def main() -> None:
     card = zoo.get_weights(args.model).meta
     test_set = zoo.load_dataset(card["dataset"], split="test")
     result = evaluate(model, test_set, batch_size=card["eval"]["batch_size"], seed=card["eval"]["seed"],
-                      limit=args.limit, desc=f"{args.model} on {card['dataset']}")
+                      limit=args.limit, desc=f"{args.model} on {card_dataset_label(card)}")
     print(f"{args.model}.{card['tag']} (T={card['T']}, {card['neuron']['type']}, "
-          f"{card['surrogate']['type']} surrogate) on the {card['dataset']} test set:")
+          f"{card['surrogate']['type']} surrogate) on the {card_dataset_label(card)} test set:")
     print(f"  measured: {result['acc1']:.2f}% ({result['correct']}/{result['num_samples']})")
     print(f"  card:     {card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']} images)")
 

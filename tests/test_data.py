@@ -58,6 +58,11 @@ def test_a_known_copy_of_cifar10_is_recognised_by_its_pixels_and_named(cifar_roo
     official = zoo.load_dataset("cifar10", root=cifar_root, split="test")
     assert official.copy is None and official.name == "CIFAR-10"
     images = official.images.permute(0, 2, 3, 1).numpy()  # back to the [N, H, W, C] the loader read
+    import hashlib
+    import pickle
+
+    rows = pickle.loads((cifar_root / "cifar-10-batches-py" / "test_batch").read_bytes())["data"]
+    assert copies.pixel_digest(images) == hashlib.sha256(rows.tobytes()).hexdigest()  # the batch's own rows
     monkeypatch.setitem(copies.KNOWN_COPIES, ("cifar10", copies.pixel_digest(images)), copies.CIFAR10_JPEG)
     test = zoo.load_dataset("cifar10", root=cifar_root, split="test")
     assert test.copy is copies.CIFAR10_JPEG and test.name == "CIFAR-10 (JPEG copy)"

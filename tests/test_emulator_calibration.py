@@ -188,6 +188,8 @@ def test_fitted_times_stay_on_the_emulators_clock():
         moved = _moved(values, "saccade1_us", 1, {"saccade1_us": 1_337}, clock_us)
         assert moved["saccade1_us"] % clock_us == 0
         assert abs(moved["saccade1_us"] - values["saccade1_us"] - 1_337) <= clock_us / 2
+    at_bound = _moved({**values, "saccade1_us": 149_700}, "saccade1_us", 1, {"saccade1_us": 4_000}, 900)
+    assert at_bound["saccade1_us"] == 149_400  # the bound 150,000 is not on a 900 us clock: the last tick below
 
 
 def test_hot_pixels_are_the_ones_that_fire_beyond_their_twins():

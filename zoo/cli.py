@@ -121,6 +121,7 @@ def _plain(text: str) -> str:
 def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
+    from .data.copies import with_copy
     from .hub.report import WEIGHT_COLUMNS, card_dataset_label, nir_status, training_length, weight_cells
 
     arch = args.name.partition(".")[0]
@@ -146,7 +147,8 @@ def _cmd_info(args) -> int:
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card_dataset_label(card)} "
              f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
-             *(f"  also       {r['acc1']}% on {r['num_samples']} {r['dataset']} {r['split']} samples"
+             *(f"  also       {r['acc1']}% on {r['num_samples']} "
+               f"{with_copy(r['dataset'], (r.get('data_source') or {}).get('copy'))} {r['split']} samples"
                for r in card.get("also_measured", [])),
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
@@ -233,15 +235,18 @@ def resume_hint(out: Path) -> str | None:
 
 
 def _cmd_publish(args) -> int:
+    from .data.copies import with_copy
     from .hub.publish import publish
+    from .hub.report import card_dataset_label
 
     also = dict(item.partition("=")[::2] for item in args.also or [])
     card = publish(args.checkpoint, tag=args.tag, out_dir=args.out, default=args.default,
                    batch_size=args.batch_size, also={name: root or None for name, root in also.items()})
-    print(f"published {card['arch']}.{card['tag']}: {card['file']} "
-          f"acc1 {card['metrics']['acc1']:.2f}% on {card['metrics']['num_samples']} {card['metrics']['split']} samples")
+    print(f"published {card['arch']}.{card['tag']}: {card['file']} acc1 {card['metrics']['acc1']:.2f}% on "
+          f"{card['metrics']['num_samples']} {card_dataset_label(card)} {card['metrics']['split']} samples")
     for record in card.get("also_measured", []):
-        print(f"  also {record['acc1']:.2f}% on {record['num_samples']} {record['dataset']} test samples")
+        print(f"  also {record['acc1']:.2f}% on {record['num_samples']} "
+              f"{with_copy(record['dataset'], (record.get('data_source') or {}).get('copy'))} test samples")
     return 0
 
 

@@ -170,7 +170,7 @@ def _mnist_root(ctx: Ctx, drop: str | None = None, cut: str | None = None, label
     return load_dataset("mnist", root=ctx.tmp / "m", split="test")
 
 
-def _cifar_root(ctx: Ctx, drop: str | None = None, garble: str | None = None, content: bytes = b""):
+def _cifar_root(ctx: Ctx, drop: str | None = None, garble: str | None = None, content: bytes = b"", split="train"):
     """A CIFAR-10 root of two-image batches, less the batch ``drop`` or with ``garble``'s bytes replaced."""
     folder = ctx.tmp / "c" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -178,8 +178,9 @@ def _cifar_root(ctx: Ctx, drop: str | None = None, garble: str | None = None, co
         if name != drop:
             batch = {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}
             (folder / name).write_bytes(content if name == garble else pickle.dumps(batch))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
-    return load_dataset("cifar10", root=ctx.tmp / "c", split="train")
+    meta = content if garble == "batches.meta" else pickle.dumps({"label_names": [str(i) for i in range(10)]})
+    (folder / "batches.meta").write_bytes(meta)
+    return load_dataset("cifar10", root=ctx.tmp / "c", split=split)
 
 
 def _one_event(x: int) -> np.ndarray:
@@ -273,9 +274,13 @@ CASES = [
     Case("data", "a CIFAR-10 root missing a batch", lambda c: _cifar_root(c, drop="data_batch_3"),
          DatasetNotFoundError, r"CIFAR-10 under .* is incomplete: .*cifar-10-batches-py lacks data_batch_3$"),
     Case("data", "a CIFAR-10 batch that is not a pickle", lambda c: _cifar_root(c, garble="data_batch_2", content=b"not a pickle"),
-         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_2 is not CIFAR's pickled batch layout \(.+\)$"),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_2 is not CIFAR's pickled layout \(.+\)$"),
     Case("data", "a CIFAR-10 batch pickled without its images", lambda c: _cifar_root(c, garble="data_batch_4", content=pickle.dumps({"labels": [0]})),
-         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_4 is not CIFAR's pickled batch layout \(no 'data' entry\)$"),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*cifar-10-batches-py/data_batch_4 is not CIFAR's pickled layout \(no 'data' entry\)$"),
+    Case("data", "a CIFAR-10 test batch of 100-pixel rows", lambda c: _cifar_root(c, garble="test_batch", split="test", content=pickle.dumps({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]})),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*test_batch is not CIFAR's pickled layout \('data' has shape \(2, 100\), not \[N, 3072\] .*\)$"),
+    Case("data", "a CIFAR-10 batches.meta that is not a pickle", lambda c: _cifar_root(c, garble="batches.meta", content=b"junk"),
+         DatasetNotFoundError, r"CIFAR-10 under .* is unreadable: .*batches.meta is not CIFAR's pickled layout \(.+\)$"),
     Case("data", "MNIST under $ZOO_DATASETS missing", lambda c: _datasets_here(c) or load_dataset("mnist"),
          DatasetNotFoundError, r"MNIST not found \(.*mnist does not exist\): put MNIST/raw/"),
     Case("data", "a MNIST root missing an idx file", lambda c: _mnist_root(c, drop="t10k-labels-idx1-ubyte"),

@@ -37,6 +37,13 @@ KNOWN_COPIES: dict[tuple[str, str], DatasetCopy] = {  # (dataset, pixel digest o
 }
 
 
+def with_copy(name: str, copy: DatasetCopy | dict | None) -> str:
+    """``name``, and the copy's label where the data is a known copy (``copy``: the copy or a card's record
+    of it): "cifar10 (JPEG copy)"."""
+    label = copy.label if isinstance(copy, DatasetCopy) else (copy or {}).get("label")
+    return f"{name} ({label})" if label else name
+
+
 def pixel_digest(images: np.ndarray) -> str:
     """sha256 of ``[N, H, W, C]`` uint8 images laid out as CIFAR's batches hold them (``[N, C*H*W]``)."""
     rows = np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2)).reshape(len(images), -1)

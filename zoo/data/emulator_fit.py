@@ -114,7 +114,8 @@ def _moved(values: dict, name: str, direction: int, steps: dict, clock_us: int) 
     low, high, _ = SEARCH[name]
     value = (values[name] * float(np.exp(direction * steps[name])) if name in LOG_SCALE
              else values[name] + direction * steps[name])
-    if name in TIMING or name == "duration_us":
+    if name in TIMING or name == "duration_us":  # the bounds too, rounded inwards onto the clock
+        low, high = -(-low // clock_us) * clock_us, high // clock_us * clock_us
         value = int(round(value / clock_us) * clock_us)
     elif name == "refractory_us":
         value = int(round(value))

@@ -19,7 +19,7 @@ import torchvision
 from torch.utils.data import Dataset
 
 from ..atomic import atomic_open
-from ..errors import DatasetNotFoundError
+from ..errors import DatasetNotFoundError, first_sentence
 from .copies import DatasetCopy, identify_copy
 from .roots import resolve_root
 
@@ -168,13 +168,14 @@ def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensor
         raise DatasetNotFoundError(f"CIFAR-10 under {root} is incomplete: {folder} lacks {', '.join(missing)}")
     try:
         ds = _LocalCIFAR10(str(root), train=split == "train", download=False)
-    except Exception:
-        batches = _LocalCIFAR10.train_list if split == "train" else _LocalCIFAR10.test_list
-        name, reason = next(((name, reason) for name, _ in batches if (reason := _cifar_batch_fault(folder / name))),
-                            (None, None))
-        where = f"{folder / name} is" if name else f"a batch in {folder} is"
-        raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {where} not CIFAR's pickled batch layout"
-                                   + (f" ({reason})" if reason else "")) from None
+    except Exception as error:
+        batches = [name for name, _ in (_LocalCIFAR10.train_list if split == "train" else _LocalCIFAR10.test_list)]
+        faults = ((name, _cifar_file_fault(folder / name)) for name in ["batches.meta", *batches])
+        name, reason = next(((name, reason) for name, reason in faults if reason), (None, None))
+        if name is None:
+            raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {first_sentence(error)}") from None
+        raise DatasetNotFoundError(f"CIFAR-10 under {root} is unreadable: {folder / name} is not CIFAR's pickled "
+                                   f"layout ({reason})") from None
     dataset = ImageTensorDataset(torch.from_numpy(ds.data), ds.targets, ds.classes, "CIFAR-10")
     dataset.source_root = Path(root)
     dataset.source_files = [folder / name for name, _ in _LocalCIFAR10.test_list]
@@ -184,16 +185,29 @@ def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensor
     return dataset
 
 
-def _cifar_batch_fault(path: Path) -> str | None:
-    """Why ``path`` is not a CIFAR batch (a pickled dict with ``data`` and ``labels``), or None if it is one."""
+def _cifar_file_fault(path: Path) -> str | None:
+    """Why ``path`` is not a CIFAR file (a batch: a pickled dict of ``data`` [N, 3072] uint8 rows and N
+    ``labels``; ``batches.meta``: a dict with ``label_names``), or None if it is one."""
     import pickle
+
+    import numpy as np
 
     try:
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="latin1")
+            content = pickle.load(handle, encoding="latin1")
     except Exception as error:
-        return str(error).splitlines()[0] if str(error) else type(error).__name__
-    if not isinstance(batch, dict):
-        return f"holds a {type(batch).__name__}, not a dict"
-    missing = [key for key in ("data", "labels") if key not in batch]
-    return f"no {' or '.join(repr(k) for k in missing)} entry" if missing else None
+        return first_sentence(error)
+    if not isinstance(content, dict):
+        return f"holds a {type(content).__name__}, not a dict"
+    needed = ("label_names",) if path.name == "batches.meta" else ("data", "labels")
+    missing = [key for key in needed if key not in content]
+    if missing:
+        return f"no {' or '.join(repr(k) for k in missing)} entry"
+    if path.name == "batches.meta":
+        return None
+    data = np.asarray(content["data"])
+    if data.ndim != 2 or data.shape[1] != 3072:
+        return f"'data' has shape {tuple(data.shape)}, not [N, 3072] (3x32x32 pixels a row)"
+    if len(content["labels"]) != len(data):
+        return f"{len(data)} images but {len(content['labels'])} labels"
+    return None

@@ -11,6 +11,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from ..atomic import atomic_open
 from ..data import DATASETS, EMULATED_DATASETS, load_dataset
+from ..data.copies import with_copy
 from ..data.roots import describe_source
 from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
@@ -123,7 +124,7 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
                       seed=eval_cfg.get("seed", 0), limit=limit, progress=progress,
                       per_sample=plots is not None, activity=activity or plots is not None)
-    label = dataset_label(dataset or card["dataset"], data)
+    label = with_copy(dataset or card["dataset"], getattr(data, "copy", None))
     if plots is not None:
         save_activity(result, list(data.classes), plots, title=f"{weights.name} on {label} {split}")
     for key in ("per_sample", "predictions", "targets"):
@@ -131,12 +132,6 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
     if "activity" in result:
         result["activity"] = result["activity"].summary()
     return {"name": weights.name, "dataset": label, "split": split, **result, "card_metrics": card_metrics(card, T)}
-
-
-def dataset_label(name: str, data) -> str:
-    """A dataset's name as results print it, naming a known copy that is not the official data."""
-    copy = getattr(data, "copy", None)
-    return f"{name} ({copy.label})" if copy else name
 
 
 def card_root(card: dict) -> str | None:
