@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data.copies import with_copy
+
 if TYPE_CHECKING:
     import torch
 
@@ -125,8 +127,6 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
     if "conversion" not in card:
         raise ValueError(f"{card.get('arch')}.{card.get('tag')} is not a converted SNN (its card has no conversion "
                          "record)")
-    from ..hub.report import card_dataset_label  # the hub imports the trainer, which imports this module
-
     plt = _pyplot()
     per_T = {int(t): record for t, record in card["conversion"]["per_T"].items() if "acc1" in record}
     steps = sorted(per_T)
@@ -142,7 +142,8 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
                label=f"ANN {card['conversion']['ann_acc1']:.2f}%")
     ax.set_xscale("log", base=2)
     ax.set_xticks(steps, [str(t) for t in steps])
-    ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']} on {card_dataset_label(card)}")
+    dataset = with_copy(card["dataset"], (card.get("data_source") or {}).get("copy"))
+    ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']} on {dataset}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
