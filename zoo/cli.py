@@ -121,7 +121,7 @@ def _plain(text: str) -> str:
 def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
-    from .data.copies import with_copy
+    from .data.copies import source_label
     from .hub.report import WEIGHT_COLUMNS, card_dataset_label, nir_status, training_length, weight_cells
 
     arch = args.name.partition(".")[0]
@@ -148,7 +148,7 @@ def _cmd_info(args) -> int:
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card_dataset_label(card)} "
              f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
              *(f"  also       {r['acc1']}% on {r['num_samples']} "
-               f"{with_copy(r['dataset'], (r.get('data_source') or {}).get('copy'))} {r['split']} samples"
+               f"{source_label(r['dataset'], r.get('data_source'))} {r['split']} samples"
                for r in card.get("also_measured", [])),
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
@@ -235,7 +235,7 @@ def resume_hint(out: Path) -> str | None:
 
 
 def _cmd_publish(args) -> int:
-    from .data.copies import with_copy
+    from .data.copies import source_label
     from .hub.publish import publish
     from .hub.report import card_dataset_label
 
@@ -246,7 +246,7 @@ def _cmd_publish(args) -> int:
           f"{card['metrics']['num_samples']} {card_dataset_label(card)} {card['metrics']['split']} samples")
     for record in card.get("also_measured", []):
         print(f"  also {record['acc1']:.2f}% on {record['num_samples']} "
-              f"{with_copy(record['dataset'], (record.get('data_source') or {}).get('copy'))} test samples")
+              f"{source_label(record['dataset'], record.get('data_source'))} test samples")
     return 0
 
 

@@ -44,6 +44,11 @@ def with_copy(name: str, copy: DatasetCopy | dict | None) -> str:
     return f"{name} ({label})" if label else name
 
 
+def source_label(name: str, source: dict | None) -> str:
+    """:func:`with_copy` from a card's (or an ``also_measured`` record's) ``data_source``."""
+    return with_copy(name, (source or {}).get("copy"))
+
+
 def pixel_digest(images: np.ndarray) -> str:
     """sha256 of ``[N, H, W, C]`` uint8 images laid out as CIFAR's batches hold them (``[N, C*H*W]``)."""
     rows = np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2)).reshape(len(images), -1)

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from ..atomic import atomic_open
 from ..errors import DatasetNotFoundError, first_sentence
-from .copies import DatasetCopy, identify_copy
+from .copies import DatasetCopy, identify_copy, with_copy
 from .roots import resolve_root
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -180,8 +180,7 @@ def cifar10(root: str | Path | None = None, split: str = "train") -> ImageTensor
     dataset.source_root = Path(root)
     dataset.source_files = [folder / name for name, _ in _LocalCIFAR10.test_list]
     dataset.copy = identify_copy("cifar10", ds.data)
-    if dataset.copy:
-        dataset.name = f"CIFAR-10 ({dataset.copy.label})"
+    dataset.name = with_copy("CIFAR-10", dataset.copy)
     return dataset
 
 

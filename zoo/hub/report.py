@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from ..data import EMULATED_DATASETS
-from ..data.copies import with_copy
+from ..data.copies import source_label
 from ..train.config import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +61,8 @@ def _dataset_label(name: str, kwargs: dict | None = None, source: dict | None = 
     """The dataset, the task its arguments set, and whether it is emulated or a copy that is not the official
     data (``source``: a card's ``data_source``)."""
     task = [f"{key}={kwargs[key]}" for key in DATASET_ARGUMENTS if key in (kwargs or {})]
-    return with_copy(name + (f" ({', '.join(task)})" if task else "") + (" (emulated)" if name in EMULATED_DATASETS else ""),
-                     (source or {}).get("copy"))
+    emulated = " (emulated)" if name in EMULATED_DATASETS else ""
+    return source_label(name + (f" ({', '.join(task)})" if task else "") + emulated, source)
 
 
 def card_dataset_label(card: dict) -> str:
@@ -293,7 +293,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card_dataset_label(card)} {metrics.get('split', 'test')} "
                          f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
                                                     if best_test else "")),
-            *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {with_copy(r['dataset'], (r.get('data_source') or {}).get('copy'))} {r['split']} samples"
+            *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {source_label(r['dataset'], r.get('data_source'))} {r['split']} samples"
                + (f" ({r['emulated']})" if r.get("emulated") else "")) for r in card.get("also_measured", [])),
             ("dataset", card_dataset_label(card)
              + (f": {card['emulated']}" if card.get("emulated") else "")),

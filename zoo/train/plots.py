@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..data.copies import with_copy
+from ..data.copies import source_label
 
 if TYPE_CHECKING:
     import torch
@@ -142,7 +142,7 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
                label=f"ANN {card['conversion']['ann_acc1']:.2f}%")
     ax.set_xscale("log", base=2)
     ax.set_xticks(steps, [str(t) for t in steps])
-    dataset = with_copy(card["dataset"], (card.get("data_source") or {}).get("copy"))
+    dataset = source_label(card["dataset"], card.get("data_source"))
     ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']} on {dataset}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
