@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.conversion import convert
+from zoo.conversion import convert, fold_bn
 from zoo.conversion.ifnet import IFNeuron
 from zoo.hub.factory import create_model
 from zoo.models.qcfs import QCFS
@@ -133,3 +133,24 @@ def test_qcfs_thresholds_need_a_qcfs_network():
         convert(ann, [torch.rand(2, 1, 12, 12)], T=4, threshold="qcfs")
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         create_model("ann_resnet20", activation="gelu")
+
+
+def test_folding_is_checked_past_the_floor_that_float_rounding_can_tip():
+    """Folding BatchNorm moves a pre-activation by float rounding (about 1e-7); where it sits on one of
+    QCFS's floor boundaries the QCFS output moves by a whole level. The fold check must not refuse the
+    network for that (it refused every trained QCFS ResNet-20)."""
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), QCFS(levels=1024, threshold=1.0),
+                        nn.Flatten())
+    ann.in_channels, ann.input_size = 1, (8, 8)  # what the zoo's networks say of their input
+    with torch.no_grad():
+        norm = ann[1]
+        norm.running_mean.uniform_(-0.5, 0.5), norm.running_var.uniform_(0.2, 2.0)
+        norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.2, 0.2)
+    ann.eval()
+    images = torch.rand(1024, 1, 8, 8)
+    with torch.no_grad():
+        tipped = (ann(images) - fold_bn(ann)(images)).abs()
+    assert tipped.max() > 1e-4, "no pre-activation sat on a floor boundary: the case is not exercised"
+    snn = convert(ann, [images], T=4, threshold="qcfs", calibrate="none")
+    assert [float(n.threshold[0]) for n in snn.neurons()] == [1.0]
