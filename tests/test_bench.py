@@ -103,7 +103,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training, qcfs"
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():
@@ -126,6 +126,15 @@ def test_amp_suite_times_both_precisions():
     assert row["suite"] == "amp" and row["fp32_s"] > 0 and row["amp_s"] > 0 and row["ratio"] > 0
     assert 0.0 <= row["agreement"] <= 1.0 and "float32 / bfloat16 autocast" in row["case"]
     assert "paper's initialisation" in row["case"] and "of 20 " in row["case"]
+
+
+def test_qcfs_suite_times_both_forms_and_relu_and_their_gradients_agree():
+    from zoo.bench import qcfs
+
+    graph_row, relu_row = qcfs.run(repeats=1, batch=4, width=4, input_size=(8, 8))
+    assert graph_row["graph_s"] > 0 and graph_row["fused_s"] > 0 and relu_row["relu_s"] > 0
+    assert graph_row["max_difference"] < 1e-5 and "op graph / fused" in graph_row["case"]
+    assert relu_row["case"].endswith("fused QCFS / ReLU") and relu_row["ratio"] > 0
 
 
 def test_optimizer_suite_times_foreach_against_fused_adam_on_the_same_update():

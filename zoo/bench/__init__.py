@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training", "qcfs")
 
 
 def check_suite(name: str) -> None:
@@ -44,6 +44,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "training":
         from . import training
         return training.run(repeats=repeats, device=device)
+    if name == "qcfs":
+        from . import qcfs
+        return qcfs.run(repeats=repeats, device=device)
     from . import backend
     return backend.run(repeats=repeats)
 

@@ -18,16 +18,33 @@ import torch
 from torch import nn
 
 
-class _FloorStraightThrough(torch.autograd.Function):
-    """``floor`` whose gradient is the identity's (the authors' ``GradFloor``)."""
+class _QCFSFunction(torch.autograd.Function):
+    """QCFS in one pass: the authors' ops (divide, clip, scale, shift, floor with a straight-through
+    gradient, rescale) done in place on one buffer, and both gradients written out, since autograd's
+    seven-op graph made the activation ten times a ReLU's cost. Values equal the unfused form exactly;
+    the backward recomputes from ``x`` instead of storing the intermediates."""
 
     @staticmethod
-    def forward(ctx, x):
-        return x.floor()
+    def forward(ctx, x, threshold, levels: int, shift: float):
+        ctx.save_for_backward(x, threshold)
+        ctx.levels, ctx.shift = levels, shift
+        level = (x / threshold).clamp_(0, 1).mul_(levels).add_(shift).floor_()
+        return level.div_(levels).mul_(threshold).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad
+        x, threshold = ctx.saved_tensors
+        scaled = x / threshold
+        grad = grad.to(scaled.dtype)
+        # the clip's gradient mask through hardtanh's backward: torch's ``where`` and ``masked_fill`` branch
+        # per element on a CPU and cost ten times as much on a mask of mixed signs
+        grad_x = torch.ops.aten.hardtanh_backward(grad, scaled, 0.0, 1.0)
+        grad_threshold = None
+        if ctx.needs_input_grad[1]:  # of lambda * q / L, q = floor(clip(x / lambda) L + phi) passed straight
+            level = scaled.clamp(0, 1).mul_(ctx.levels).add_(ctx.shift).floor_().div_(ctx.levels)
+            grad_threshold = (torch.dot(grad.reshape(-1), level.reshape(-1))
+                              - torch.dot(grad_x.reshape(-1), scaled.reshape(-1))).reshape(threshold.shape)
+        return grad_x.to(x.dtype), grad_threshold, None, None
 
 
 class QCFS(nn.Module):
@@ -41,8 +58,7 @@ class QCFS(nn.Module):
         self.threshold = nn.Parameter(torch.tensor([float(threshold)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.clamp(x / self.threshold, 0, 1)
-        return _FloorStraightThrough.apply(y * self.levels + self.shift) / self.levels * self.threshold
+        return _QCFSFunction.apply(x, self.threshold, self.levels, self.shift)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, threshold={float(self.threshold.detach()):.4g}, shift={self.shift}"
