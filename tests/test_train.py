@@ -101,6 +101,29 @@ def test_lr_schedule_is_cosine_per_step(fmnist_root, tmp_path):
     assert trainer._lr_factor(total) == pytest.approx(0.0)
 
 
+def test_legs_of_a_longer_schedule_follow_it_instead_of_restarting(fmnist_root, tmp_path):
+    """Two legs of 2 epochs placed in a 4-epoch cosine read the same factors as the 4-epoch run."""
+    whole = Trainer(tiny_recipe(fmnist_root, epochs=4), tmp_path / "whole", progress=False)
+    legs = [Trainer(tiny_recipe(fmnist_root, epochs=2, schedule_epochs=4, schedule_from_epoch=start),
+                    tmp_path / f"leg{start}", progress=False) for start in (0, 2)]
+    per_leg = legs[0].total_steps
+    assert whole.total_steps == 2 * per_leg
+    assert [legs[0]._lr_factor(s) for s in range(per_leg)] + [legs[1]._lr_factor(s) for s in range(per_leg)] == \
+        [whole._lr_factor(s) for s in range(2 * per_leg)]
+    assert legs[1]._lr_factor(0) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"schedule_from_epoch": 2}, "train.schedule_from_epoch places a leg in a longer schedule: set "
+                                 "train.schedule_epochs too"),
+    ({"schedule_epochs": 4, "schedule_from_epoch": 3}, r"train.schedule_from_epoch \+ train.epochs \(3 \+ 2\) runs "
+                                                       r"past train.schedule_epochs \(4\)"),
+])
+def test_a_leg_outside_its_schedule_is_refused(fmnist_root, train, message):
+    with pytest.raises(RecipeError, match=message):
+        tiny_recipe(fmnist_root, **train)
+
+
 def test_a_run_folder_gets_its_training_curves(tiny_run):
     from PIL import Image
 

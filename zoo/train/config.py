@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
         "lr_step_epochs": 30,
         "lr_gamma": 0.1,
         "warmup_steps": 0,
+        "schedule_epochs": 0,  # a schedule longer than this run, trained in legs (0: this run's epochs)
+        "schedule_from_epoch": 0,  # where in that schedule this leg starts
         "loss": "ce",
         "label_smoothing": 0.0,
         "tet_lambda": 1e-3,
@@ -187,9 +189,15 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     for key in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "log_every", "lr_step_epochs"):
         if not isinstance(train[key], int) or train[key] < 1:
             raise RecipeError(f"train.{key} must be a positive integer, got {train[key]!r}")
-    for key in ("steps", "early_stop", "val_every"):
+    for key in ("steps", "early_stop", "val_every", "schedule_epochs", "schedule_from_epoch"):
         if not isinstance(train[key], int) or isinstance(train[key], bool) or train[key] < 0:
             raise RecipeError(f"train.{key} must be a non-negative integer (0: off), got {train[key]!r}")
+    if train["schedule_from_epoch"] and not train["schedule_epochs"]:
+        raise RecipeError("train.schedule_from_epoch places a leg in a longer schedule: set train.schedule_epochs too")
+    if train["schedule_epochs"] and not train["steps"] and \
+            train["schedule_from_epoch"] + train["epochs"] > train["schedule_epochs"]:
+        raise RecipeError(f"train.schedule_from_epoch + train.epochs ({train['schedule_from_epoch']} + {train['epochs']}) "
+                          f"runs past train.schedule_epochs ({train['schedule_epochs']})")
     if not 0.0 <= train["backbone_lr_scale"] <= 1.0:
         raise RecipeError(f"train.backbone_lr_scale must be in [0, 1], got {train['backbone_lr_scale']!r}")
     if not isinstance(config["data"]["num_workers"], int) or config["data"]["num_workers"] < 0:

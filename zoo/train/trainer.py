@@ -200,14 +200,19 @@ class Trainer:
         return fused_if_supported(torch.optim.Adam, params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
     def _lr_factor(self, step: int) -> float:
+        """The learning rate's factor at this run's ``step``; a leg of a longer schedule
+        (``schedule_epochs``) reads it where the leg starts (``schedule_from_epoch``), so legs chained
+        through published weights follow one schedule instead of restarting it."""
         cfg = self.config["train"]
+        step += cfg["schedule_from_epoch"] * self.steps_per_epoch
+        span = cfg["schedule_epochs"] * self.steps_per_epoch if cfg["schedule_epochs"] else self.total_steps
         if step < cfg["warmup_steps"]:
             return (step + 1) / cfg["warmup_steps"]
         if cfg["schedule"] == "constant":
             return 1.0
         if cfg["schedule"] == "step":  # SEW's DVS Gesture recipe: x lr_gamma every lr_step_epochs
             return cfg["lr_gamma"] ** (step // (cfg["lr_step_epochs"] * self.steps_per_epoch))
-        progress = min(1.0, step / max(1, self.total_steps))
+        progress = min(1.0, step / max(1, span))
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def _batches(self, epoch: int) -> list[list[int]]:
