@@ -16,9 +16,29 @@ SHARED_ROOTS = {"mnist": SHARED_DATA / "mnist", "nmnist-emulated": SHARED_DATA /
                 "nmnist-subset": SHARED_DATA / "nmnist-subset"}                       # system package: where CI keeps them
 
 
-def data_root(card: dict):
+SHARED_ARCHIVES = {"cifar10": SHARED_DATA / "cifar10-jpeg.tar.gz"}  # kept packed: built once per test session
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg_root(tmp_path_factory):
+    """CIFAR-10 (JPEG copy) in the official python layout, built by the shared folder's own script."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("cifar10-jpeg")
+    subprocess.run([sys.executable, str(SHARED_DATA / "build_cifar10_jpeg.py"), str(root)], check=True,
+                   capture_output=True)
+    return root
+
+
+def data_root(card: dict, request):
     """The root a card's test slice is read from: none for data with a system package (Fashion-MNIST) or
     generated data, the shared copy for the others; a skip where that copy is absent."""
+    archive = SHARED_ARCHIVES.get(card["dataset"])
+    if archive is not None:
+        if not archive.is_file():
+            pytest.skip(f"{card['dataset']} is not on this machine ({archive} is absent; CI has it)")
+        return request.getfixturevalue(f"{card['dataset']}_jpeg_root")
     root = SHARED_ROOTS.get(card["dataset"])
     if root is not None and not root.is_dir():
         pytest.skip(f"{card['dataset']} is not on this machine ({root} is absent; CI has it)")
@@ -51,12 +71,12 @@ def test_shipped_file_is_the_one_its_card_describes(card_path):
 
 
 @pytest.mark.parametrize("card_path", CARDS, ids=card_id)
-def test_shipped_weight_reproduces_its_card_on_a_test_slice(card_path):
+def test_shipped_weight_reproduces_its_card_on_a_test_slice(card_path, request):
     card = json.loads(card_path.read_text())
     if card["arch"].startswith("converted_") and spikingjelly_major() >= 2:
         pytest.skip("a converted SNN runs the zoo's own IF neurons, no SpikingJelly node: checked on the pinned line")
     name = f"{card['arch']}.{card['tag']}"
-    result = evaluate_weights(name, root=data_root(card), limit=card["check"]["num_samples"], progress=False)
+    result = evaluate_weights(name, root=data_root(card, request), limit=card["check"]["num_samples"], progress=False)
     assert result["num_samples"] == card["check"]["num_samples"]
     assert abs(result["acc1"] - card["check"]["acc1"]) <= 0.5
 
