@@ -75,6 +75,9 @@ def test_shipped_weight_reproduces_its_card_on_a_test_slice(card_path, request):
     card = json.loads(card_path.read_text())
     if card["arch"].startswith("converted_") and spikingjelly_major() >= 2:
         pytest.skip("a converted SNN runs the zoo's own IF neurons, no SpikingJelly node: checked on the pinned line")
+    if not card["default"] and spikingjelly_major() >= 2:  # the same modules as the default: the suite's time
+        pytest.skip("on SpikingJelly 2.x each architecture's default weight is re-checked; every weight is on the "
+                    "pinned line")
     name = f"{card['arch']}.{card['tag']}"
     result = evaluate_weights(name, root=data_root(card, request), limit=card["check"]["num_samples"], progress=False)
     assert result["num_samples"] == card["check"]["num_samples"]
