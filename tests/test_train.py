@@ -124,6 +124,14 @@ def test_a_leg_outside_its_schedule_is_refused(fmnist_root, train, message):
         tiny_recipe(fmnist_root, **train)
 
 
+def test_the_end_of_run_activity_covers_the_first_validation_samples(fmnist_root, tmp_path, monkeypatch):
+    from zoo.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "ACTIVITY_SAMPLES", 7)
+    train(tiny_recipe(fmnist_root, epochs=1), tmp_path, progress=False)
+    assert json.loads((tmp_path / "activity.json").read_text())["num_samples"] == 7
+
+
 def test_a_run_folder_gets_its_training_curves(tiny_run):
     from PIL import Image
 

@@ -101,6 +101,9 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+ACTIVITY_SAMPLES = 2000  # validation samples the end-of-run activity plots and confusion matrix cover
+
+
 class Trainer:
     """Trains ``config`` (see :mod:`zoo.train.config`) into ``out`` (the run folder)."""
 
@@ -405,15 +408,17 @@ class Trainer:
 
     def write_activity(self) -> None:
         """Firing rates, a raster, the confusion matrix and SynOps/energy of the best checkpoint on
-        the validation split, into the run folder."""
+        the first :data:`ACTIVITY_SAMPLES` validation samples, into the run folder (the whole split cost a
+        long run another validation's time for rates that settle on far fewer samples)."""
         best = load_checkpoint(self.best_path)
         model = model_from_checkpoint(best, self.model.num_classes)
         cfg = self.config["train"]
         result = evaluate(model.to(self.device), self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
-                          device=self.device, progress=self.progress, desc="activity", per_sample=True,
-                          activity=True)
+                          limit=ACTIVITY_SAMPLES, device=self.device, progress=self.progress, desc="activity",
+                          per_sample=True, activity=True)
         classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
-        save_activity(result, classes, self.out, title=f"{self.out.name} (validation, best epoch)")
+        save_activity(result, classes, self.out, title=f"{self.out.name} (validation, {result['num_samples']:,} "
+                                                       f"samples, best epoch)")
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
