@@ -64,6 +64,35 @@ def test_qcfs_and_its_gradients_equal_the_authors_module(levels):
     assert set(y_ours.detach().div(2.5).mul(levels).round().unique().tolist()) <= set(range(levels + 1))
 
 
+def test_a_bfloat16_input_gets_the_float32_result_rounded_and_the_same_gradients():
+    """Under autocast BatchNorm hands QCFS bfloat16 and its threshold stays float32: the zoo's QCFS keeps
+    the input's dtype (as ReLU does) with the authors' float32 values rounded to it, and the gradients
+    match theirs."""
+    torch.manual_seed(0)
+    ours, theirs = QCFS(4, threshold=1.37), AuthorsIF(L=4, thresh=1.37)
+    x = (torch.randn(32, 3, 5, 5) * 2).to(torch.bfloat16).requires_grad_()
+    y_ours, y_theirs = ours(x), theirs(x)
+    assert y_ours.dtype == torch.bfloat16 and y_theirs.dtype == torch.float32
+    assert torch.equal(y_ours, y_theirs.to(torch.bfloat16))
+    weights = torch.randn(y_ours.shape)
+    g_ours = torch.autograd.grad((y_ours.float() * weights).sum(), [x, ours.threshold])
+    g_theirs = torch.autograd.grad((y_theirs * weights).sum(), [x, theirs.thresh])
+    assert g_ours[0].dtype == torch.bfloat16
+    torch.testing.assert_close(g_ours[0], g_theirs[0])
+    torch.testing.assert_close(g_ours[1], g_theirs[1], rtol=4e-3, atol=0)  # the bfloat16 output's gradient is
+    # rounded to bfloat16 (about 4e-3) before it reaches the threshold
+
+
+def test_a_frozen_threshold_passes_only_the_clip_gradient_and_second_order_is_refused():
+    module = QCFS(4, threshold=2.0).requires_grad_(False)
+    x = torch.tensor([-1.0, 0.5, 1.5, 3.0], requires_grad=True)
+    (grad,) = torch.autograd.grad(module(x).sum(), [x])
+    assert torch.equal(grad, torch.tensor([0.0, 1.0, 1.0, 0.0]))  # straight through inside (0, lambda)
+    (grad,) = torch.autograd.grad((module(x) * x).sum(), [x], create_graph=True)  # a gradient with a graph
+    with pytest.raises(RuntimeError, match="marked with @once_differentiable"):
+        grad.sum().backward()
+
+
 def converted_neuron(shape, T, threshold, shift=0.5) -> IFNeuron:
     neuron = IFNeuron(shape, T, bias_shift=False)
     neuron.threshold.fill_(threshold)

@@ -111,6 +111,13 @@ def test_legs_of_a_longer_schedule_follow_it_instead_of_restarting(fmnist_root, 
     assert [legs[0]._lr_factor(s) for s in range(per_leg)] + [legs[1]._lr_factor(s) for s in range(per_leg)] == \
         [whole._lr_factor(s) for s in range(2 * per_leg)]
     assert legs[1]._lr_factor(0) == pytest.approx(0.5)
+    assert legs[1]._batches(0) == whole._batches(2) and legs[1]._batches(0) != legs[0]._batches(0)
+
+
+def test_a_step_budget_past_the_schedule_is_refused(fmnist_root, tmp_path):
+    recipe = tiny_recipe(fmnist_root, epochs=2, schedule_epochs=4, schedule_from_epoch=3, steps=1000)
+    with pytest.raises(RecipeError, match=r"train.steps \(1000\) from epoch 3 runs past train.schedule_epochs \(4 "):
+        Trainer(recipe, tmp_path, progress=False)
 
 
 @pytest.mark.parametrize("train, message", [
@@ -118,6 +125,8 @@ def test_legs_of_a_longer_schedule_follow_it_instead_of_restarting(fmnist_root, 
                                  "train.schedule_epochs too"),
     ({"schedule_epochs": 4, "schedule_from_epoch": 3}, r"train.schedule_from_epoch \+ train.epochs \(3 \+ 2\) runs "
                                                        r"past train.schedule_epochs \(4\)"),
+    ({"schedule_epochs": 4, "schedule_from_epoch": 9, "steps": 5}, r"train.schedule_from_epoch \(9\) must be inside "
+                                                                   r"train.schedule_epochs \(4\)"),
 ])
 def test_a_leg_outside_its_schedule_is_refused(fmnist_root, train, message):
     with pytest.raises(RecipeError, match=message):

@@ -307,6 +307,8 @@ CASES = [
          ValueError, r"x.npy: field t holds NaN or infinite values"),
     Case("events", "a field of bytes, not numbers", lambda c: _read_events(c, "x.npy", np.zeros(2, dtype=[("x", int), ("y", int), ("t", "S1"), ("p", int)])),
          ValueError, r"x.npy: field t must hold numbers, got dtype \|S1"),
+    Case("events", "complex timestamps", lambda c: _read_events(c, "x.npy", np.zeros((2, 4), dtype=complex)),
+         ValueError, r"x.npy: field x must hold numbers, got dtype complex128"),
     Case("events", "events outside the given sensor", _events_outside,
          ValueError, r"big.npy: x must be in \[0, 34\) for sensor \(34, 34, 2\)"),
     Case("events", "a truncated N-MNIST .bin", _truncated_bin,

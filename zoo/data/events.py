@@ -117,7 +117,8 @@ def as_event_array(array: np.ndarray, source: str) -> np.ndarray:
                          f"of x, y, t, p; got shape {array.shape} dtype {array.dtype}")
     events = np.empty(len(columns[0]), dtype=EVENT_DTYPE)
     for field, column in zip(EVENT_FIELDS, columns):
-        if not (np.issubdtype(column.dtype, np.number) or column.dtype == np.bool_):
+        if not (np.issubdtype(column.dtype, np.integer) or np.issubdtype(column.dtype, np.floating)
+                or column.dtype == np.bool_):
             raise ValueError(f"{source}: field {field} must hold numbers, got dtype {column.dtype}")
         if np.issubdtype(column.dtype, np.floating) and not np.all(np.isfinite(column)):
             raise ValueError(f"{source}: field {field} holds NaN or infinite values")

@@ -224,6 +224,8 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
                   **({"steps": train_cfg["steps"]} if train_cfg.get("steps") else {}),
+                  **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
+                     if train_cfg.get("schedule_epochs") else {}),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
                   "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],

@@ -21,8 +21,10 @@ from torch import nn
 class _QCFSFunction(torch.autograd.Function):
     """QCFS in one pass: the authors' ops (divide, clip, scale, shift, floor with a straight-through
     gradient, rescale) done in place on one buffer, and both gradients written out, since autograd's
-    seven-op graph made the activation ten times a ReLU's cost. Values equal the unfused form exactly;
-    the backward recomputes from ``x`` instead of storing the intermediates."""
+    seven-op graph made the activation ten times a ReLU's cost. In one dtype the values equal the
+    unfused form's exactly; a bfloat16 input under autocast (a float32 threshold) is computed in float32
+    and rounded back to bfloat16, as ReLU keeps its input's dtype. The backward recomputes from ``x``
+    instead of storing the intermediates."""
 
     @staticmethod
     def forward(ctx, x, threshold, levels: int, shift: float):
@@ -32,19 +34,21 @@ class _QCFSFunction(torch.autograd.Function):
         return level.div_(levels).mul_(threshold).to(x.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the floor's straight-through gradient has no second order
     def backward(ctx, grad):
         x, threshold = ctx.saved_tensors
         scaled = x / threshold
         grad = grad.to(scaled.dtype)
         # the clip's gradient mask through hardtanh's backward: torch's ``where`` and ``masked_fill`` branch
         # per element on a CPU and cost ten times as much on a mask of mixed signs
-        grad_x = torch.ops.aten.hardtanh_backward(grad, scaled, 0.0, 1.0)
+        clipped = torch.ops.aten.hardtanh_backward
+        grad_x = clipped(grad, scaled, 0.0, 1.0).to(x.dtype) if ctx.needs_input_grad[0] else None
         grad_threshold = None
         if ctx.needs_input_grad[1]:  # of lambda * q / L, q = floor(clip(x / lambda) L + phi) passed straight
             level = scaled.clamp(0, 1).mul_(ctx.levels).add_(ctx.shift).floor_().div_(ctx.levels)
-            grad_threshold = (torch.dot(grad.reshape(-1), level.reshape(-1))
-                              - torch.dot(grad_x.reshape(-1), scaled.reshape(-1))).reshape(threshold.shape)
-        return grad_x.to(x.dtype), grad_threshold, None, None
+            level.sub_(clipped(scaled, scaled, 0.0, 1.0))  # q / L - x / lambda inside the clip, q / L outside
+            grad_threshold = torch.dot(grad.reshape(-1), level.reshape(-1)).reshape(threshold.shape)
+        return grad_x, grad_threshold, None, None
 
 
 class QCFS(nn.Module):

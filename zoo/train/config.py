@@ -194,6 +194,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
             raise RecipeError(f"train.{key} must be a non-negative integer (0: off), got {train[key]!r}")
     if train["schedule_from_epoch"] and not train["schedule_epochs"]:
         raise RecipeError("train.schedule_from_epoch places a leg in a longer schedule: set train.schedule_epochs too")
+    if train["schedule_epochs"] and train["schedule_from_epoch"] >= train["schedule_epochs"]:
+        raise RecipeError(f"train.schedule_from_epoch ({train['schedule_from_epoch']}) must be inside "
+                          f"train.schedule_epochs ({train['schedule_epochs']})")
     if train["schedule_epochs"] and not train["steps"] and \
             train["schedule_from_epoch"] + train["epochs"] > train["schedule_epochs"]:
         raise RecipeError(f"train.schedule_from_epoch + train.epochs ({train['schedule_from_epoch']} + {train['epochs']}) "

@@ -25,7 +25,7 @@ from .activity import FiringRateMeter
 from ..data import holdout, load_dataset
 from ..data.augment import BatchAugment, time_major
 from ..data.events import EventFrames
-from ..errors import ZooError
+from ..errors import RecipeError, ZooError
 from ..hub.factory import create_model
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
@@ -141,6 +141,8 @@ class Trainer:
             self.model.reset_classifier(num_classes)
         elif isinstance(head, list):  # the pretrained classes, listed in the data's order
             self.model.reorder_classes(head)
+        if train_cfg["schedule_from_epoch"]:  # a later leg: augmentation draws of its own, not the first leg's again
+            torch.manual_seed(train_cfg["seed"] * 100_003 + train_cfg["schedule_from_epoch"])
         self.loss_fn = build_loss(train_cfg["loss"], train_cfg["label_smoothing"], train_cfg["tet_lambda"],
                                   train_cfg["tet_phi"])
         self.ema = None
@@ -178,6 +180,11 @@ class Trainer:
             self.gradient_rng = torch.Generator().manual_seed(train_cfg["seed"])
         self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.total_steps = train_cfg["steps"] or self.steps_per_epoch * train_cfg["epochs"]
+        if train_cfg["schedule_epochs"] and (train_cfg["schedule_from_epoch"] * self.steps_per_epoch + self.total_steps
+                                             > train_cfg["schedule_epochs"] * self.steps_per_epoch):
+            raise RecipeError(f"train.steps ({self.total_steps}) from epoch {train_cfg['schedule_from_epoch']} runs "
+                              f"past train.schedule_epochs ({train_cfg['schedule_epochs']} epochs of "
+                              f"{self.steps_per_epoch} steps)")
         self.train_labels = _labels(self.train_set) if train_cfg["balanced"] else None
         self.optimizer = self._make_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
@@ -219,9 +226,10 @@ class Trainer:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def _batches(self, epoch: int) -> list[list[int]]:
-        """The batch order of ``epoch``: a function of the seed and the epoch alone."""
+        """The batch order of ``epoch``: a function of the seed and the epoch alone (the schedule's epoch
+        for a leg of a longer one, so a later leg does not replay the first leg's orders)."""
         cfg = self.config["train"]
-        generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + cfg["schedule_from_epoch"] + epoch)
         if self.train_labels is not None:  # every class equally likely in every batch, drawn with replacement
             counts = torch.bincount(self.train_labels).float()
             order = torch.multinomial(1.0 / counts[self.train_labels], len(self.train_labels), replacement=True,
