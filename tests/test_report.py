@@ -119,3 +119,12 @@ def test_a_row_names_both_protocols_where_the_paper_and_the_run_have_them(tmp_pa
     (tmp_path / "weights" / "plif_net_mnist.x.json").write_text(json.dumps(card))
     row = [line for line in render(tmp_path).splitlines() if "plif_net_mnist.x`" in line][0]
     assert "| 93.40% (10,000); best test epoch 93.61% (epoch 27, 30 measured) |" in row
+
+
+def test_a_weight_published_from_a_runs_last_checkpoint_says_it_is_the_final_weights():
+    from zoo.hub.report import render_model_page
+
+    card = json.loads((REPO / "weights" / "ann_resnet20.cifar10_qcfs_leg1.json").read_text())
+    assert "(the epoch chosen on a held-out validation split)" in render_model_page(card)
+    last = {**card, "train": {**card["train"], "best_epoch": None, "val_acc1": None}}
+    assert "(the final weights)" in render_model_page(last)

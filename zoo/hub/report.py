@@ -289,7 +289,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
     paper = card.get("paper") or {}
     best_test = card.get("best_test_epoch")
-    protocol = ("the epoch chosen on a held-out validation split" if train.get("val_fraction") else "the final weights")
+    chosen = train.get("val_fraction") and train.get("best_epoch") is not None  # a run's last.pt has no chosen epoch
+    protocol = "the epoch chosen on a held-out validation split" if chosen else "the final weights"
     rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card_dataset_label(card)} {metrics.get('split', 'test')} "
                          f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
                                                     if best_test else "")),
