@@ -198,3 +198,4 @@ def test_a_cards_quick_check_covers_fewer_samples_beyond_T_32():
     from zoo.hub.publish import check_samples
 
     assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [1000, 1000, 1000, 500, 250, 100]
+    assert [check_samples(T, cost=4) for T in (4, 128)] == [250, 100]

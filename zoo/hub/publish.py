@@ -23,10 +23,12 @@ CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test sampl
 LICENSE = "MIT"
 
 
-def check_samples(T: int | None) -> int:
+def check_samples(T: int | None, cost: int = 1) -> int:
     """How many test samples a card's quick check covers: :data:`CHECK_SAMPLES`, fewer beyond T=32, so
-    the re-check of a long-T weight (a converted SNN at T=128) costs what one at T=32 does."""
-    return CHECK_SAMPLES if not T or T <= 32 else max(100, CHECK_SAMPLES * 32 // T)
+    the re-check of a long-T weight (a converted SNN at T=128) costs what one at T=32 does, and a
+    ``cost`` times fewer for models whose image costs that many of a CNN's (a model's ``check_cost``)."""
+    samples = CHECK_SAMPLES if not T or T <= 32 else max(100, CHECK_SAMPLES * 32 // T)
+    return max(100, samples // cost)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -244,7 +246,8 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     load_into(fresh, weights)  # the file must load through the normal, verified path
     full = evaluate(fresh, test_set, batch_size=batch_size, seed=card["eval"]["seed"], desc="test",
                     per_sample=True)
-    head = full["per_sample"][:check_samples(model.T)]  # what `zoo eval --limit` re-measures quickly
+    head = full["per_sample"][:check_samples(model.T, getattr(model, "check_cost", 1))]  # what `zoo eval --limit`
+    # re-measures quickly
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
     if also:

@@ -322,6 +322,7 @@ class Spikformer(Normalising, SpikingClassifier):
     stem = "patch_embed.proj_conv"
     head = "fc"  # the authors' ``head`` (the zoo's ``head`` attribute names the read-out layer)
     static_stem = True
+    check_cost = 4  # an image costs about four of a CNN's: a card's quick check covers a quarter as many
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, T: int = 4,
                  input_size: tuple[int, int] | None = (32, 32), embed_dim: int = 384, depth: int = 4,
