@@ -5,12 +5,11 @@ QCFS against the same activation written as autograd's op graph (the authors' fo
 far the two QCFS forms' gradients are apart after the same step."""
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
 from ..hub.factory import create_model
+from ..models.base import copy_replacing
 from ..models.qcfs import QCFS
 from .timing import interleaved, median, median_ratio
 
@@ -41,12 +40,7 @@ class GraphQCFS(nn.Module):
 
 def as_graph_qcfs(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with each fused QCFS replaced by its op-graph form (the same parameters' values)."""
-    model = copy.deepcopy(model)
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, QCFS):
-                setattr(module, name, GraphQCFS(child))
-    return model
+    return copy_replacing(model, QCFS, GraphQCFS)
 
 
 def _step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor):

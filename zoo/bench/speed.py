@@ -3,12 +3,12 @@ neurons, run on all ``T * B`` images, so the ratio is the price of the neurons a
 what the SNN saves by running its stem once on a static image."""
 from __future__ import annotations
 
-import copy
 
 import torch
 from torch import nn
 
 from ..hub.factory import create_model
+from ..models.base import copy_replacing
 from ..neurons.compat import import_spikingjelly
 from .timing import interleaved, median, median_ratio
 
@@ -18,12 +18,8 @@ sj = import_spikingjelly()
 def relu_twin(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every spiking neuron replaced by ``nn.ReLU`` (same weights), which runs
     every layer on all ``T * B`` images, the stem too (the ANN the SNN's cost is measured against)."""
-    twin = copy.deepcopy(model)
+    twin = copy_replacing(model, sj.neuron.BaseNode, lambda _: nn.ReLU())
     twin.static_stem = False
-    for module in list(twin.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, sj.neuron.BaseNode):
-                setattr(module, child_name, nn.ReLU())
     return twin
 
 

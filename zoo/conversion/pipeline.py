@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..models.base import copy_replacing
 from ..models.qcfs import QCFS
 from .calibration import calibrate_potentials, calibrate_weights, relu_activations, set_thresholds
 from .ifnet import ConvertedSNN, IFNeuron
@@ -60,14 +61,7 @@ def fold_bn(model: nn.Module) -> nn.Module:
 
 def _as_relu(net: nn.Module) -> nn.Module:
     """``net`` itself, or for a QCFS network a copy with ReLU in place of each QCFS activation."""
-    if not uses_qcfs(net):
-        return net
-    net = copy.deepcopy(net)
-    for module in list(net.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, QCFS):
-                setattr(module, name, nn.ReLU())
-    return net
+    return copy_replacing(net, QCFS, lambda _: nn.ReLU()) if uses_qcfs(net) else net
 
 
 def uses_qcfs(ann: nn.Module) -> bool:

@@ -6,6 +6,7 @@ import copy
 import logging
 import math
 import warnings
+from typing import Callable
 
 import torch
 from torch import nn
@@ -29,6 +30,16 @@ def warn_outside_unit_range(model: nn.Module, x: torch.Tensor) -> None:
                       f"itself), got values in [{float(low):.3g}, {float(high):.3g}]; pass unnormalised "
                       f"images", UserWarning, stacklevel=4)
 
+
+
+def copy_replacing(model: nn.Module, kind: type | tuple[type, ...], make: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """A deep copy of ``model`` with every submodule of ``kind`` replaced by ``make(that module)``."""
+    model = copy.deepcopy(model)
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, kind):
+                setattr(module, name, make(child))
+    return model
 
 class ResettableHead:
     """``reset_classifier(num_classes)``, as timm's models have it: a new, untrained read-out layer
