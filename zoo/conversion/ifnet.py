@@ -22,8 +22,11 @@ from torch import nn
 
 from ..models.base import check_image_batch
 from ..models.qcfs import QCFS
+from ..neurons.fused import if_steps
+from ..neurons.surrogates import build_surrogate
 
 log = logging.getLogger("zoo")
+DEFAULT_SURROGATE = "triangle"  # max(0, 1 - |v / threshold - 1|): the hybrid papers' linear surrogate
 STEP_CHUNK = 512  # images x steps per forward chunk: fastest of 256-8192 measured on a 2-core CPU
 
 
@@ -35,11 +38,18 @@ class IFNeuron(nn.Module):
     ``shift`` (per channel) is added to the current at every step and ``v_init`` (per neuron) is the
     initial membrane potential; with ``bias_shift`` a further ``threshold / (2T)`` per step makes the
     spike count round rather than floor ``a T / threshold``. A ``static_input`` neuron receives one
-    ``[B, ...]`` current that is the same at every step."""
+    ``[B, ...]`` current that is the same at every step.
 
-    def __init__(self, shape: tuple[int, ...], T: int = 32, bias_shift: bool = True):
+    Where gradients are asked for (fine-tuning the converted network through time), the neuron runs the
+    same dynamics scaled to threshold 1 through the zoo's fused loop, with ``surrogate`` for the spike's
+    derivative in those units and the reset detached (the hybrid training of Rathi et al., ICLR 2020);
+    without gradients it runs the exact loop below."""
+
+    def __init__(self, shape: tuple[int, ...], T: int = 32, bias_shift: bool = True,
+                 surrogate: nn.Module | None = None):
         super().__init__()
         self.T, self.bias_shift, self.static_input = T, bias_shift, False
+        self.surrogate = surrogate or build_surrogate(DEFAULT_SURROGATE)
         self.register_buffer("threshold", torch.ones(shape[0]))
         self.register_buffer("shift", torch.zeros(shape[0]))
         self.register_buffer("v_init", torch.zeros(shape))
@@ -61,6 +71,8 @@ class IFNeuron(nn.Module):
             steps = drive.unsqueeze(0).expand(self.T, *drive.shape)
         else:
             steps = self.drive(current.view(self.T, -1, *current.shape[1:]))
+        if torch.is_grad_enabled() and steps.requires_grad:
+            return self._differentiable(steps).flatten(0, 1)
         v = self.v_init.expand(steps.shape[1:]).clone()
         out = torch.empty_like(steps)
         fired = torch.empty(steps.shape[1:], dtype=torch.bool, device=current.device)
@@ -71,6 +83,12 @@ class IFNeuron(nn.Module):
             torch.mul(fired, threshold, out=out[t])
             v -= out[t]
         return out.view(-1, *out.shape[2:])
+
+    def _differentiable(self, steps: torch.Tensor) -> torch.Tensor:
+        """The loop above on ``steps / threshold`` from ``v_init / threshold`` with threshold 1, times the
+        threshold: the same spikes (up to the rounding of the division) with a surrogate gradient."""
+        threshold = self.per_channel(self.threshold)
+        return if_steps(steps / threshold, self.v_init / threshold, self.surrogate) * threshold
 
     def extra_repr(self) -> str:
         low, high = float(self.threshold.min()), float(self.threshold.max())
@@ -94,9 +112,11 @@ class CalibratedState(nn.Module):
 class ConvertedSNN(nn.Module):
     """The ANN with IF neurons in place of its ReLUs; images ``[B, C, H, W]`` are fed at every step and
     the output is the mean of the read-out over ``T`` steps. ``calibrated_T`` lists the ``T`` whose
-    calibrated states the model holds (filled by :func:`zoo.conversion.convert` or a weight file)."""
+    calibrated states the model holds (filled by :func:`zoo.conversion.convert` or a weight file);
+    ``surrogate`` (with ``surrogate_alpha``) is the spike's derivative when the network is fine-tuned."""
 
-    def __init__(self, ann: nn.Module, T: int = 32, bias_shift: bool = True, calibrated_T: tuple[int, ...] = ()):
+    def __init__(self, ann: nn.Module, T: int = 32, bias_shift: bool = True, calibrated_T: tuple[int, ...] = (),
+                 surrogate: str = DEFAULT_SURROGATE, surrogate_alpha: float | None = None):
         super().__init__()
         _check_T(T)
         self.net = ann
@@ -106,6 +126,7 @@ class ConvertedSNN(nn.Module):
         self.stem = f"net.{ann.stem}" if getattr(ann, "stem", "") else ""
         self.head = f"net.{ann.head}" if getattr(ann, "head", "") else ""
         self._T = T
+        self.bias_shift = bias_shift
         self.calibration_seconds: dict[int, float] = {}  # what calibrating each T cost (set by convert)
         shapes = relu_shapes(ann)
         for name, shape in shapes.items():
@@ -113,11 +134,11 @@ class ConvertedSNN(nn.Module):
             parent = ann.get_submodule(parent_name) if parent_name else ann
             activation = getattr(parent, attr)
             if isinstance(activation, QCFS):  # the paper's neuron: threshold lambda, membrane from phi * lambda
-                neuron = IFNeuron(shape, T, bias_shift=False)
+                neuron = IFNeuron(shape, T, bias_shift=False, surrogate=build_surrogate(surrogate, surrogate_alpha))
                 neuron.threshold.fill_(float(activation.threshold.detach()))
                 neuron.v_init.fill_(activation.shift * float(activation.threshold.detach()))
             else:
-                neuron = IFNeuron(shape, T, bias_shift)
+                neuron = IFNeuron(shape, T, bias_shift, surrogate=build_surrogate(surrogate, surrogate_alpha))
             setattr(parent, attr, neuron)
         self.static_stem = _runs_first_on_the_image(ann, next(iter(shapes), None))
         self.calibrated = nn.ModuleDict({str(t): CalibratedState(self.net.state_dict()) for t in calibrated_T})
@@ -166,6 +187,14 @@ class ConvertedSNN(nn.Module):
             for key, value in self.calibrated[str(chosen)].tensors().items():
                 live[key].copy_(value)
         return chosen
+
+    def neuron_card(self) -> tuple[dict, dict]:
+        """The neuron and surrogate a weight's card names (the IF neurons are not SpikingJelly nodes)."""
+        surrogate = self.neurons()[0].surrogate if self.neurons() else build_surrogate(DEFAULT_SURROGATE)
+        neuron = {"type": "IF", "implementation": "zoo-converted", "v_threshold": "per channel, from the ANN",
+                  "v_reset": None, "bias_shift": any(n.bias_shift for n in self.neurons())}
+        return neuron, {"type": type(surrogate).__name__, "alpha": surrogate.alpha,
+                        "used": "only when the network is fine-tuned through time"}
 
     def check_input(self, x: torch.Tensor) -> None:
         """Images ``[B, C, H, W]`` as the ANN took them, where the ANN checks its input (the zoo's ANNs do);

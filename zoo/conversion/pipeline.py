@@ -30,7 +30,7 @@ from ..models.qcfs import QCFS
 from .calibration import calibrate_potentials, calibrate_weights, relu_activations, set_thresholds
 from .ifnet import ConvertedSNN, IFNeuron
 
-__all__ = ["CALIBRATIONS", "PIPELINES", "ConvertedSNN", "IFNeuron", "convert", "fold_bn"]
+__all__ = ["CALIBRATIONS", "PIPELINES", "ConvertedSNN", "IFNeuron", "convert", "fold_bn", "start_from_ann"]
 
 CALIBRATIONS = ("none", "bias", "potential")
 PIPELINES = {"light": {"calibrate": "bias", "weight_steps": 0},
@@ -123,4 +123,19 @@ def convert(ann: nn.Module, calibration: list[torch.Tensor], T: int | Sequence[i
             calibrate_potentials(snn, activations, calibration, calibrate, progress=progress)
         snn.store_calibration()
         snn.calibration_seconds[t] = round(time.perf_counter() - started, 1)
+    return snn
+
+
+def start_from_ann(snn: ConvertedSNN, ann: nn.Module, images: torch.Tensor) -> ConvertedSNN:
+    """Fill ``snn`` (built untrained, as a recipe names it) with the conversion of ``ann`` at ``snn.T``
+    without calibration, as the start of fine-tuning through time: a QCFS network brings its trained
+    thresholds, a ReLU network gets thresholds searched on ``images``. The result holds no calibrated
+    states, since training changes the weights they would restore."""
+    converted = convert(ann, [images], T=snn.T, threshold="qcfs" if uses_qcfs(ann) else "mse", calibrate="none",
+                        bias_shift=snn.bias_shift)
+    try:
+        snn.net.load_state_dict(converted.net.state_dict())
+    except RuntimeError as error:
+        detail = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise ValueError(f"the ANN does not fit the converted network to train: {detail}") from None
     return snn

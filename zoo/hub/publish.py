@@ -224,6 +224,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "neuron": neuron, "surrogate": surrogate,
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
+        **({"converted_from": config["model"]["from_ann"]} if config["model"].get("from_ann") else {}),
         "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
                   **({"steps": train_cfg["steps"]} if train_cfg.get("steps") else {}),
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}

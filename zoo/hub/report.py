@@ -46,7 +46,7 @@ def _short_paper(paper: dict) -> str:
 def _model_label(model: dict, start: str | None = None) -> str:
     """The architecture and its distinguishing arguments; ``start``: the weight training began from."""
     arch, _, tag = model["name"].partition(".")
-    start = start or (model["name"] if tag else None)
+    start = start or model.get("from_ann") or (model["name"] if tag else None)
     kwargs = model.get("kwargs", {})
     extras = [f"{key}={kwargs[key]}" for key in ("cnf", "block", "width", "stem", "sparse_grad", "neuron", "hidden")
               if key in kwargs]
@@ -139,7 +139,8 @@ def rows(repo: Path = REPO) -> list[str]:
 
 def _weight_row(card: dict, paper: dict, source: str) -> str:
     """A shipped weight's row of the status table; ``source`` is the recipe or script that made it."""
-    label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, card.get("finetuned_from"))
+    label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]},
+                         card.get("finetuned_from") or card.get("converted_from"))
     return (f"| {_short_paper(paper)} | `{source}` | {label} | {card_dataset_label(card)} | "
             f"{card.get('T') or '-'} | {_reported(paper, card['kwargs'].get('cnf'))} | "
             f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
@@ -304,7 +305,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("neuron", ", ".join(f"{k}={v}" for k, v in neuron.items()) or "-"),
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
             ("recipe", f"`{card.get('recipe') or '-'}`" + (f", continued from `{card['finetuned_from']}`"
-                                                          if card.get("finetuned_from") else "")),
+                                                          if card.get("finetuned_from") else "")
+             + (f", starting from the conversion of `{card['converted_from']}`" if card.get("converted_from") else "")),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
             ("training", f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
                          f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),

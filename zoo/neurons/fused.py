@@ -164,6 +164,18 @@ class _MultiStep(torch.autograd.Function):
         return grad_x, grad_v_init, grad_k, None, None, None, None, None, None, None, None, None
 
 
+def if_steps(x_seq: torch.Tensor, v_init: torch.Tensor | float, surrogate: torch.nn.Module,
+             detach_reset: bool = True) -> torch.Tensor:
+    """Spikes of IF neurons with threshold 1 and soft reset over ``x_seq`` (``[T, B, ...]``) starting at
+    ``v_init`` (no gradient), through the fused loop: for networks whose neurons are not SpikingJelly
+    modules, such as converted SNNs fine-tuned with a surrogate gradient."""
+    keep_graph = torch.is_grad_enabled() and x_seq.requires_grad
+    v_init = v_init.detach() if isinstance(v_init, torch.Tensor) else float(v_init)
+    spikes, _ = _MultiStep.apply(x_seq, v_init, None, _if_charge, 1.0, 1.0, 1.0, None, detach_reset, surrogate,
+                                 keep_graph, None)
+    return spikes
+
+
 def uses_fused_loop(neuron: torch.nn.Module, x_seq: torch.Tensor) -> bool:
     """Whether ``neuron`` runs the fused loop on ``x_seq``: not where SpikingJelly's CuPy kernels (or on
     2.x, its own CUDA kernels) run, nor where a case it does not cover is asked for (stored V sequence,

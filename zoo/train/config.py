@@ -21,7 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "recipe": None,
     "paper": {},
     "finetune": {},  # what `zoo finetune` chose and why, for the card
-    "model": {"name": None, "kwargs": {}, "head": "keep"},  # head: keep, reset, or the pretrained classes' new order
+    # head: keep, reset, or the pretrained classes' new order; from_ann: an ANN weight whose conversion starts
+    # the converted network model.name builds
+    "model": {"name": None, "kwargs": {}, "head": "keep", "from_ann": None},
     "data": {"name": None, "root": None, "kwargs": {}, "val_fraction": 0.1, "split_seed": 0, "num_workers": 0,
              "augment": {"hflip": False, "crop_padding": 0, "time_subsample": 0, "event_drop": 0.0,
                          "time_jitter": 0, "erase": 0.0}},
@@ -158,6 +160,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     head = config["model"]["head"]
     if not (head in ("keep", "reset") or (isinstance(head, list) and all(isinstance(i, int) for i in head))):
         raise RecipeError(f"model.head must be 'keep', 'reset' or a list of class indices, got {head!r}")
+    from_ann = config["model"]["from_ann"]
+    if from_ann is not None and not (isinstance(from_ann, str) and "." in from_ann):
+        raise RecipeError(f"model.from_ann must name an ANN weight (arch.tag), got {from_ann!r}")
     train = config["train"]
     for key, default in DEFAULTS["train"].items():  # a typo such as lr=abc fails here, naming the key
         value = train[key]

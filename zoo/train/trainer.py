@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..conversion.ifnet import ConvertedSNN
+from ..conversion.pipeline import start_from_ann
 from .activity import FiringRateMeter
 from ..data import holdout, load_dataset
 from ..data.augment import BatchAugment, time_major
@@ -135,7 +137,7 @@ class Trainer:
         num_classes = len(full_train.classes)
         kwargs = {"num_classes": num_classes, **config["model"]["kwargs"]}
         torch.manual_seed(train_cfg["seed"])
-        self.model = create_model(config["model"]["name"], **kwargs).to(self.device)
+        self.model = self._build_model(config["model"], kwargs)
         head = config["model"].get("head", "keep")  # configs assembled in code may leave it out
         if head == "reset":  # a pretrained read-out for other classes: start it afresh
             self.model.reset_classifier(num_classes)
@@ -191,6 +193,27 @@ class Trainer:
         self.step = 0
         self.best_val = -1.0
         self.since_best = 0  # validations since the best one, for early stopping
+
+    def _build_model(self, model_cfg: dict, kwargs: dict) -> torch.nn.Module:
+        """The recipe's network; with ``model.from_ann`` the converted network it names, filled with that
+        ANN weight's conversion (fine-tuning a converted SNN through time)."""
+        model = create_model(model_cfg["name"], **kwargs)
+        if isinstance(model, ConvertedSNN) and model.calibrated_T:
+            raise RecipeError(f"{model_cfg['name']} holds states calibrated per T ({', '.join(map(str, model.calibrated_T))}), "
+                              f"which loading would put back over the trained weights; fine-tune the conversion "
+                              f"from its ANN instead: model.name: {model_cfg['name'].partition('.')[0]} and "
+                              f"model.from_ann: the ANN weight")
+        from_ann = model_cfg.get("from_ann")  # configs assembled in code may leave it out
+        if from_ann:
+            if not isinstance(model, ConvertedSNN):
+                raise RecipeError(f"model.from_ann converts an ANN weight into a converted network "
+                                  f"(converted_resnet20); {model_cfg['name']} is not one")
+            images = torch.stack([self.train_set[i][0] for i in range(min(256, len(self.train_set)))])
+            try:
+                start_from_ann(model, create_model(from_ann), images)
+            except ValueError as error:
+                raise RecipeError(f"model.from_ann {from_ann}: {error}") from None
+        return model.to(self.device)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config["train"]
