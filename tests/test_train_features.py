@@ -10,6 +10,7 @@ from torch.optim.swa_utils import update_bn
 
 from conftest import tiny_recipe
 from zoo.errors import RecipeError
+from zoo.hub.publish import publish
 from zoo.train import Trainer, train
 from zoo.train.checkpoint import load_checkpoint
 from zoo.train.losses import build_loss, tet
@@ -55,7 +56,7 @@ def test_gradient_clipping_bounds_the_update(fmnist_root, tmp_path):
     assert 0 < (after - before).norm() <= 1e-6 * 1.001
 
 
-def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root, tmp_path):
+def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root, tmp_path, caplog):
     config = tiny_recipe(fmnist_root, epochs=1, loss="tet", ema_decay=0.5, label_smoothing=0.1, ema_bn_batches=0)
     summary = train(config, tmp_path, progress=False)
     assert summary["finished"] and summary["best_val_acc1"] > 0
@@ -63,6 +64,10 @@ def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root
     averaged = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
     assert all(torch.equal(best["model"][k], averaged[k]) for k in best["model"])
     assert not torch.equal(best["model"]["conv1.weight"], last["model"]["conv1.weight"])
+
+    with caplog.at_level(logging.WARNING, logger="zoo"):  # publishing last.pt says it holds the raw weights
+        publish(tmp_path / "checkpoints" / "last.pt", tag="raw", out_dir=tmp_path / "w", batch_size=50)
+    assert "last.pt holds the raw weights of a run that averaged them (train.ema_decay)" in caplog.text
 
 
 def test_the_ema_is_validated_with_batchnorm_statistics_measured_for_its_weights(fmnist_root, tmp_path):

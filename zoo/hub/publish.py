@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -18,6 +19,8 @@ from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .factory import create_model
 from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, sha256_of, weight_filename
+
+log = logging.getLogger("zoo")
 
 CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
 LICENSE = "MIT"
@@ -178,6 +181,9 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     check_tag(tag)
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
+    if state.get("ema") is not None:
+        log.warning("%s holds the raw weights of a run that averaged them (train.ema_decay); best.pt beside it "
+                    "holds the averaged weights it validated", checkpoint.name)
     config = state["config"]
     arch, data_cfg = config["model"]["name"].partition(".")[0], config["data"]
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
