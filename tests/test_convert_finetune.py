@@ -97,7 +97,7 @@ def test_misuses_of_from_ann_are_one_line(cifar_root, fmnist_root, tmp_path):
     with pytest.raises(RecipeError, match="converts an ANN weight into a converted network .* ann_resnet20 is not one"):
         trainer({"name": "ann_resnet20", "kwargs": {"width": 16}, "from_ann": ANN})
     with pytest.raises(RecipeError, match=f"model.from_ann {ANN}: the ANN does not fit the converted network to "
-                                          f"train: size mismatch for conv"):
+                                          f"train: conv1.weight is \\[16, 3, 3, 3\\] in the ANN, \\[8, 3, 3, 3\\] here"):
         trainer({"name": "converted_resnet20", "kwargs": {**SNN_KWARGS, "width": 8}, "from_ann": ANN})
     with pytest.raises(RecipeError, match=r"converted_resnet20.fmnist_erase holds states calibrated per T \(.*\), "
                                           r"which loading would put back over the trained weights"):

@@ -26,6 +26,7 @@ from conftest import REPO
 from event_files import random_events, write_nmnist_bin
 from zoo.cli import main
 from zoo.conversion import convert
+from zoo.conversion.pipeline import start_from_ann
 from zoo.data import load_dataset
 from zoo.data.augment import BatchAugment
 from zoo.data.emulator import EVENT_DTYPE, SaccadeEmulator
@@ -334,6 +335,13 @@ CASES = [
          ValueError, r"cannot convert: the BatchNorm 1 does not follow a convolution"),
     Case("conversion", "zero time steps", lambda c: convert(zoo.create_model("ann_resnet20", width=4), [torch.rand(2, 3, 32, 32)], T=0),
          ValueError, r"T must be positive numbers of time steps, got \[0\]"),
+    Case("conversion", "fine-tuning the conversion of an ANN of another width",
+         lambda c: start_from_ann(zoo.create_model("converted_resnet20", width=8, T=2), zoo.create_model("ann_resnet20", width=4),
+                                  torch.rand(2, 3, 32, 32)),
+         ValueError, r"the ANN does not fit the converted network to train: conv1.weight is \[4, 3, 3, 3\] in the ANN, \[8, 3, 3, 3\] here \(and 99 more\)"),
+    Case("training", "model.from_ann that names an architecture, not a weight",
+         lambda c: load_recipe(str(REPO / "recipes/converted_resnet20_qcfs_cifar10_t4.yaml"), ["model.from_ann=ann_resnet20"]),
+         RecipeError, r"model.from_ann must name an ANN weight \(arch.tag\), got 'ann_resnet20'"),
     Case("training", "a misspelt recipe key", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epoch=3"]),
          RecipeError, r"unknown recipe key 'train.epoch'; did you mean epochs"),
     Case("training", "zero epochs", lambda c: load_recipe(str(REPO / "recipes/stbp_fashion_mnist.yaml"), ["train.epochs=0"]),

@@ -133,9 +133,13 @@ def start_from_ann(snn: ConvertedSNN, ann: nn.Module, images: torch.Tensor) -> C
     states, since training changes the weights they would restore."""
     converted = convert(ann, [images], T=snn.T, threshold="qcfs" if uses_qcfs(ann) else "mse", calibrate="none",
                         bias_shift=snn.bias_shift)
-    try:
-        snn.net.load_state_dict(converted.net.state_dict())
-    except RuntimeError as error:
-        detail = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise ValueError(f"the ANN does not fit the converted network to train: {detail}") from None
+    own, theirs = snn.net.state_dict(), converted.net.state_dict()
+    differences = ([f"{key} is {list(theirs[key].shape)} in the ANN, {list(own[key].shape)} here"
+                    for key in own if key in theirs and own[key].shape != theirs[key].shape]
+                   + [f"{key} is missing from the ANN" for key in own if key not in theirs]
+                   + [f"the ANN has {key}, this network not" for key in theirs if key not in own])
+    if differences:
+        raise ValueError(f"the ANN does not fit the converted network to train: {differences[0]}"
+                         f"{f' (and {len(differences) - 1} more)' if len(differences) > 1 else ''}")
+    snn.net.load_state_dict(theirs)
     return snn
