@@ -68,6 +68,10 @@ def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root
     with caplog.at_level(logging.WARNING, logger="zoo"):  # publishing last.pt says it holds the raw weights
         publish(tmp_path / "checkpoints" / "last.pt", tag="raw", out_dir=tmp_path / "w", batch_size=50)
     assert "last.pt holds the raw weights of a run that averaged them (train.ema_decay)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        publish(tmp_path / "checkpoints" / "best.pt", tag="averaged", out_dir=tmp_path / "w", batch_size=50)
+    assert "raw weights" not in caplog.text
 
 
 def test_the_ema_is_validated_with_batchnorm_statistics_measured_for_its_weights(fmnist_root, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -40,10 +41,11 @@ class IFNeuron(nn.Module):
     spike count round rather than floor ``a T / threshold``. A ``static_input`` neuron receives one
     ``[B, ...]`` current that is the same at every step.
 
-    Where gradients are asked for (fine-tuning the converted network through time), the neuron runs the
+    In training mode with gradients (fine-tuning the converted network through time), the neuron runs the
     same dynamics scaled to threshold 1 through the zoo's fused loop, with ``surrogate`` for the spike's
-    derivative in those units and the reset detached (the hybrid training of Rathi et al., ICLR 2020);
-    without gradients it runs the exact loop below."""
+    derivative by ``v / threshold`` and the reset detached (the hybrid training of Rathi et al., ICLR 2020);
+    the division may round a spike differently. In eval mode or without gradients it runs the exact loop
+    below, which passes no gradient."""
 
     def __init__(self, shape: tuple[int, ...], T: int = 32, bias_shift: bool = True,
                  surrogate: nn.Module | None = None):
@@ -71,7 +73,7 @@ class IFNeuron(nn.Module):
             steps = drive.unsqueeze(0).expand(self.T, *drive.shape)
         else:
             steps = self.drive(current.view(self.T, -1, *current.shape[1:]))
-        if torch.is_grad_enabled() and steps.requires_grad:
+        if self.training and torch.is_grad_enabled() and steps.requires_grad:
             return self._differentiable(steps).flatten(0, 1)
         v = self.v_init.expand(steps.shape[1:]).clone()
         out = torch.empty_like(steps)
@@ -127,6 +129,8 @@ class ConvertedSNN(nn.Module):
         self.head = f"net.{ann.head}" if getattr(ann, "head", "") else ""
         self._T = T
         self.bias_shift = bias_shift
+        self.from_qcfs = any(isinstance(m, QCFS) for m in ann.modules())  # its neurons are the QCFS ones
+        self._warned_calibrated = False
         self.calibration_seconds: dict[int, float] = {}  # what calibrating each T cost (set by convert)
         shapes = relu_shapes(ann)
         for name, shape in shapes.items():
@@ -188,6 +192,12 @@ class ConvertedSNN(nn.Module):
                 live[key].copy_(value)
         return chosen
 
+    def drop_calibration(self) -> None:
+        """Forget the states calibrated per ``T`` and keep the network as it now is, for every ``T``: before
+        training it, since loading a file or setting ``T`` would otherwise put a calibrated state back over
+        the trained weights."""
+        self.calibrated = nn.ModuleDict()
+
     def neuron_card(self) -> tuple[dict, dict]:
         """The neuron and surrogate a weight's card names (the IF neurons are not SpikingJelly nodes)."""
         surrogate = self.neurons()[0].surrogate if self.neurons() else build_surrogate(DEFAULT_SURROGATE)
@@ -223,6 +233,12 @@ class ConvertedSNN(nn.Module):
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, ...]`` read-outs, in chunks of about :data:`STEP_CHUNK` images x steps."""
         self.check_input(x)
+        if self.training and torch.is_grad_enabled() and self.calibrated and not self._warned_calibrated:
+            self._warned_calibrated = True
+            warnings.warn(f"training a converted network that holds states calibrated for T="
+                          f"{', '.join(map(str, self.calibrated_T))}: loading it or setting T puts one back over the "
+                          f"trained weights; call drop_calibration() first (or model.eval() to evaluate)",
+                          UserWarning, stacklevel=2)
         chunk = self.chunk_images
         return torch.cat([self._steps(part, self.static_stem) for part in x.split(chunk)], dim=1)
 

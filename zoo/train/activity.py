@@ -103,7 +103,7 @@ class FiringRateMeter:
 
     def _hook(self, module: nn.Module, inputs, output) -> None:
         if module.training and isinstance(output, torch.Tensor):
-            self.spikes = self.spikes + output.detach().sum(dtype=torch.float32)
+            self.spikes = self.spikes + torch.count_nonzero(output.detach())  # a converted SNN's spikes carry their threshold
             self.count += output.numel()
 
     def pop(self) -> float | None:

@@ -139,6 +139,9 @@ class Trainer:
         torch.manual_seed(train_cfg["seed"])
         self.model = self._build_model(config["model"], kwargs)
         head = config["model"].get("head", "keep")  # configs assembled in code may leave it out
+        if head != "keep" and not hasattr(self.model, "reset_classifier"):
+            raise RecipeError(f"model.head {head!r} replaces or reorders the read-out, which "
+                              f"{type(self.model).__name__} cannot; use head: keep")
         if head == "reset":  # a pretrained read-out for other classes: start it afresh
             self.model.reset_classifier(num_classes)
         elif isinstance(head, list):  # the pretrained classes, listed in the data's order
@@ -208,6 +211,9 @@ class Trainer:
             if not isinstance(model, ConvertedSNN):
                 raise RecipeError(f"model.from_ann converts an ANN weight into a converted network "
                                   f"(converted_resnet20); {model_cfg['name']} is not one")
+            if "." in model_cfg["name"]:
+                raise RecipeError(f"model.from_ann starts from an ANN's conversion, so model.name names the "
+                                  f"architecture ({model_cfg['name'].partition('.')[0]}), not a weight")
             images = torch.stack([self.train_set[i][0] for i in range(min(256, len(self.train_set)))])
             try:
                 start_from_ann(model, create_model(from_ann), images)
