@@ -148,7 +148,7 @@ def test_a_qcfs_network_converts_to_its_thresholds_and_the_state_round_trips():
     assert [float(n.threshold[0]) for n in neurons] == pytest.approx(lambdas)
     assert all(not n.bias_shift and torch.allclose(n.v_init, n.threshold[0] / 2) for n in neurons)
     loaded = create_model("converted_resnet20", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
-                          qcfs_levels=4, T=8, calibrated_T=(4, 8))
+                          qcfs_levels=4, T=8, calibrated_T=(4, 8)).eval()
     loaded.load_state_dict(snn.state_dict())
     x = torch.rand(5, 1, 12, 12)
     for T in (4, 8):

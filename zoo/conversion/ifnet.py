@@ -226,6 +226,12 @@ class ConvertedSNN(nn.Module):
                 first.static_input = False
 
     @property
+    def check_cost(self) -> int:
+        """What an image costs against a CNN's at T=4: every layer runs at every one of ``T`` steps, so a card's
+        quick check covers ``T / 4`` times fewer images (:func:`zoo.hub.publish.check_samples`)."""
+        return max(1, self.T // 4)
+
+    @property
     def chunk_images(self) -> int:
         """Images per forward chunk (a progress bar counts a batch's layers chunk by chunk)."""
         return max(1, STEP_CHUNK // self.T)
