@@ -3,7 +3,6 @@ neurons, run on all ``T * B`` images, so the ratio is the price of the neurons a
 what the SNN saves by running its stem once on a static image."""
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

@@ -133,11 +133,12 @@ def start_from_ann(snn: ConvertedSNN, ann: nn.Module, images: torch.Tensor) -> C
     states, since training changes the weights they would restore."""
     if isinstance(ann, ConvertedSNN):
         raise ValueError("it is a converted SNN already; name the ANN weight it was converted from")
-    if uses_qcfs(ann) != snn.from_qcfs:
-        have, want = ("QCFS", "ReLU") if uses_qcfs(ann) else ("ReLU", "QCFS")
+    qcfs = uses_qcfs(ann)
+    if qcfs != snn.from_qcfs:
+        have, want = ("QCFS", "ReLU") if qcfs else ("ReLU", "QCFS")
         raise ValueError(f"the ANN has {have} activations and the converted network to train was built for {want} "
                          f"ones (set its activation argument, model.kwargs.activation, to the ANN's)")
-    converted = convert(ann, [images], T=snn.T, threshold="qcfs" if uses_qcfs(ann) else "mse", calibrate="none",
+    converted = convert(ann, [images], T=snn.T, threshold="qcfs" if qcfs else "mse", calibrate="none",
                         bias_shift=snn.bias_shift)
     own, theirs = snn.net.state_dict(), converted.net.state_dict()
     differences = ([f"{key} is {list(theirs[key].shape)} in the ANN, {list(own[key].shape)} here"

@@ -253,8 +253,8 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     load_into(fresh, weights)  # the file must load through the normal, verified path
     full = evaluate(fresh, test_set, batch_size=batch_size, seed=card["eval"]["seed"], desc="test",
                     per_sample=True)
-    head = full["per_sample"][:check_samples(model.T, getattr(model, "check_cost", 1))]  # what `zoo eval --limit`
-    # re-measures quickly
+    # the slice `zoo eval --limit` re-measures quickly
+    head = full["per_sample"][:check_samples(model.T, getattr(model, "check_cost", 1))]
     card["metrics"] = {"acc1": full["acc1"], "num_samples": full["num_samples"], "split": "test"}
     card["check"] = {"acc1": round(100.0 * sum(head) / len(head), 2), "num_samples": len(head)}
     if also:
