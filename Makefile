@@ -17,7 +17,7 @@ SJ2_TESTS := tests/test_neurons.py tests/test_fused_neurons.py tests/test_models
 	tests/test_ltsnn_neuron.py tests/test_ssgd.py tests/test_relpsp.py tests/test_hub.py tests/test_gradients.py \
 	tests/test_spikformer.py
 
-.PHONY: setup demo test test-pinned test-sj2 docs clean
+.PHONY: setup demo test test-pinned test-sj2 test-gpu docs clean
 
 setup: $(VENV)/.installed $(FASHION_MNIST)
 
@@ -48,6 +48,12 @@ test-pinned: setup
 
 test-sj2: setup $(SJ2_VENV)/.installed
 	$(SJ2_PY) -m pytest -p no:cacheprovider $(SJ2_TESTS)
+
+# on a CUDA machine: CuPy against torch kernels (neurons, whole networks, shipped weights), then their speed
+test-gpu: setup
+	PIP_NO_CACHE_DIR=1 $(PY) -m pip install -q --disable-pip-version-check -e '.[cuda]' -c constraints/pinned.txt
+	$(PY) -m pytest -p no:cacheprovider -rs tests/test_backend_gpu.py
+	$(PY) -m zoo bench --suite backend --device cuda
 
 # the documentation site (Material for MkDocs) into site/; the tests build it with --strict too
 docs: setup

@@ -67,11 +67,26 @@ def test_backend_suite_says_why_it_is_skipped_on_cpu(tmp_path):
         pytest.skip("a GPU is present")
     assert rows[0]["case"].startswith("skipped: needs a CUDA GPU")
     assert "-  skipped" in format_rows(rows)
-    write_report({"command": "python -m zoo bench --suite backend", "rows": rows,
-                  "machine": {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}}, tmp_path)
+    machine = {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}
+    write_report({"command": "python -m zoo bench --suite backend", "rows": rows, "machine": machine}, tmp_path)
     assert "skipped" in (tmp_path / "bench.md").read_text()
-    command = {"command": "python -m zoo bench --suite backend"}
-    assert json.loads((tmp_path / "results.json").read_text())["rows"] == [{**row, **command} for row in rows]
+    recorded = {"command": "python -m zoo bench --suite backend", "machine": machine}
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == [{**row, **recorded} for row in rows]
+
+
+def test_a_suite_skipped_on_a_cpu_keeps_the_rows_a_gpu_measured(tmp_path):
+    gpu = {"cpu": "x86_64", "cores": 16, "torch": "2.11", "gpu": "NVIDIA H100"}
+    cpu = {"cpu": "x86_64", "cores": 2, "torch": "2.14", "gpu": None}
+    write_report({"command": "python -m zoo bench --suite backend --device cuda", "machine": gpu,
+                  "rows": [{"suite": "backend", "case": "lif", "ratio": 2.0}]}, tmp_path)
+    write_report({"command": "python -m zoo bench", "machine": cpu,
+                  "rows": [{"suite": "amp", "case": "a", "ratio": 1.5},
+                           {"suite": "backend", "case": "skipped: needs a CUDA GPU"}]}, tmp_path)
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [(row["suite"], row["case"], row["machine"]["gpu"]) for row in rows] == [
+        ("amp", "a", None), ("backend", "lif", "NVIDIA H100")]
+    assert ("Written by `python -m zoo bench` on x86_64 (2 cores, torch 2.14); `python -m zoo bench --suite "
+            "backend --device cuda` on x86_64 (16 cores, torch 2.11, NVIDIA H100)") in (tmp_path / "bench.md").read_text()
 
 
 def test_writing_one_suite_keeps_the_other_suites_rows(tmp_path):
@@ -82,9 +97,10 @@ def test_writing_one_suite_keeps_the_other_suites_rows(tmp_path):
     write_report({"command": "python -m zoo bench --suite sparse", "machine": machine,
                   "rows": [{"suite": "sparse", "case": "s", "ratio": 4.0}]}, tmp_path)
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-    assert rows == [{"suite": "amp", "case": "a", "ratio": 1.5, "command": "python -m zoo bench"},
-                    {"suite": "sparse", "case": "s", "ratio": 4.0, "command": "python -m zoo bench --suite sparse"}]
-    assert "Written by `python -m zoo bench`, `python -m zoo bench --suite sparse`" in (tmp_path / "bench.md").read_text()
+    assert rows == [{"suite": "amp", "case": "a", "ratio": 1.5, "command": "python -m zoo bench", "machine": machine},
+                    {"suite": "sparse", "case": "s", "ratio": 4.0, "command": "python -m zoo bench --suite sparse",
+                     "machine": machine}]
+    assert "Written by `python -m zoo bench`, `python -m zoo bench --suite sparse` on x" in (tmp_path / "bench.md").read_text()
 
 
 def test_conversion_suite_times_the_fast_path_against_the_plain_one(monkeypatch):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
-from .runtime import keep_freed_memory, set_threads, use_huge_pages
+from .runtime import default_device, keep_freed_memory, set_threads, use_huge_pages
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
@@ -42,7 +42,8 @@ def _cmd_bench(args) -> int:
             if not args.json:
                 print(format_rows([row]), flush=True)
     command = "python -m zoo bench" + "".join(f" --suite {name}" for name in args.suite or []) + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + (f" --threads {args.threads}" if args.threads else "")
+        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + (f" --threads {args.threads}" if args.threads else "") + \
+        (f" --device {args.device}" if args.device != "cpu" else "")
     result = {"command": command, "machine": machine(), "rows": rows}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -170,7 +171,7 @@ def _cmd_eval(args) -> int:
     print(f"{weights.name}: {weights.file_path()} (card {weights.card_path})", flush=True)
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
                               limit=args.limit, batch_size=args.batch_size, activity=args.activity,
-                              plots=args.plots, T=args.T)
+                              plots=args.plots, T=args.T, device=args.device or default_device())
     card = result.pop("card_metrics", None)
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write firing_rates.png, raster.png, confusion.png and activity.json into DIR")
     p.add_argument("--T", type=_positive_int, default=None, help="time steps (default: the card's)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("convert", help="convert a trained ReLU network (ann_* checkpoint) into an IF SNN and "

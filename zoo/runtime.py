@@ -82,3 +82,10 @@ def use_huge_pages() -> bool:
         return False
     os.environ.setdefault(_TORCH_THP_SWITCH, "1")
     return os.environ[_TORCH_THP_SWITCH] == "1"
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``: where ``zoo train`` and ``zoo eval`` run unless told."""
+    import torch  # not at the top: this module must be importable before torch (prefer_passive_openmp)
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

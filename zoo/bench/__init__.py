@@ -99,15 +99,37 @@ def commands(result: dict) -> list[str]:
 
 def merge_previous(result: dict, previous: Path) -> dict:
     """``result`` with the rows of the suites it did not run kept from the ``previous`` results.json, so
-    re-measuring one suite does not drop the others; every row names the command that measured it."""
-    rows = [{**row, "command": result["command"]} for row in result["rows"]]
+    re-measuring one suite does not drop the others; every row names the command and the machine that
+    measured it. A suite skipped here (the GPU suite on a CPU) keeps the rows another machine measured."""
+    rows = [{**row, "command": result["command"], "machine": result["machine"]} for row in result["rows"]]
     if previous.is_file():
         earlier = json.loads(previous.read_text())
+        earlier_rows = [{**row, "command": row.get("command", earlier["command"]),
+                         "machine": row.get("machine", earlier["machine"])}
+                        for row in earlier["rows"] if row["suite"] in SUITES]
+        measured_before = {row["suite"] for row in earlier_rows if "ratio" in row}
+        rows = [row for row in rows if "ratio" in row or row["suite"] not in measured_before]
         measured = {row["suite"] for row in rows}
-        rows += [{**row, "command": row.get("command", earlier["command"])} for row in earlier["rows"]
-                 if row["suite"] not in measured and row["suite"] in SUITES]
+        rows += [row for row in earlier_rows if row["suite"] not in measured]
     rows.sort(key=lambda row: SUITES.index(row["suite"]))
     return {**result, "rows": rows}
+
+
+def describe_machine(machine: dict) -> str:
+    return (f"{machine['cpu']} ({cores(machine)}, torch {machine['torch']}"
+            + (f", {machine['gpu']}" if machine.get("gpu") else "") + ")")
+
+
+def measured_by(result: dict, suffix: str = "") -> str:
+    """The commands behind a result's rows, in row order, grouped by the machine that ran them:
+    "`a`, `b` on <machine>; `c` on <gpu machine>" (``suffix`` follows each command)."""
+    by_machine: dict[str, list[str]] = {}
+    for row in result["rows"]:
+        commands_here = by_machine.setdefault(describe_machine(row.get("machine", result["machine"])), [])
+        command = f"`{row.get('command', result['command'])}{suffix}`"
+        if command not in commands_here:
+            commands_here.append(command)
+    return "; ".join(f"{', '.join(commands_here)} on {machine}" for machine, commands_here in by_machine.items())
 
 
 def write_report(result: dict, out: Path) -> None:
@@ -117,10 +139,8 @@ def write_report(result: dict, out: Path) -> None:
     result = merge_previous(result, out / "results.json")
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = result["rows"]
-    md = [f"# Benchmarks\n\nWritten by {', '.join(f'`{c}`' for c in commands(result))} on {result['machine']['cpu']} "
-          f"({cores(result['machine'])}, torch {result['machine']['torch']}"
-          + (f", {result['machine']['gpu']}" if result["machine"]["gpu"] else "") + "). Every ratio is the median of "
-          "per-repeat ratios of two candidates timed in turn in the same run.\n",
+    md = [f"# Benchmarks\n\nWritten by {measured_by(result)}. Every ratio is the median of per-repeat ratios of two "
+          "candidates timed in turn in the same run.\n",
           "| suite | case | ratio | medians |", "|---|---|---|---|"]
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"

@@ -111,10 +111,11 @@ def best_test_epoch(test_by_epoch: dict) -> dict | None:
 
 def evaluate_weights(name: str, dataset: str | None = None, root: str | None = None, split: str = "test",
                      limit: int | None = None, batch_size: int | None = None, progress: bool = True,
-                     activity: bool = False, plots: str | Path | None = None, T: int | None = None) -> dict:
+                     activity: bool = False, plots: str | Path | None = None, T: int | None = None,
+                     device: str | torch.device = "cpu") -> dict:
     """Evaluate the shipped weight ``name`` exactly as its card was made (same seed and batch size);
     with ``activity`` also firing rates, SynOps and energy, with ``plots`` their pictures in that folder;
-    ``T`` runs the network for another number of steps than its card's."""
+    ``T`` runs the network for another number of steps than its card's, on ``device``."""
     weights = get_weights(name)
     card = weights.meta
     try:
@@ -126,8 +127,8 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
                          f"that encode images over T steps") from None
     eval_cfg = card.get("eval", {})
     data = card_dataset(card, dataset, root, split)
-    result = evaluate(model, data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
-                      seed=eval_cfg.get("seed", 0), limit=limit, progress=progress,
+    result = evaluate(model.to(device), data, batch_size=batch_size or eval_cfg.get("batch_size", 500),
+                      seed=eval_cfg.get("seed", 0), limit=limit, device=device, progress=progress,
                       per_sample=plots is not None, activity=activity or plots is not None)
     label = with_copy(dataset or card["dataset"], getattr(data, "copy", None))
     if plots is not None:

@@ -158,13 +158,9 @@ def render_bench(repo: Path = REPO) -> str:
         return "\n".join([BENCH_START, "No benchmark results yet: run `python -m zoo bench --write docs/bench`.",
                           BENCH_END])
     result = json.loads(path.read_text())
-    machine = result["machine"]
-    from ..bench import commands, cores
+    from ..bench import measured_by
 
-    measured_by = ", ".join(f"`{command} --write docs/bench`" for command in commands(result))
-    lines = [BENCH_START, f"Measured by {measured_by} on {machine['cpu']} "
-             f"({cores(machine)}, torch {machine['torch']}" + (f", {machine['gpu']}" if machine["gpu"] else "")
-             + "):", "", "| suite | case | ratio |", "|---|---|---|"]
+    lines = [BENCH_START, f"Measured by {measured_by(result, ' --write docs/bench')}:", "", "| suite | case | ratio |", "|---|---|---|"]
     for row in result["rows"]:
         lines.append(f"| {row['suite']} | {row['case']} | {row['ratio']:.2f} |" if "ratio" in row
                      else f"| {row['suite']} | {row['case']} | - |")
