@@ -153,3 +153,13 @@ def test_start_from_ann_searches_thresholds_for_a_relu_network():
     with torch.no_grad():
         assert torch.equal(snn.eval()(images), reference(images))
     assert snn.calibrated_T == ()
+
+
+def test_sweeping_a_fine_tuned_conversion_points_to_zoo_eval():
+    from zoo.conversion.publish import sweep_weights
+    from zoo.hub import get_weights
+
+    with pytest.raises(ValueError, match=r"converted_resnet20.cifar10_qcfs_t4 was trained through time at T=4 from "
+                                         r"the conversion of ann_resnet20.cifar10_qcfs_leg1: it has no calibrated "
+                                         r"states to sweep; measure another T with zoo eval "):
+        sweep_weights(get_weights("converted_resnet20.cifar10_qcfs_t4"), (8,))

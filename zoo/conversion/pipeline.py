@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..hub.checkpoints import state_dict_differences
 from ..models.base import copy_replacing
 from ..models.qcfs import QCFS
 from .calibration import calibrate_potentials, calibrate_weights, relu_activations, set_thresholds
@@ -141,10 +142,11 @@ def start_from_ann(snn: ConvertedSNN, ann: nn.Module, images: torch.Tensor) -> C
     converted = convert(ann, [images], T=snn.T, threshold="qcfs" if qcfs else "mse", calibrate="none",
                         bias_shift=snn.bias_shift)
     own, theirs = snn.net.state_dict(), converted.net.state_dict()
+    found = state_dict_differences(own, theirs)
     differences = ([f"{key} is {list(theirs[key].shape)} in the ANN, {list(own[key].shape)} here"
-                    for key in own if key in theirs and own[key].shape != theirs[key].shape]
-                   + [f"{key} is missing from the ANN" for key in own if key not in theirs]
-                   + [f"the ANN has {key}, this network not" for key in theirs if key not in own])
+                    for key in found.wrong_shape]
+                   + [f"{key} is missing from the ANN" for key in found.missing]
+                   + [f"the ANN has {key}, this network not" for key in found.unexpected])
     if differences:
         raise ValueError(f"the ANN does not fit the converted network to train: {differences[0]}"
                          f"{f' (and {len(differences) - 1} more)' if len(differences) > 1 else ''}")

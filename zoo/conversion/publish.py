@@ -93,6 +93,10 @@ def sweep_weights(weights: Weights, sweep: tuple[int, ...], test_set=None, batch
     nearest calibrated state) and record each result in its card as soon as it is measured, so an
     interrupted sweep keeps what it finished."""
     card = dict(weights.meta)
+    if "conversion" not in card and card.get("converted_from"):
+        raise ValueError(f"{weights.name} was trained through time at T={card['T']} from the conversion of "
+                         f"{card['converted_from']}: it has no calibrated states to sweep; measure another T "
+                         f"with zoo eval {weights.name} --T N")
     if "conversion" not in card:
         raise ValueError(f"{weights.name} is not a converted SNN (its card has no conversion record)")
     if any(t < 1 for t in sweep):

@@ -7,6 +7,7 @@ import argparse
 import pickle
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -67,6 +68,24 @@ def _is_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
+@dataclass(frozen=True)
+class StateDictDifferences:
+    """How a state dict differs from a model's own: keys it lacks and wrong-shaped ones in the model's
+    order, keys the model lacks in the state's order."""
+    missing: list[str]
+    unexpected: list[str]
+    wrong_shape: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.wrong_shape)
+
+
+def state_dict_differences(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> StateDictDifferences:
+    return StateDictDifferences(missing=[key for key in own if key not in state],
+                                unexpected=[key for key in state if key not in own],
+                                wrong_shape=[key for key in own if key in state and own[key].shape != state[key].shape])
+
+
 def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     """Load a user's weight file into ``model`` (stem/head adapted as for shipped weights); any
     other mismatch is a :class:`~zoo.errors.WeightsError` naming the first differing keys. The SEW
@@ -74,13 +93,11 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
     raw = read_state_dict(path)
     refuse_non_finite(raw, path)
     state = adapt_state_dict(model, from_authors_layout(model, raw))
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
+    differences = state_dict_differences(model.state_dict(), state)
+    if differences:
         parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+                 for label, keys in (("missing", differences.missing), ("unexpected", differences.unexpected),
+                                     ("wrong shape", differences.wrong_shape)) if keys]
         raise WeightsError(f"{Path(path).name} does not fit {type(model).__name__}: {'; '.join(parts)}")
     model.load_state_dict(state)
     _warn_about_iand_order(model, path)
