@@ -297,3 +297,27 @@ def test_accuracy_against_T_needs_a_conversion_record(tmp_path):
     with pytest.raises(ValueError, match=r"stbp_cnn.fmnist_t8 is not a converted SNN"):
         plot_accuracy_vs_T({"arch": "stbp_cnn", "tag": "fmnist_t8"}, tmp_path / "T.png")
     assert not (tmp_path / "T.png").exists()
+
+
+def test_zoo_convert_takes_a_published_ann_weight_as_its_run(ann_run, tmp_path, monkeypatch):
+    """Converting the published weight gives the tensors and card that converting its run's checkpoint gives,
+    so a conversion needs no run folder once the ANN is published."""
+    from safetensors.torch import load_file
+
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    assert main(["publish", str(ann_run / "checkpoints" / "best.pt"), "--tag", "tiny_ann", "--out", str(tmp_path)]) == 0
+    common = ["--T", "4", "--calibrate", "bias", "--calibration-images", "40", "--out-dir", str(tmp_path)]
+    assert main(["convert", str(ann_run / "checkpoints" / "best.pt"), "--tag", "from_run", *common]) == 0
+    assert main(["convert", "ann_resnet20.tiny_ann", "--tag", "from_weight", *common]) == 0
+    from_run, from_weight = (json.loads((tmp_path / f"converted_resnet20.{tag}.json").read_text())
+                             for tag in ("from_run", "from_weight"))
+    tensors = [load_file(tmp_path / card["file"]) for card in (from_run, from_weight)]
+    assert tensors[0].keys() == tensors[1].keys() and all(torch.equal(tensors[0][k], tensors[1][k]) for k in tensors[0])
+    assert from_run["metrics"] == from_weight["metrics"]
+    assert from_run["conversion"]["from"] == "ann_resnet20" and from_weight["conversion"]["from"] == "ann_resnet20.tiny_ann"
+    for key in ("kwargs", "dataset", "data_source", "train", "versions", "eval", "recipe", "paper", "finetuned_from"):
+        assert from_run[key] == from_weight[key], key
+    with pytest.raises(zoo.errors.UnknownModelError, match="no weights named 'ann_resnet20.tiny_an'"):
+        main(["convert", "ann_resnet20.tiny_an", "--tag", "x", "--debug"])

@@ -457,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert a trained ReLU network (ann_* checkpoint) into an IF SNN and "
                                        "publish it with its accuracy against T")
-    p.add_argument("checkpoint", help="an ann_* training checkpoint, or a published converted_* weight name "
+    p.add_argument("checkpoint", help="an ann_* training checkpoint or published weight name (e.g. "
+                                       "ann_resnet20.cifar10_qcfs_leg1), or a published converted_* weight name "
                                        "whose --sweep to extend")
     p.add_argument("--tag", default=None)
     p.add_argument("--T", type=_steps_list, default="8,16,32", help="calibrate and measure at each of these T (comma-separated); "

@@ -13,9 +13,9 @@ from ..data import load_dataset
 from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..hub.factory import create_model
-from ..hub.publish import card_dataset, check_tag, publish_model, write_card
+from ..hub.publish import card_dataset, card_root, check_tag, publish_model, write_card
 from ..hub.registry import model_entry
-from ..hub.weights import REPO_WEIGHTS, Weights, load_into
+from ..hub.weights import REPO_WEIGHTS, Weights, get_weights, load_into
 from .ifnet import nearest_calibrated
 from .pipeline import CALIBRATIONS, PIPELINES, convert, uses_qcfs
 
@@ -39,20 +39,43 @@ def resolve_pipeline(calibrate: str, weight_steps: int | None) -> tuple[str, int
     return calibrate, weight_steps or 0
 
 
+def run_of_weights(name: str) -> tuple[dict, dict, str]:
+    """A published ANN weight as the training run it came from: the checkpoint-like state (its recipe's
+    configuration as the card records it), the run record, and the weight's full name."""
+    weights = get_weights(name)
+    card = weights.meta
+    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "val_acc1")}
+    config = {"model": {"name": card.get("finetuned_from") or card["arch"], "kwargs": card["kwargs"]},
+              "data": {"name": card["dataset"], "kwargs": card.get("dataset_kwargs", {}), "root": card_root(card),
+                       "val_fraction": train["val_fraction"], "augment": train.get("augment", {})},
+              "train": {**train, "eval_seed": card["eval"]["seed"]},
+              "recipe": card.get("recipe", ""), "paper": card.get("paper", {}),
+              **({"finetune": card["finetune"]} if card.get("finetune") else {})}
+    state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1")}
+    run = {"device": train.get("device", "not recorded"), "versions": card.get("versions"),
+           "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {}}
+    return state, run, weights.name
+
+
 def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8, 16, 32),
                        threshold: str | float | None = None, calibrate: str = "advanced", weight_steps: int | None = None,
                        calibration_images: int = 512, sweep: tuple[int, ...] = (), out_dir: str | Path | None = None,
                        default: bool = False, batch_size: int = 500, progress: bool = True) -> dict:
-    """Convert the ANN of ``checkpoint`` (an ``ann_*`` training run), calibrated for every ``T``, and publish
-    it as ``converted_*.<tag>`` whose own ``T`` is the largest; ``sweep`` adds uncalibrated ``T`` to the card.
-    ``threshold`` None: the trained thresholds of a QCFS network, searched ones (``"mse"``) for ReLU."""
+    """Convert the ANN of ``checkpoint`` (an ``ann_*`` training run, or a published ``ann_*`` weight's name),
+    calibrated for every ``T``, and publish it as ``converted_*.<tag>`` whose own ``T`` is the largest;
+    ``sweep`` adds uncalibrated ``T`` to the card. ``threshold`` None: the trained thresholds of a QCFS
+    network, searched ones (``"mse"``) for ReLU."""
     check_tag(tag)
     calibrate, weight_steps = resolve_pipeline(calibrate, weight_steps)
     T = tuple(sorted(set(T)))
     if not T or any(t < 1 for t in (*T, *sweep)):
         raise ValueError(f"time steps must be positive, got T={list(T)} and sweep {list(sweep)}")
-    checkpoint = Path(checkpoint)
-    state = load_checkpoint(checkpoint)
+    if Path(checkpoint).exists() or not str(checkpoint).startswith("ann_"):
+        state, run, source = load_checkpoint(Path(checkpoint)), None, None
+        run_dir = Path(checkpoint).parent.parent
+    else:  # a published weight: its card says how it was trained and on which data
+        state, run, source = run_of_weights(str(checkpoint))
+        run_dir = None
     config = state["config"]
     ann_arch = config["model"]["name"].partition(".")[0]
     if not ann_arch.startswith("ann_"):
@@ -64,7 +87,7 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
     train_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="train", **data_kwargs)
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_kwargs)
     ann_kwargs = {"num_classes": len(test_set.classes), **config["model"]["kwargs"]}
-    ann = model_from_checkpoint(state, len(test_set.classes))
+    ann = create_model(source) if source else model_from_checkpoint(state, len(test_set.classes))
     seed = config["train"]["eval_seed"]
     ann_acc1 = evaluate(ann, test_set, batch_size=batch_size, seed=seed, progress=progress, desc="ANN test")["acc1"]
     qcfs = uses_qcfs(ann)
@@ -77,12 +100,12 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
                                                                                         f"percentile {threshold}"),
               "calibrate": calibrate,
               "weight_steps": weight_steps, "calibration_images": calibration_images}
-    conversion = {"from": ann_arch, "ann_acc1": ann_acc1, "bias_shift": not qcfs, "reset": "soft (subtract threshold)",
+    conversion = {"from": source or ann_arch, "ann_acc1": ann_acc1, "bias_shift": not qcfs, "reset": "soft (subtract threshold)",
                   **method, "per_T": {str(t): {"calibrated": True, "calibration_s": snn.calibration_seconds[t]}
                                       for t in T}}
     card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T[-1], "calibrated_T": list(T)}, state,
-                         checkpoint.parent.parent, test_set, out_dir=out_dir, default=default,
-                         batch_size=batch_size, extra={"conversion": conversion})
+                         run_dir, test_set, out_dir=out_dir, default=default, batch_size=batch_size,
+                         extra={"conversion": conversion}, run=run)
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
     return sweep_weights(weights, (*T, *sweep), test_set, batch_size=batch_size, progress=progress)
 

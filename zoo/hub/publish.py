@@ -194,12 +194,14 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
                          default=default, batch_size=batch_size, url=url, also=also)
 
 
-def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, state: dict, run_dir: Path,
+def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, state: dict, run_dir: Path | None,
                   test_set, out_dir: str | Path | None = None, default: bool = False, batch_size: int = 500,
-                  url: str = "", extra: dict | None = None, also: dict[str, str | None] | None = None) -> dict:
+                  url: str = "", extra: dict | None = None, also: dict[str, str | None] | None = None,
+                  run: dict | None = None) -> dict:
     """Write ``model`` (built as ``arch(**kwargs)``) as a hub weight; ``state`` is the training checkpoint
-    it comes from (config, best epoch), ``extra`` more card fields, ``also`` more datasets to measure (see
-    :func:`publish`). The card's metrics come from evaluating the written file."""
+    it comes from (config, best epoch), ``run`` its run's record (else read from ``run_dir``), ``extra``
+    more card fields, ``also`` more datasets to measure (see :func:`publish`). The card's metrics come
+    from evaluating the written file."""
     check_tag(tag)
     config = state["config"]
     data_cfg, train_cfg = config["data"], config["train"]
@@ -215,7 +217,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
             stale.unlink()
 
     neuron, surrogate = describe_neuron(model)
-    run = _run_record(run_dir)
+    run = run or _run_record(run_dir)
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
