@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import DatasetNotFoundError, RecipeError, UnknownModelError, WeightsError, ZooError
-from .runtime import default_device, keep_freed_memory, set_threads, use_huge_pages
+from .runtime import keep_freed_memory, resolve_device, set_threads, use_huge_pages
 
 USAGE_ERRORS = (UnknownModelError, RecipeError, ValueError, TypeError)
 
@@ -171,7 +171,7 @@ def _cmd_eval(args) -> int:
     print(f"{weights.name}: {weights.file_path()} (card {weights.card_path})", flush=True)
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
                               limit=args.limit, batch_size=args.batch_size, activity=args.activity,
-                              plots=args.plots, T=args.T, device=args.device or default_device())
+                              plots=args.plots, T=args.T, device=resolve_device(args.device))
     card = result.pop("card_metrics", None)
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"

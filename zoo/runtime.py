@@ -84,8 +84,22 @@ def use_huge_pages() -> bool:
     return os.environ[_TORCH_THP_SWITCH] == "1"
 
 
-def default_device() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``: where ``zoo train`` and ``zoo eval`` run unless told."""
+def resolve_device(device: str | None = None):
+    """``device`` as a ``torch.device`` (None: cuda when a GPU is visible, else cpu), refused in one line
+    when this machine does not have it."""
     import torch  # not at the top: this module must be importable before torch (prefer_passive_openmp)
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device} is not available: torch sees no CUDA GPU on this machine")
+        if chosen.index is not None and chosen.index >= count:
+            raise ValueError(f"device {device} is not available: torch sees {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    return chosen

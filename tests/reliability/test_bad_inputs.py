@@ -375,6 +375,10 @@ CLI_CASES = [
             r"event folder .*none does not exist"),
     CliCase("exporting an event dataset without its root", lambda c: ["events-to-frames", "nmnist", "--out", str(c.tmp / "o")], 1,
             r"N-MNIST not found \(\$ZOO_DATASETS is not set\): .* pass --root DIR"),
+    CliCase("evaluating on a GPU the machine does not have", lambda c: ["eval", "stbp_cnn.tiny", "--device", "cuda:99"], 2,
+            r"device cuda:99 is not available: torch sees"),
+    CliCase("an unknown device", lambda c: ["eval", "stbp_cnn.tiny", "--device", "gpu"], 2,
+            r"unknown device 'gpu': use cpu, cuda or cuda:N"),
     CliCase("a corrupt shipped weight", lambda c: ["eval", "stbp_cnn.tiny", "--limit", "5"], 1, r"is corrupt: sha256",
             prepare=lambda c: _damage_weight_file(c)),
 ]

@@ -29,7 +29,7 @@ from ..data.augment import BatchAugment, time_major
 from ..data.events import EventFrames
 from ..errors import RecipeError, ZooError
 from ..hub.factory import create_model
-from ..runtime import default_device
+from ..runtime import resolve_device
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule
@@ -113,7 +113,7 @@ class Trainer:
     def __init__(self, config: dict, out: str | Path, device: str | None = None, progress: bool = True):
         self.config = config
         self.out = Path(out)
-        self.device = torch.device(device or default_device())
+        self.device = resolve_device(device)
         self.dist = Distributed.from_env(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
