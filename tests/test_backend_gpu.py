@@ -126,6 +126,22 @@ def test_a_bfloat16_autocast_step_runs_on_cupy(monkeypatch):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.parametrize("surrogate", ["atan", "dspike"])
+def test_a_float16_autocast_step_runs_on_cupy(monkeypatch, surrogate):
+    """The trainer's CUDA autocast is float16: SpikingJelly's half2 kernels where the surrogate has half2
+    code (atan), float32 kernels for the zoo's surrogates (dspike), whose backward code is built lazily."""
+    monkeypatch.setenv("ZOO_BACKEND", "cupy")
+    torch.manual_seed(0)
+    model = zoo.create_model("sew_resnet18", T=4, stem="cifar", width=16, surrogate=surrogate).cuda().train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with torch.autocast("cuda", dtype=torch.float16):
+            logits = model(torch.rand(8, 3, 32, 32, device="cuda"))
+        logits.float().logsumexp(dim=1).sum().backward()
+    assert backends_used(model) == {"cupy"}
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 GPU_CHECKED = ["sew_resnet18.fmnist_add_t4", "spikformer_4_256.fmnist_t4_long_leg1", "sew_4b_net.fmnist_dvs"]
 
 

@@ -320,4 +320,22 @@ def test_zoo_convert_takes_a_published_ann_weight_as_its_run(ann_run, tmp_path, 
     for key in ("kwargs", "dataset", "data_source", "train", "versions", "eval", "recipe", "paper", "finetuned_from"):
         assert from_run[key] == from_weight[key], key
     with pytest.raises(zoo.errors.UnknownModelError, match="no weights named 'ann_resnet20.tiny_an'"):
-        main(["convert", "ann_resnet20.tiny_an", "--tag", "x", "--debug"])
+        main(["convert", "ann_resnet20.tiny_an", "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
+    for path in ("ann_runs/x/checkpoints/best.pt", "ann_resnet20.pt"):  # paths, however they begin
+        with pytest.raises(zoo.errors.ZooError, match="no usable checkpoint at"):
+            main(["convert", path, "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
+
+
+def test_a_published_ann_whose_card_lacks_its_training_record_is_refused_before_any_work(ann_run, tmp_path, monkeypatch):
+    from zoo.cli import main
+
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    assert main(["publish", str(ann_run / "checkpoints" / "best.pt"), "--tag", "bare", "--out", str(tmp_path)]) == 0
+    card_path = tmp_path / "ann_resnet20.bare.json"
+    card = json.loads(card_path.read_text())
+    del card["train"]["schedule"], card["eval"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(zoo.errors.WeightsError, match=r"ann_resnet20.bare's card lacks train.schedule, eval: convert "
+                                                      r"its run's checkpoint instead"):
+        main(["convert", "ann_resnet20.bare", "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
+    assert not list(tmp_path.glob("converted_*"))

@@ -219,3 +219,16 @@ def test_zoo_surrogates_compile_inside_spikingjellys_cupy_kernels(name, tmp_path
     assert result.returncode == 0, result.stderr
     plif_code = surrogate.cuda_code(x="over_th", y="grad_s_to_h")
     assert plif_code.startswith("const float grad_s_to_h =") or "const float grad_s_to_h =" in plif_code
+
+
+@pytest.mark.parametrize("surrogate, half", [("atan", True), ("sigmoid", True), ("rectangle", False),
+                                             ("triangle", False), ("dspike", False)])
+def test_cupy_kernels_run_float16_only_where_the_surrogate_has_half2_code(surrogate, half):
+    """SpikingJelly's kernels take float32 and float16 (half2); the zoo's surrogates have float32 code only,
+    and a bfloat16 input has no kernel at all: those run in float32."""
+    node = build_neuron("lif", surrogate=surrogate)
+    assert node.kernel_dtype(torch.float16) == (torch.float16 if half else torch.float32)
+    assert node.kernel_dtype(torch.bfloat16) == torch.float32 and node.kernel_dtype(torch.float32) == torch.float32
+    if not half:
+        with pytest.raises(NotImplementedError, match="float32 only"):
+            node.surrogate_function.cuda_codes(y="g", x="x", dtype="half2")

@@ -53,10 +53,10 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_convert(args) -> int:
-    from .conversion.publish import convert_checkpoint
+    from .conversion.publish import convert_checkpoint, names_a_weight
 
     sweep = args.sweep
-    if not Path(args.checkpoint).exists() and args.checkpoint.startswith("converted_"):
+    if names_a_weight(args.checkpoint, "converted_"):
         from .hub import get_weights
         from .conversion.publish import sweep_weights
 
@@ -171,7 +171,7 @@ def _cmd_eval(args) -> int:
     print(f"{weights.name}: {weights.file_path()} (card {weights.card_path})", flush=True)
     result = evaluate_weights(args.name, dataset=args.data, root=args.root, split=args.split,
                               limit=args.limit, batch_size=args.batch_size, activity=args.activity,
-                              plots=args.plots, T=args.T, device=resolve_device(args.device))
+                              plots=args.plots, T=args.T, device=resolve_device(args.device or "cpu"))
     card = result.pop("card_metrics", None)
     line = f"{args.name} on {result['dataset']} {result['split']}: acc1 {result['acc1']:.2f}% " \
            f"({result['correct']}/{result['num_samples']})"
@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, metavar="DIR",
                    help="write firing_rates.png, raster.png, confusion.png and activity.json into DIR")
     p.add_argument("--T", type=_positive_int, default=None, help="time steps (default: the card's)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu (default: where the cards were measured; a GPU rounds "
+                                                  "differently and draws other random encodings), cuda or cuda:N")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("convert", help="convert a trained ReLU network (ann_* checkpoint) into an IF SNN and "

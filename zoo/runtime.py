@@ -29,6 +29,10 @@ import functools
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported after the OpenMP policy is set
+    import torch
 
 _OMP_WAIT_POLICY = "OMP_WAIT_POLICY"
 _M_TRIM_THRESHOLD = -1
@@ -84,7 +88,7 @@ def use_huge_pages() -> bool:
     return os.environ[_TORCH_THP_SWITCH] == "1"
 
 
-def resolve_device(device: str | None = None):
+def resolve_device(device: str | None = None) -> torch.device:
     """``device`` as a ``torch.device`` (None: cuda when a GPU is visible, else cpu), refused in one line
     when this machine does not have it."""
     import torch  # not at the top: this module must be importable before torch (prefer_passive_openmp)

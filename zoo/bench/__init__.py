@@ -107,8 +107,8 @@ def merge_previous(result: dict, previous: Path) -> dict:
         earlier_rows = [{**row, "command": row.get("command", earlier["command"]),
                          "machine": row.get("machine", earlier["machine"])}
                         for row in earlier["rows"] if row["suite"] in SUITES]
-        measured_before = {row["suite"] for row in earlier_rows if "ratio" in row}
-        rows = [row for row in rows if "ratio" in row or row["suite"] not in measured_before]
+        measured_before = {row["suite"] for row in earlier_rows if not row["case"].startswith("skipped")}
+        rows = [row for row in rows if not row["case"].startswith("skipped") or row["suite"] not in measured_before]
         measured = {row["suite"] for row in rows}
         rows += [row for row in earlier_rows if row["suite"] not in measured]
     rows.sort(key=lambda row: SUITES.index(row["suite"]))
@@ -116,6 +116,7 @@ def merge_previous(result: dict, previous: Path) -> dict:
 
 
 def describe_machine(machine: dict) -> str:
+    """``"x86_64 (2 cores, torch 2.14)"``, with the GPU where there was one."""
     return (f"{machine['cpu']} ({cores(machine)}, torch {machine['torch']}"
             + (f", {machine['gpu']}" if machine.get("gpu") else "") + ")")
 

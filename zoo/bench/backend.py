@@ -17,14 +17,19 @@ SHAPE = (16, 32, 64 * 16 * 16)  # T, B, a 64-channel 16x16 feature map
 BACKENDS = ("torch", "cupy")
 
 
-def on_backend(backend: str, run: Callable[[], object]) -> Callable[[], object]:
-    """``run`` with the neurons forced onto ``backend`` (they choose at every call)."""
+def on_backend(backend: str, call: Callable[[], object]) -> Callable[[], object]:
+    """``call`` with the neurons forced onto ``backend`` (they choose at every call); the user's own
+    ``ZOO_BACKEND`` comes back afterwards."""
     def forced():
+        before = os.environ.get("ZOO_BACKEND")
         os.environ["ZOO_BACKEND"] = backend
         try:
-            return run()
+            return call()
         finally:
-            os.environ.pop("ZOO_BACKEND", None)
+            if before is None:
+                os.environ.pop("ZOO_BACKEND", None)
+            else:
+                os.environ["ZOO_BACKEND"] = before
     return forced
 
 
@@ -68,11 +73,11 @@ def training_rows(repeats: int, name: str) -> list[dict]:
         labels = torch.randint(0, 10, (batch,), device="cuda")
         step = train_step(model, images, labels)
 
-        def run(step=step, autocast=autocast):
+        def autocast_step(step=step, autocast=autocast):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
                 step()
 
-        times = interleaved({backend: on_backend(backend, run) for backend in BACKENDS}, repeats)
+        times = interleaved({backend: on_backend(backend, autocast_step) for backend in BACKENDS}, repeats)
         rows.append({"suite": "backend", "case": f"sew_resnet18 width 64 cifar-stem T=4 B={batch} train step"
                                                  f"{', bfloat16 autocast' if autocast else ''} on {name}: "
                                                  "fused torch loop / CuPy kernels",

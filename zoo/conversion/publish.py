@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..data import load_dataset
+from ..errors import WeightsError
 from ..train.checkpoint import load_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..hub.factory import create_model
@@ -39,11 +40,24 @@ def resolve_pipeline(calibrate: str, weight_steps: int | None) -> tuple[str, int
     return calibrate, weight_steps or 0
 
 
+PUBLISHED_TRAIN_KEYS = ("seed", "epochs", "val_fraction", "loss", "optimizer", "lr", "batch_size", "schedule")
+
+
+def names_a_weight(argument: str, prefix: str) -> bool:
+    """Whether a command-line argument is a published weight's name (``prefix...``) rather than a path."""
+    return (argument.startswith(prefix) and not Path(argument).exists() and "/" not in argument
+            and Path(argument).suffix not in (".pt", ".pth"))
+
+
 def run_of_weights(name: str) -> tuple[dict, dict, str]:
     """A published ANN weight as the training run it came from: the checkpoint-like state (its recipe's
     configuration as the card records it), the run record, and the weight's full name."""
     weights = get_weights(name)
     card = weights.meta
+    lacking = [f"train.{key}" for key in PUBLISHED_TRAIN_KEYS if key not in card.get("train", {})]
+    lacking += [key for key in ("dataset", "eval") if key not in card]
+    if lacking:
+        raise WeightsError(f"{weights.name}'s card lacks {', '.join(lacking)}: convert its run's checkpoint instead")
     train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "val_acc1")}
     config = {"model": {"name": card.get("finetuned_from") or card["arch"], "kwargs": card["kwargs"]},
               "data": {"name": card["dataset"], "kwargs": card.get("dataset_kwargs", {}), "root": card_root(card),
@@ -53,7 +67,8 @@ def run_of_weights(name: str) -> tuple[dict, dict, str]:
               **({"finetune": card["finetune"]} if card.get("finetune") else {})}
     state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1")}
     run = {"device": train.get("device", "not recorded"), "versions": card.get("versions"),
-           "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {}}
+           "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {},
+           "best_test_epoch": card.get("best_test_epoch")}
     return state, run, weights.name
 
 
@@ -70,12 +85,12 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
     T = tuple(sorted(set(T)))
     if not T or any(t < 1 for t in (*T, *sweep)):
         raise ValueError(f"time steps must be positive, got T={list(T)} and sweep {list(sweep)}")
-    if Path(checkpoint).exists() or not str(checkpoint).startswith("ann_"):
-        state, run, source = load_checkpoint(Path(checkpoint)), None, None
-        run_dir = Path(checkpoint).parent.parent
-    else:  # a published weight: its card says how it was trained and on which data
+    if names_a_weight(str(checkpoint), "ann_"):  # its card says how it was trained and on which data
         state, run, source = run_of_weights(str(checkpoint))
         run_dir = None
+    else:
+        state, run, source = load_checkpoint(Path(checkpoint)), None, None
+        run_dir = Path(checkpoint).parent.parent
     config = state["config"]
     ann_arch = config["model"]["name"].partition(".")[0]
     if not ann_arch.startswith("ann_"):

@@ -81,6 +81,7 @@ class StateDictDifferences:
 
 
 def state_dict_differences(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> StateDictDifferences:
+    """What keeps ``state`` from loading into a model whose state dict is ``own``."""
     return StateDictDifferences(missing=[key for key in own if key not in state],
                                 unexpected=[key for key in state if key not in own],
                                 wrong_shape=[key for key in own if key in state and own[key].shape != state[key].shape])

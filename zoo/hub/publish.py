@@ -212,12 +212,12 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     out_dir.mkdir(parents=True, exist_ok=True)
     filename = weight_filename(arch, tag, sha256)
     _write_atomic(out_dir / filename, data)
-    for stale in out_dir.glob(f"{arch}.{tag}-*.safetensors"):
-        if stale.name != filename:
-            stale.unlink()
 
     neuron, surrogate = describe_neuron(model)
-    run = run or _run_record(run_dir)
+    if run is None and run_dir is None:
+        raise ValueError("publish_model needs the training run's folder or its record")
+    run = run if run is not None else _run_record(run_dir)
+    best_test = run.get("best_test_epoch") or best_test_epoch(run["test_by_epoch"])
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
@@ -247,7 +247,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "versions": run["versions"], "license": LICENSE, "url": url,
         "eval": {"seed": train_cfg["eval_seed"], "batch_size": batch_size},
         **({"finetune": config["finetune"]} if config.get("finetune") else {}),
-        **({"best_test_epoch": best_test_epoch(run["test_by_epoch"])} if run["test_by_epoch"] else {}),
+        **({"best_test_epoch": best_test} if best_test else {}),
         **(extra or {}),
     }
     card_path = out_dir / f"{arch}.{tag}.json"
@@ -263,6 +263,9 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     if also:
         card["also_measured"] = [measure_also(fresh, card, name, root, batch_size) for name, root in also.items()]
     write_card(card_path, card)
+    for stale in out_dir.glob(f"{arch}.{tag}-*.safetensors"):  # only once the card names the new file
+        if stale.name != filename:
+            stale.unlink()
     if default:
         _demote_other_defaults(out_dir, arch, tag)
     return card

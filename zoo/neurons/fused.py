@@ -203,6 +203,8 @@ class _Fused:
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if not uses_fused_loop(self, x_seq):
             return super().multi_step_forward(x_seq)
+        if hasattr(self, "supported_backends"):
+            self._backend = "torch"  # what ran, for callers that read ``backend``
         charge, a, b, k, dh_dk = self.charge_rule()
         keep_graph = torch.is_grad_enabled() and (x_seq.requires_grad or (k is not None and k.requires_grad))
         spikes, self.v = _MultiStep.apply(x_seq, self.v, k, charge, a, b, self.v_threshold, self.v_reset,

@@ -36,13 +36,23 @@ class AutoBackend:
         if self.backend != "cupy":
             return super().multi_step_forward(x_seq)
         try:
-            if x_seq.dtype == torch.bfloat16:  # the kernels take float32 and float16; spikes are exact either way
-                return super().multi_step_forward(x_seq.float()).to(torch.bfloat16)
+            dtype = self.kernel_dtype(x_seq.dtype)
+            if dtype != x_seq.dtype:  # spikes are exact in either dtype
+                return super().multi_step_forward(x_seq.to(dtype)).to(x_seq.dtype)
             return super().multi_step_forward(x_seq)
         except Exception as error:  # a broken CuPy install must not end a run
             _backend.disable_cupy(error)
             self.backend = "torch"
             return super().multi_step_forward(x_seq)
+
+
+    def kernel_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        """The dtype SpikingJelly's CuPy kernels run an input of ``dtype`` in: float32, and float16 where the
+        surrogate has half2 code (SpikingJelly's own do, the zoo's are float32 only); anything else in
+        float32. The backward's code is built lazily, so an unsupported dtype must not reach it at all."""
+        if dtype == torch.float16 and getattr(self.surrogate_function, "half2_cuda", True):
+            return dtype
+        return torch.float32
 
 
 class IFNode(AutoBackend, sj.neuron.IFNode):

@@ -60,6 +60,8 @@ class _ZooSurrogate(_base.SurrogateFunctionBase):
         :meth:`derivative` as its gradient."""
         return _SpikeFunction.apply(x, alpha, type(self).derivative, self.strict)
 
+    half2_cuda = False  # CUDA code for float32 only: float16 inputs run SpikingJelly's kernels in float32
+
     def cuda_codes(self, y: str, x: str, dtype: str) -> str:
         if dtype != "float":
             raise NotImplementedError(f"{type(self).__name__} has CUDA code for float32 only")

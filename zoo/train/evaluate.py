@@ -61,7 +61,8 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 500, se
     targets: list[int] = []
     correct = 0
     monitor = ActivityMonitor(model) if activity else contextlib.nullcontext()
-    with torch.random.fork_rng(devices=[]), monitor:
+    cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), monitor:  # the caller's generators come back as they were
         torch.manual_seed(seed)
         bar = tqdm(total=len(dataset), desc=desc, leave=False, disable=not progress, unit="image",
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} images [{elapsed}<{remaining}{postfix}]")
