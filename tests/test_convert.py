@@ -231,6 +231,7 @@ def test_zoo_convert_publishes_a_conversion_calibrated_per_T(ann_run, fmnist_roo
     assert per_T["16"]["acc1"] == card["metrics"]["acc1"]  # the same file at its own T
     assert conversion["ann_acc1"] > 50.0 and card["metrics"]["acc1"] > 30.0  # chance is 10%
     assert f"{card['metrics']['acc1']:.2f}%" in out and "T=   8" in out and "not calibrated: the T=4 state" in out
+    assert "(ANN ann_resnet20 " in out and "calibrated in " in out  # the ANN it came from, named
     # a published conversion's sweep can be extended; the card keeps the steps in order
     assert main(["convert", "converted_resnet20.tiny", "--sweep", "32", "--plot", str(tmp_path / "T.png")]) == 0
     assert (tmp_path / "T.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "accuracy against T" in capsys.readouterr().out
@@ -297,6 +298,33 @@ def test_accuracy_against_T_needs_a_conversion_record(tmp_path):
     with pytest.raises(ValueError, match=r"stbp_cnn.fmnist_t8 is not a converted SNN"):
         plot_accuracy_vs_T({"arch": "stbp_cnn", "tag": "fmnist_t8"}, tmp_path / "T.png")
     assert not (tmp_path / "T.png").exists()
+
+
+@pytest.mark.parametrize("calibrate, own_state", [("none", "SNN, converted for T, uncalibrated"),
+                                                   ("advanced", "SNN, calibrated for T")])
+def test_accuracy_against_T_names_what_each_point_holds(calibrate, own_state, tmp_path, monkeypatch):
+    """The legend says whether a filled point was calibrated (a QCFS net converted with ``--calibrate none``
+    was not), and a long weight name keeps its own title line."""
+    from matplotlib.figure import Figure
+
+    from zoo.train.plots import plot_accuracy_vs_T
+
+    drawn = {}
+    save = Figure.savefig
+
+    def savefig(figure, *args, **kwargs):
+        axes = figure.axes[0]
+        drawn.update(legend=[text.get_text() for text in axes.get_legend().get_texts()], title=axes.get_title())
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    card = {"arch": "converted_resnet20", "tag": "cifar10_w32_qcfs", "dataset": "fashion_mnist",
+            "conversion": {"ann_acc1": 88.8, "calibrate": calibrate,
+                           "per_T": {"4": {"calibrated": True, "acc1": 81.4}, "16": {"calibrated": False, "acc1": 88.1},
+                                     "32": {"calibrated": False}}}}
+    assert plot_accuracy_vs_T(card, tmp_path / "T.png").stat().st_size > 0
+    assert drawn["legend"] == [own_state, "SNN, state of the nearest such T", "ANN 88.80%"]
+    assert drawn["title"].startswith("converted_resnet20.cifar10_w32_qcfs\non ")
 
 
 def test_zoo_convert_takes_a_published_ann_weight_as_its_run(ann_run, tmp_path, monkeypatch):

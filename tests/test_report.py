@@ -88,13 +88,15 @@ def test_the_training_block_comes_from_the_bench_and_budget_results(tmp_path):
                                               ("bptt", "growth", 16, 3.9), ("sltt", "growth", 16, 1.01),
                                               ("sltt-k", "growth", 16, 1.0))]
     (tmp_path / "docs" / "bench" / "results.json").write_text(json.dumps(
-        {"command": "python -m zoo bench --suite training", "machine": {}, "rows": rows}))
+        {"command": "python -m zoo bench --suite training", "rows": rows,
+         "machine": {"cpu": "x86_64", "cores": 2, "threads": 1, "torch": "2.14.1"}}))
     (tmp_path / "docs" / "bench" / "training_budget" / "results.json").write_text(json.dumps(
         {"budget_s": 600, "K": 2, "recipe": "r.yaml", "command": "python examples/gradient_budget.py",
          "rows": [{"method": "sltt-k", "steps": 2000, "test_acc1": 88.5, "test_images": 10000}]}))
     block = render_training(tmp_path, docs="docs/")
     assert "| net | 1.21x | 0.62x | 0.30x | 3.90x, 1.01x, 1.00x |" in block  # the T=8 rows, not T=4
     assert "| SLTT-2 | 2000 | 88.50% (10,000) |" in block and "(docs/bench/bench.md)" in block
+    assert "(`python -m zoo bench --suite training --write docs/bench` on x86_64 (2 cores" in block
 
 
 def test_rows_name_the_neuron_and_the_task_a_recurrent_net_was_trained_on():

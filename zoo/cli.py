@@ -71,9 +71,10 @@ def _cmd_convert(args) -> int:
                                   out_dir=args.out_dir, default=args.default)
     conversion = card["conversion"]
     print(f"{card['arch']}.{card['tag']}: SNN acc1 {card['metrics']['acc1']:.2f}% at T={card['T']} "
-          f"(ANN {conversion['ann_acc1']:.2f}%) -> {card['file']}")
+          f"(ANN {conversion['from']} {conversion['ann_acc1']:.2f}%) -> {card['file']}")
+    own = "its own state, uncalibrated" if conversion["calibrate"] == "none" else "calibrated in {:.0f} s"
     for steps, record in conversion["per_T"].items():
-        how = (f"calibrated in {record['calibration_s']:.0f} s" if record["calibrated"]
+        how = (own.format(record["calibration_s"]) if record["calibrated"]
                else f"not calibrated: the T={record['state_T']} state")
         print(f"  T={steps:>4}: {record['acc1']:.2f}%  ({how})")
     if args.plot:

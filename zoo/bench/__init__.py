@@ -91,12 +91,6 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def commands(result: dict) -> list[str]:
-    """The commands that measured a result's rows, in row order (a row names its own when suites were
-    re-measured separately)."""
-    return list(dict.fromkeys(row.get("command", result["command"]) for row in result["rows"]))
-
-
 def merge_previous(result: dict, previous: Path) -> dict:
     """``result`` with the rows of the suites it did not run kept from the ``previous`` results.json, so
     re-measuring one suite does not drop the others; every row names the command and the machine that

@@ -176,11 +176,11 @@ def render_training(repo: Path = REPO, docs: str = "") -> str:
     if not rows:
         lines.append("Not measured yet: `python -m zoo bench --suite training --write docs/bench`.")
     else:
-        from ..bench import commands
+        from ..bench import measured_by
 
-        measured_by = ", ".join(f"`{c} --write docs/bench`" for c in commands({**bench, "rows": rows}))
         lines += [f"One training step (forward and backward, bfloat16 autocast) at T=8 as a fraction of BPTT's, "
-                  f"and the memory kept for the backward as T grows from 4 to 16 ({measured_by}; "
+                  f"and the memory kept for the backward as T grows from 4 to 16 "
+                  f"({measured_by({**bench, 'rows': rows}, ' --write docs/bench')}; "
                   f"[all rows]({docs}bench/bench.md)):", "",
                   "| network | step time, SLTT | step time, SLTT-2 | memory, SLTT | memory T=16 / T=4: BPTT, SLTT, SLTT-2 |",
                   "|---|---|---|---|---|"]

@@ -122,7 +122,7 @@ def plot_event_frames(dataset, path: str | Path, samples: int = 6, title: str = 
 
 
 def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
-    """A converted SNN's test accuracy against its time steps (calibrated T filled, the others hollow),
+    """A converted SNN's test accuracy against its time steps (the T it holds a state for filled, the others hollow),
     with its ANN's as a line: the latency/accuracy trade-off at a glance."""
     if "conversion" not in card:
         raise ValueError(f"{card.get('arch')}.{card.get('tag')} is not a converted SNN (its card has no conversion "
@@ -132,8 +132,9 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
     steps = sorted(per_T)
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     ax.plot(steps, [per_T[t]["acc1"] for t in steps], "-", color="#3b75af", lw=1)
-    for calibrated, style in ((True, {"label": "SNN, calibrated for T"}),
-                              (False, {"label": "SNN, state of the nearest calibrated T", "facecolors": "white"})):
+    own_state = "converted for T, uncalibrated" if card["conversion"].get("calibrate") == "none" else "calibrated for T"
+    for calibrated, style in ((True, {"label": f"SNN, {own_state}"}),
+                              (False, {"label": "SNN, state of the nearest such T", "facecolors": "white"})):
         chosen = [t for t in steps if per_T[t]["calibrated"] == calibrated]
         if chosen:
             ax.scatter(chosen, [per_T[t]["acc1"] for t in chosen], edgecolors="#3b75af", zorder=3,
@@ -143,7 +144,7 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
     ax.set_xscale("log", base=2)
     ax.set_xticks(steps, [str(t) for t in steps])
     dataset = source_label(card["dataset"], card.get("data_source"))
-    ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']} on {dataset}")
+    ax.set(xlabel="time steps T", ylabel="test accuracy (%)", title=f"{card['arch']}.{card['tag']}\non {dataset}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
