@@ -300,3 +300,23 @@ def test_check_records_beside_the_file_and_leaves_the_shipped_card_unchanged(tmp
     updated = json.loads((copy / card.name).read_text())["nir"]["read_back"]
     assert updated["zoo"]["images"] == 20 and updated["elsewhere"]["images"] == 1000
     assert card.read_bytes() == before
+    # a weight that exports has its read-back recorded, so --update-card alone is refused, the card untouched
+    out.unlink()
+    capsys.readouterr()
+    assert main(["export", "stbp_cnn.fmnist_t8", "--out", str(out), "--update-card"]) == 2
+    assert capsys.readouterr().err == ("zoo: error: stbp_cnn.fmnist_t8 exports: --update-card records its read-back, "
+                                       "so give --check N (e.g. --check 1000)\n")
+    assert json.loads((copy / card.name).read_text())["nir"]["read_back"] == updated and not out.exists()
+
+
+def test_every_shipped_card_says_whether_its_weight_exports():
+    """docs/nir.md lists every weight: each card records its read-back or the exporter's reason for refusing
+    (``zoo export NAME --out X --check 1000 --update-card``), so no row reads "not checked"."""
+    from conftest import REPO
+
+    unrecorded = []
+    for path in sorted((REPO / "weights").glob("*.json")):
+        record = json.loads(path.read_text()).get("nir")
+        if not record or not (record.get("reason") if record["exports"] is False else record.get("read_back")):
+            unrecorded.append(path.stem)
+    assert unrecorded == []

@@ -311,6 +311,9 @@ def _cmd_export(args) -> int:
         if args.update_card:  # the card says why this weight does not export
             _record_nir(weights, {"exports": False, "reason": str(error)}, card=True)
         raise
+    if args.update_card and not args.check:
+        raise ValueError(f"{weights.name} exports: --update-card records its read-back, so give --check N "
+                         "(e.g. --check 1000)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -548,8 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the file back with every available NIR reader on N test images and record the "
                    "agreement in OUT.check.json")
     p.add_argument("--update-card", action="store_true",
-                   help="record the read-back (or why the weight does not export) in the weight's card instead, "
-                   "keeping the results of readers measured elsewhere on the same file")
+                   help="record the read-back (with --check) or why the weight does not export in the weight's "
+                   "card instead, keeping the results of readers measured elsewhere on the same file")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("report", help="write the README's and the documentation's tables and model pages from "
