@@ -300,11 +300,12 @@ def test_accuracy_against_T_needs_a_conversion_record(tmp_path):
     assert not (tmp_path / "T.png").exists()
 
 
-@pytest.mark.parametrize("calibrate, own_state", [("none", "SNN, converted for T, uncalibrated"),
-                                                   ("advanced", "SNN, calibrated for T")])
-def test_accuracy_against_T_names_what_each_point_holds(calibrate, own_state, tmp_path, monkeypatch):
-    """The legend says whether a filled point was calibrated (a QCFS net converted with ``--calibrate none``
-    was not), and a long weight name keeps its own title line."""
+@pytest.mark.parametrize("calibrate, weight_steps, own_state", [
+    ("none", 0, "SNN, converted for T, no calibration"), ("none", 10, "SNN, calibrated for T"),
+    ("potential", 0, "SNN, calibrated for T")])
+def test_accuracy_against_T_names_what_each_point_holds(calibrate, weight_steps, own_state, tmp_path, monkeypatch):
+    """The legend says whether a filled point was calibrated (``--calibrate none`` without weight steps is
+    not), and a long weight name keeps its own title line."""
     from matplotlib.figure import Figure
 
     from zoo.train.plots import plot_accuracy_vs_T
@@ -319,11 +320,11 @@ def test_accuracy_against_T_names_what_each_point_holds(calibrate, own_state, tm
 
     monkeypatch.setattr(Figure, "savefig", savefig)
     card = {"arch": "converted_resnet20", "tag": "cifar10_w32_qcfs", "dataset": "fashion_mnist",
-            "conversion": {"ann_acc1": 88.8, "calibrate": calibrate,
+            "conversion": {"ann_acc1": 88.8, "calibrate": calibrate, "weight_steps": weight_steps,
                            "per_T": {"4": {"calibrated": True, "acc1": 81.4}, "16": {"calibrated": False, "acc1": 88.1},
                                      "32": {"calibrated": False}}}}
     assert plot_accuracy_vs_T(card, tmp_path / "T.png").stat().st_size > 0
-    assert drawn["legend"] == [own_state, "SNN, state of the nearest such T", "ANN 88.80%"]
+    assert drawn["legend"] == [own_state, "SNN, run with another T's state", "ANN 88.80%"]
     assert drawn["title"].startswith("converted_resnet20.cifar10_w32_qcfs\non ")
 
 

@@ -43,7 +43,27 @@ def test_a_conversion_row_shows_the_ann_and_the_sweep(tmp_path):
                                                         "32": {"calibrated": True, "acc1": 91.5}}}}
     (tmp_path / "weights" / "converted_resnet20.x.json").write_text(json.dumps(card))
     row = [line for line in render(tmp_path).splitlines() if "converted_resnet20.x" in line][0]
-    assert "91.50% (10,000); ANN 92.25%; T=4: 40.00% (uncalibrated), T=32: 91.50%" in row
+    assert "91.50% (10,000); ANN 92.25%; T=4: 40.00% (the T=32 state), T=32: 91.50%" in row
+
+
+def test_a_conversion_of_a_published_ann_names_it_and_says_it_was_not_calibrated(tmp_path):
+    """The ANN weight converted, not the weight its own training continued; ``--calibrate none`` said once."""
+    from zoo.hub.report import render_model_page
+
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "weights").mkdir()
+    card = {"arch": "converted_resnet20", "tag": "y", "kwargs": {"width": 32, "T": 8}, "T": 8, "file": "y.safetensors",
+            "dataset": "cifar10", "recipe": "recipes/gone.yaml", "finetuned_from": "ann_resnet20.leg2",
+            "metrics": {"acc1": 86.6, "num_samples": 10000},
+            "conversion": {"from": "ann_resnet20.leg3", "ann_acc1": 88.8, "calibrate": "none", "weight_steps": 0,
+                           "per_T": {"8": {"calibrated": True, "acc1": 86.6},
+                                     "32": {"calibrated": False, "state_T": 8, "acc1": 89.4}}}}
+    (tmp_path / "weights" / "converted_resnet20.y.json").write_text(json.dumps(card))
+    row = [line for line in render(tmp_path).splitlines() if "converted_resnet20.y" in line][0]
+    assert "| `converted_resnet20` (width=32, from `ann_resnet20.leg3`) |" in row
+    assert "86.60% (10,000); ANN 88.80%, no calibration; T=8: 86.60%, T=32: 89.40% (the T=8 state)" in row
+    page = render_model_page(card, tmp_path)
+    assert "| recipe | `recipes/gone.yaml`, converted from `ann_resnet20.leg3` |" in page and "leg2" not in page
 
 
 def test_a_continued_run_names_the_weight_it_started_from(tmp_path):

@@ -53,7 +53,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_convert(args) -> int:
-    from .conversion.publish import convert_checkpoint, names_a_weight
+    from .conversion.publish import convert_checkpoint, names_a_weight, was_calibrated
 
     sweep = args.sweep
     if names_a_weight(args.checkpoint, "converted_"):
@@ -72,7 +72,7 @@ def _cmd_convert(args) -> int:
     conversion = card["conversion"]
     print(f"{card['arch']}.{card['tag']}: SNN acc1 {card['metrics']['acc1']:.2f}% at T={card['T']} "
           f"(ANN {conversion['from']} {conversion['ann_acc1']:.2f}%) -> {card['file']}")
-    own = "its own state, uncalibrated" if conversion["calibrate"] == "none" else "calibrated in {:.0f} s"
+    own = "calibrated in {:.0f} s" if was_calibrated(conversion) else "converted for this T, no calibration"
     for steps, record in conversion["per_T"].items():
         how = (own.format(record["calibration_s"]) if record["calibrated"]
                else f"not calibrated: the T={record['state_T']} state")

@@ -101,14 +101,18 @@ def training_length(train: dict) -> str:
 
 
 def _sweep(card: dict) -> str:
-    """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (an uncalibrated
-    T marked with the state it used)."""
+    """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (a T run with
+    another T's state marked with it), and whether its states were calibrated at all."""
+    from ..conversion.publish import was_calibrated
+
     conversion = card.get("conversion")
     if not conversion:
         return ""
-    by_T = ", ".join(f"T={steps}: {record['acc1']:.2f}%" + ("" if record["calibrated"] else " (uncalibrated)")
+    by_T = ", ".join(f"T={steps}: {record['acc1']:.2f}%"
+                     + ("" if record["calibrated"] else f" (the T={record['state_T']} state)")
                      for steps, record in conversion.get("per_T", {}).items() if "acc1" in record)
-    return f"; ANN {conversion['ann_acc1']:.2f}%" + (f"; {by_T}" if by_T else "")
+    return (f"; ANN {conversion['ann_acc1']:.2f}%" + ("" if was_calibrated(conversion) else ", no calibration")
+            + (f"; {by_T}" if by_T else ""))
 
 
 def _cards(repo: Path) -> list[dict]:
@@ -137,10 +141,27 @@ def rows(repo: Path = REPO) -> list[str]:
     return lines
 
 
+def started_from(card: dict) -> str | None:
+    """The published weight a card's network came from: the ANN weight a conversion converted, the weight a
+    run continued, or the ANN whose conversion a run fine-tuned."""
+    converted = (card.get("conversion") or {}).get("from", "")
+    if "." in converted:  # a weight's name; a bare architecture means the ANN's own training run
+        return converted
+    return card.get("finetuned_from") or card.get("converted_from")
+
+
+def _lineage(card: dict) -> str:
+    """What a model page's recipe row adds about where the weights began."""
+    converted = (card.get("conversion") or {}).get("from", "")
+    if "." in converted:
+        return f", converted from `{converted}`"
+    return ((f", continued from `{card['finetuned_from']}`" if card.get("finetuned_from") else "")
+            + (f", starting from the conversion of `{card['converted_from']}`" if card.get("converted_from") else ""))
+
+
 def _weight_row(card: dict, paper: dict, source: str) -> str:
     """A shipped weight's row of the status table; ``source`` is the recipe or script that made it."""
-    label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]},
-                         card.get("finetuned_from") or card.get("converted_from"))
+    label = _model_label({"name": card["arch"], "kwargs": card["kwargs"]}, started_from(card))
     return (f"| {_short_paper(paper)} | `{source}` | {label} | {card_dataset_label(card)} | "
             f"{card.get('T') or '-'} | {_reported(paper, card['kwargs'].get('cnf'))} | "
             f"{card['metrics']['acc1']:.2f}% ({card['metrics']['num_samples']:,}){_sweep(card)}"
@@ -300,9 +321,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("encoding", str(card.get("encoding", "-"))),
             ("neuron", ", ".join(f"{k}={v}" for k, v in neuron.items()) or "-"),
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
-            ("recipe", f"`{card.get('recipe') or '-'}`" + (f", continued from `{card['finetuned_from']}`"
-                                                          if card.get("finetuned_from") else "")
-             + (f", starting from the conversion of `{card['converted_from']}`" if card.get("converted_from") else "")),
+            ("recipe", f"`{card.get('recipe') or '-'}`" + _lineage(card)),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
             ("training", f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
                          f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),

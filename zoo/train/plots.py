@@ -127,14 +127,16 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
     if "conversion" not in card:
         raise ValueError(f"{card.get('arch')}.{card.get('tag')} is not a converted SNN (its card has no conversion "
                          "record)")
+    from ..conversion.publish import was_calibrated  # the conversion package imports this module
+
     plt = _pyplot()
     per_T = {int(t): record for t, record in card["conversion"]["per_T"].items() if "acc1" in record}
     steps = sorted(per_T)
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     ax.plot(steps, [per_T[t]["acc1"] for t in steps], "-", color="#3b75af", lw=1)
-    own_state = "converted for T, uncalibrated" if card["conversion"].get("calibrate") == "none" else "calibrated for T"
+    own_state = "calibrated for T" if was_calibrated(card["conversion"]) else "converted for T, no calibration"
     for calibrated, style in ((True, {"label": f"SNN, {own_state}"}),
-                              (False, {"label": "SNN, state of the nearest such T", "facecolors": "white"})):
+                              (False, {"label": "SNN, run with another T's state", "facecolors": "white"})):
         chosen = [t for t in steps if per_T[t]["calibrated"] == calibrated]
         if chosen:
             ax.scatter(chosen, [per_T[t]["acc1"] for t in chosen], edgecolors="#3b75af", zorder=3,
