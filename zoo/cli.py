@@ -53,7 +53,8 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_convert(args) -> int:
-    from .conversion.publish import convert_checkpoint, names_a_weight, was_calibrated
+    from .conversion.publish import convert_checkpoint, names_a_weight
+    from .conversion.records import was_calibrated
 
     sweep = args.sweep
     if names_a_weight(args.checkpoint, "converted_"):

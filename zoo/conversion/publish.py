@@ -40,12 +40,6 @@ def resolve_pipeline(calibrate: str, weight_steps: int | None) -> tuple[str, int
     return calibrate, weight_steps or 0
 
 
-def was_calibrated(conversion: dict) -> bool:
-    """Whether a card's conversion record calibrated its states: ``--calibrate none`` without weight steps
-    keeps the thresholds it converted with (a QCFS network's trained ones)."""
-    return conversion.get("calibrate") != "none" or bool(conversion.get("weight_steps"))
-
-
 PUBLISHED_TRAIN_KEYS = ("seed", "epochs", "val_fraction", "loss", "optimizer", "lr", "batch_size", "schedule")
 
 

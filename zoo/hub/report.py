@@ -103,7 +103,7 @@ def training_length(train: dict) -> str:
 def _sweep(card: dict) -> str:
     """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (a T run with
     another T's state marked with it), and whether its states were calibrated at all."""
-    from ..conversion.publish import was_calibrated
+    from ..conversion.records import was_calibrated
 
     conversion = card.get("conversion")
     if not conversion:

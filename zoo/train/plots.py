@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..conversion.records import was_calibrated
 from ..data.copies import source_label
 
 if TYPE_CHECKING:
@@ -127,8 +128,6 @@ def plot_accuracy_vs_T(card: dict, path: str | Path) -> Path:
     if "conversion" not in card:
         raise ValueError(f"{card.get('arch')}.{card.get('tag')} is not a converted SNN (its card has no conversion "
                          "record)")
-    from ..conversion.publish import was_calibrated  # the conversion package imports this module
-
     plt = _pyplot()
     per_T = {int(t): record for t, record in card["conversion"]["per_T"].items() if "acc1" in record}
     steps = sorted(per_T)
