@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..conversion.records import was_calibrated
 from ..data import EMULATED_DATASETS
 from ..data.copies import source_label
 from ..train.config import load_recipe
@@ -103,8 +104,6 @@ def training_length(train: dict) -> str:
 def _sweep(card: dict) -> str:
     """For a converted SNN: the source ANN's accuracy and the SNN's at every T of the card (a T run with
     another T's state marked with it), and whether its states were calibrated at all."""
-    from ..conversion.records import was_calibrated
-
     conversion = card.get("conversion")
     if not conversion:
         return ""
@@ -141,19 +140,22 @@ def rows(repo: Path = REPO) -> list[str]:
     return lines
 
 
+def _converted_weight(card: dict) -> str:
+    """The published ANN weight a conversion converted ('' where it converted a training run's checkpoint:
+    its record then names the bare architecture)."""
+    converted = (card.get("conversion") or {}).get("from", "")
+    return converted if "." in converted else ""
+
+
 def started_from(card: dict) -> str | None:
     """The published weight a card's network came from: the ANN weight a conversion converted, the weight a
     run continued, or the ANN whose conversion a run fine-tuned."""
-    converted = (card.get("conversion") or {}).get("from", "")
-    if "." in converted:  # a weight's name; a bare architecture means the ANN's own training run
-        return converted
-    return card.get("finetuned_from") or card.get("converted_from")
+    return _converted_weight(card) or card.get("finetuned_from") or card.get("converted_from")
 
 
 def _lineage(card: dict) -> str:
     """What a model page's recipe row adds about where the weights began."""
-    converted = (card.get("conversion") or {}).get("from", "")
-    if "." in converted:
+    if converted := _converted_weight(card):
         return f", converted from `{converted}`"
     return ((f", continued from `{card['finetuned_from']}`" if card.get("finetuned_from") else "")
             + (f", starting from the conversion of `{card['converted_from']}`" if card.get("converted_from") else ""))
