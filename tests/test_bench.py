@@ -204,3 +204,14 @@ def test_training_suite_keeps_sltt_memory_flat_in_t_where_bptt_grows():
     times = [row for row in rows if row["measure"] == "time"]
     assert len(times) == 4 and all(row["ratio"] > 0 for row in times)
     assert "SLTT-2 / BPTT step time" in format_rows(rows)
+
+
+def test_measured_by_reads_each_rows_machine_without_a_file_wide_one():
+    from zoo.bench import measured_by
+
+    cpu = {"cpu": "x86_64", "cores": 2, "torch": "2.5"}
+    gpu = {**cpu, "cores": 16, "gpu": "H200"}
+    result = {"rows": [{"command": "zoo bench --suite speed", "machine": cpu},
+                       {"command": "zoo bench --suite cupy", "machine": gpu}]}
+    assert measured_by(result) == ("`zoo bench --suite speed` on x86_64 (2 cores, torch 2.5); "
+                                   "`zoo bench --suite cupy` on x86_64 (16 cores, torch 2.5, H200)")

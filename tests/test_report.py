@@ -64,6 +64,17 @@ def test_a_conversion_of_a_published_ann_names_it_and_says_it_was_not_calibrated
     assert "86.60% (10,000); ANN 88.80%, no calibration; T=8: 86.60%, T=32: 89.40% (the T=8 state)" in row
     page = render_model_page(card, tmp_path)
     assert "| recipe | `recipes/gone.yaml`, converted from `ann_resnet20.leg3` |" in page and "leg2" not in page
+    assert "samples (the ANN converted for T=8, no calibration)" in page and "| training | the ANN: " in page
+
+
+def test_a_calibrated_conversion_names_its_calibration():
+    from zoo.hub.report import accuracy_protocol
+
+    card = {"T": 8, "conversion": {"calibrate": "potential", "weight_steps": 1000, "calibration_images": 512}}
+    assert accuracy_protocol(card) == ("the ANN converted for T=8, calibrated for it: "
+                                       "potential calibration and 1000 weight steps on 512 training images")
+    light = {"T": 8, "conversion": {"calibrate": "bias", "weight_steps": 0, "calibration_images": 512}}
+    assert accuracy_protocol(light).endswith("calibrated for it: bias calibration on 512 training images")
 
 
 def test_a_continued_run_names_the_weight_it_started_from(tmp_path):
@@ -147,6 +158,6 @@ def test_a_weight_published_from_a_runs_last_checkpoint_says_it_is_the_final_wei
     from zoo.hub.report import render_model_page
 
     card = json.loads((REPO / "weights" / "ann_resnet20.cifar10_qcfs_leg1.json").read_text())
-    assert "(the epoch chosen on a held-out validation split)" in render_model_page(card)
+    assert "(the epoch chosen on a held-out validation split, 10% of the training set)" in render_model_page(card)
     last = {**card, "train": {**card["train"], "best_epoch": None, "val_acc1": None}}
     assert "(the final weights)" in render_model_page(last)

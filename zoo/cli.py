@@ -125,7 +125,8 @@ def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
     from .data.copies import source_label
-    from .hub.report import WEIGHT_COLUMNS, card_dataset_label, nir_status, training_length, weight_cells
+    from .hub.report import (WEIGHT_COLUMNS, accuracy_protocol, card_dataset_label, nir_status, training_length,
+                             weight_cells)
 
     arch = args.name.partition(".")[0]
     entry = model_entry(arch)
@@ -149,14 +150,14 @@ def _cmd_info(args) -> int:
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card_dataset_label(card)} "
-             f"{metrics.get('split', 'test')} samples (epoch chosen on a {train.get('val_fraction', '-')} validation split)",
+             f"{metrics.get('split', 'test')} samples ({accuracy_protocol(card)})",
              *(f"  also       {r['acc1']}% on {r['num_samples']} "
                f"{source_label(r['dataset'], r.get('data_source'))} {r['split']} samples"
                for r in card.get("also_measured", [])),
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
              *(f"  saw        {what}: {text}" for what, text in (card.get("seen") or {}).items()),
-             f"  trained    {training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+             f"  trained    {'the ANN: ' if card.get('conversion') else ''}{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
              f"recipe {card.get('recipe') or '-'}",
              f"  size       {card.get('num_params', 0):,} parameters, {card.get('file_size', 0) / 1e6:.1f} MB",
              f"  NIR        {nir_status(card)}",

@@ -98,8 +98,8 @@ def merge_previous(result: dict, previous: Path) -> dict:
     rows = [{**row, "command": result["command"], "machine": result["machine"]} for row in result["rows"]]
     if previous.is_file():
         earlier = json.loads(previous.read_text())
-        earlier_rows = [{**row, "command": row.get("command", earlier["command"]),
-                         "machine": row.get("machine", earlier["machine"])}
+        earlier_rows = [{**row, "command": row.get("command") or earlier["command"],
+                         "machine": row.get("machine") or earlier["machine"]}
                         for row in earlier["rows"] if row["suite"] in SUITES]
         measured_before = {row["suite"] for row in earlier_rows if not row["case"].startswith("skipped")}
         rows = [row for row in rows if not row["case"].startswith("skipped") or row["suite"] not in measured_before]
@@ -120,8 +120,8 @@ def measured_by(result: dict, suffix: str = "") -> str:
     "`a`, `b` on <machine>; `c` on <gpu machine>" (``suffix`` follows each command)."""
     by_machine: dict[str, list[str]] = {}
     for row in result["rows"]:
-        commands_here = by_machine.setdefault(describe_machine(row.get("machine", result["machine"])), [])
-        command = f"`{row.get('command', result['command'])}{suffix}`"
+        commands_here = by_machine.setdefault(describe_machine(row.get("machine") or result["machine"]), [])
+        command = f"`{row.get('command') or result['command']}{suffix}`"
         if command not in commands_here:
             commands_here.append(command)
     return "; ".join(f"{', '.join(commands_here)} on {machine}" for machine, commands_here in by_machine.items())

@@ -120,7 +120,7 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
                                       for t in T}}
     card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T[-1], "calibrated_T": list(T)}, state,
                          run_dir, test_set, out_dir=out_dir, default=default, batch_size=batch_size,
-                         extra={"conversion": conversion}, run=run)
+                         extra={"conversion": conversion, **({"finetuned_from": None} if source else {})}, run=run)
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
     return sweep_weights(weights, (*T, *sweep), test_set, batch_size=batch_size, progress=progress)
 

@@ -96,6 +96,21 @@ def _best_test_epoch(card: dict) -> str:
             f"{best['epochs_measured']} measured)")
 
 
+def accuracy_protocol(card: dict) -> str:
+    """How a card's accuracy was obtained: a conversion at its T (calibrated for it or not), the epoch chosen
+    on validation, or a run's final weights (a leg's last.pt has no chosen epoch)."""
+    if conversion := card.get("conversion"):
+        steps = [f"{conversion['calibrate']} calibration"] if conversion.get("calibrate") != "none" else []
+        steps += [f"{conversion['weight_steps']} weight steps"] if conversion.get("weight_steps") else []
+        images = f" on {conversion['calibration_images']} training images" if conversion.get("calibration_images") else ""
+        calibration = f"calibrated for it: {' and '.join(steps)}{images}" if was_calibrated(conversion) else "no calibration"
+        return f"the ANN converted for T={card['T']}, {calibration}"
+    train = card.get("train") or {}
+    if train.get("val_fraction") and train.get("best_epoch") is not None:
+        return f"the epoch chosen on a held-out validation split, {train['val_fraction']:.0%} of the training set"
+    return "the final weights"
+
+
 def training_length(train: dict) -> str:
     """``N epochs``, or ``N steps`` for a run given a budget of optimizer steps."""
     return f"{train['steps']} steps" if train.get("steps") else f"{train.get('epochs', '-')} epochs"
@@ -309,10 +324,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
     paper = card.get("paper") or {}
     best_test = card.get("best_test_epoch")
-    chosen = train.get("val_fraction") and train.get("best_epoch") is not None  # a run's last.pt has no chosen epoch
-    protocol = "the epoch chosen on a held-out validation split" if chosen else "the final weights"
     rows = [("accuracy", f"{metrics['acc1']:.2f}% on {metrics['num_samples']:,} {card_dataset_label(card)} {metrics.get('split', 'test')} "
-                         f"samples ({protocol})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
+                         f"samples ({accuracy_protocol(card)})" + (f"; best test epoch {best_test['acc1']:.2f}% (a paper's protocol)"
                                                     if best_test else "")),
             *(("also measured", f"{r['acc1']:.2f}% on {r['num_samples']:,} {source_label(r['dataset'], r.get('data_source'))} {r['split']} samples"
                + (f" ({r['emulated']})" if r.get("emulated") else "")) for r in card.get("also_measured", [])),
@@ -325,7 +338,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
             ("recipe", f"`{card.get('recipe') or '-'}`" + _lineage(card)),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
-            ("training", f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
+            ("training", ("the ANN: " if card.get("conversion") else "") + f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
                          f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
             ("NIR", nir_status(card))]
