@@ -63,6 +63,7 @@ SMOKE = {
     "spikformer_4_256_fashion_mnist_long_leg2": ("fmnist_root", ["model.kwargs.T=1"]),
     "spikformer_4_256_fashion_mnist_long_leg3": ("fmnist_root", ["model.kwargs.T=1"]),
     "spikformer_4_256_fashion_mnist_long_leg4": ("fmnist_root", ["model.kwargs.T=1"]),
+    "spikformer_4_256_fashion_mnist_long_leg5": ("fmnist_root", ["model.kwargs.T=1"]),
     "sew_4b_net_nmnist_emulated": ("mnist_root", ["data.kwargs.T=2", "model.kwargs.T=2", "data.val_fraction=0.2",
                                                   "data.kwargs.skip_first=20"]),
     "plif_net_cifar10": ("cifar_root", ["data.num_workers=0", "model.kwargs.T=2", "model.kwargs.channels=8",
