@@ -67,6 +67,16 @@ def test_a_conversion_of_a_published_ann_names_it_and_says_it_was_not_calibrated
     assert "samples (the ANN converted for T=8, no calibration)" in page and "| training | the ANN: " in page
 
 
+def test_the_training_summary_names_a_step_budget_and_a_conversions_ann():
+    from zoo.hub.report import training_summary
+
+    trained = {"train": {"steps": 1200, "epochs": 3, "optimizer": "adam", "lr": 0.001}}
+    assert training_summary(trained) == "1200 steps, adam lr 0.001"
+    converted = {"train": {"epochs": 60, "optimizer": "sgd", "lr": 0.1}, "conversion": {"from": "ann.x"}}
+    assert training_summary(converted) == "the ANN: 60 epochs, sgd lr 0.1"
+    assert training_summary({}) == "- epochs, - lr -"
+
+
 def test_a_calibrated_conversion_names_its_calibration():
     from zoo.hub.report import accuracy_protocol
 

@@ -195,3 +195,22 @@ def test_the_test_set_each_epoch_is_logged_and_published_but_never_chooses(tmp_p
     best = max(tests, key=lambda t: (t["acc1"], -t["epoch"]))
     assert card["best_test_epoch"]["acc1"] == best["acc1"] and card["best_test_epoch"]["epoch"] == best["epoch"]
     assert card["best_test_epoch"]["epochs_measured"] == 2
+
+
+def test_a_run_stopped_early_is_published_with_the_epochs_it_trained(tmp_path, fmnist_root):
+    """A leg stopped after its first epoch (of three) says so in its card, and its page and ``zoo info`` read
+    "1 of 3 planned epochs"; run on to its end, the card says 3."""
+    from zoo.hub.publish import publish
+    from zoo.hub.report import training_summary
+
+    out = tmp_path / "run"
+    config = tiny_recipe(fmnist_root, epochs=3)
+    first = train(config, out, max_steps=1, progress=False)
+    per_epoch = first["total_steps"] // 3
+    train(None, out, resume=True, max_steps=per_epoch + 1, progress=False)  # into the second epoch
+    card = publish(out / "checkpoints" / "best.pt", tag="stopped", out_dir=tmp_path / "weights", batch_size=50)
+    assert (card["train"]["epochs"], card["train"]["epochs_planned"]) == (1, 3)
+    assert training_summary(card).startswith("1 of 3 planned epochs, ")
+    train(None, out, resume=True, progress=False)
+    card = publish(out / "checkpoints" / "best.pt", tag="whole", out_dir=tmp_path / "weights", batch_size=50)
+    assert card["train"]["epochs"] == 3 and "epochs_planned" not in card["train"]

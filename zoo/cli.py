@@ -125,7 +125,7 @@ def _cmd_info(args) -> int:
     from .hub import get_weights, list_models
     from .hub.registry import model_entry
     from .data.copies import source_label
-    from .hub.report import (WEIGHT_COLUMNS, accuracy_protocol, card_dataset_label, nir_status, training_length,
+    from .hub.report import (WEIGHT_COLUMNS, accuracy_protocol, card_dataset_label, nir_status, training_summary,
                              weight_cells)
 
     arch = args.name.partition(".")[0]
@@ -146,7 +146,7 @@ def _cmd_info(args) -> int:
         return 0
     print(format_table(WEIGHT_COLUMNS, [weight_cells(get_weights(n).meta) for n in names]))
     card = weights.meta
-    metrics, train = card.get("metrics") or {}, card.get("train") or {}
+    metrics = card.get("metrics") or {}
     neuron, surrogate = card.get("neuron") or {}, card.get("surrogate") or {}
     lines = [f"\n{weights.name}" + (" (default)" if card.get("default") else ""),
              f"  accuracy   {metrics.get('acc1', '-')}% on {metrics.get('num_samples', '-')} {card_dataset_label(card)} "
@@ -157,8 +157,7 @@ def _cmd_info(args) -> int:
              f"  T          {card.get('T')}, input {card.get('input_shape')}, {card.get('encoding')}",
              f"  neuron     {neuron.get('type', '-')}, surrogate {surrogate.get('type', '-')}",
              *(f"  saw        {what}: {text}" for what, text in (card.get("seen") or {}).items()),
-             f"  trained    {'the ANN: ' if card.get('conversion') else ''}{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
-             f"recipe {card.get('recipe') or '-'}",
+             f"  trained    {training_summary(card)}, recipe {card.get('recipe') or '-'}",
              f"  size       {card.get('num_params', 0):,} parameters, {card.get('file_size', 0) / 1e6:.1f} MB",
              f"  NIR        {nir_status(card)}",
              f"  raw card   python -m zoo info {weights.name} --json"]

@@ -83,7 +83,8 @@ def describe_encoding(model: torch.nn.Module) -> str:
 
 
 def _run_record(run_dir: Path) -> dict:
-    """Device, versions and wall time of the training run, from its metrics log."""
+    """Device, versions, wall time and how far the training run went (the last stop's step of all its
+    steps), from its metrics log."""
     record = {"device": "not recorded", "versions": None, "wall_s": 0.0, "test_by_epoch": {}}
     log_path = run_dir / "metrics.jsonl"
     if not log_path.is_file():
@@ -94,9 +95,20 @@ def _run_record(run_dir: Path) -> dict:
             record["device"], record["versions"] = event["device"], event["versions"]
         elif event.get("event") == "end":
             record["wall_s"] += event.get("wall_s", 0.0)
+            record["stopped_at"] = (event["step"], event["total_steps"])
         elif event.get("event") == "test":  # a resumed epoch logs again: the last word counts
             record["test_by_epoch"][event["epoch"]] = event["acc1"]
     return record
+
+
+def epochs_trained(run: dict, train_cfg: dict) -> int:
+    """The whole epochs the run trained: the recipe's number, or fewer for a run stopped early (interrupted
+    and published as it stood, or stopped by early stopping). A run given a budget of steps keeps its recipe's
+    number, since its card names the steps."""
+    step, total = run.get("stopped_at", (0, 0))
+    if not total or train_cfg.get("steps") or step >= total:
+        return train_cfg["epochs"]
+    return train_cfg["epochs"] * step // total
 
 
 def best_test_epoch(test_by_epoch: dict) -> dict | None:
@@ -218,6 +230,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         raise ValueError("publish_model needs the training run's folder or its record")
     run = run if run is not None else _run_record(run_dir)
     best_test = run.get("best_test_epoch") or best_test_epoch(run["test_by_epoch"])
+    trained = epochs_trained(run, train_cfg)
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
@@ -234,7 +247,9 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         **({"converted_from": config["model"]["from_ann"]} if config["model"].get("from_ann") else {}),
-        "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
+        "train": {"seed": train_cfg["seed"], "epochs": trained,
+                  **({"epochs_planned": train_cfg["epochs"]} if trained != train_cfg["epochs"] else {}),
+                  "best_epoch": state.get("epoch"),
                   **({"steps": train_cfg["steps"]} if train_cfg.get("steps") else {}),
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
                      if train_cfg.get("schedule_epochs") else {}),

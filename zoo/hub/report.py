@@ -111,9 +111,14 @@ def accuracy_protocol(card: dict) -> str:
     return "the final weights"
 
 
-def training_length(train: dict) -> str:
-    """``N epochs``, or ``N steps`` for a run given a budget of optimizer steps."""
-    return f"{train['steps']} steps" if train.get("steps") else f"{train.get('epochs', '-')} epochs"
+def training_summary(card: dict) -> str:
+    """``N epochs, adam lr 0.001``: how long and with what the weight was trained, ``N steps`` for a run given a
+    budget of optimizer steps; a converted weight's training is its ANN's, and says so."""
+    train = card.get("train") or {}
+    planned = f" of {train['epochs_planned']} planned" if train.get("epochs_planned") else ""
+    length = f"{train['steps']} steps" if train.get("steps") else f"{train.get('epochs', '-')}{planned} epochs"
+    return (("the ANN: " if card.get("conversion") else "")
+            + f"{length}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}")
 
 
 def _sweep(card: dict) -> str:
@@ -338,8 +343,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
             ("recipe", f"`{card.get('recipe') or '-'}`" + _lineage(card)),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
-            ("training", ("the ANN: " if card.get("conversion") else "") + f"{training_length(train)}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}, "
-                         f"batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
+            ("training", f"{training_summary(card)}, batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
             ("NIR", nir_status(card))]
     if card.get("conversion"):
