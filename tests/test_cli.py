@@ -3,6 +3,8 @@ import sys
 
 import pytest
 
+import zoo
+
 from conftest import REPO
 from zoo.cli import main, resume_hint
 
@@ -17,6 +19,16 @@ def test_list_and_info(capsys):
     assert "stbp_cnn" in capsys.readouterr().out
     assert main(["info", "stbp_cnn"]) == 0
     assert "Spatio-Temporal Backpropagation" in capsys.readouterr().out
+
+
+def test_info_says_how_a_converted_weights_number_was_obtained_and_whose_training_it_was(capsys):
+    card = zoo.get_weights("converted_resnet20.cifar10_w32_qcfs").meta
+    assert main(["info", "converted_resnet20.cifar10_w32_qcfs"]) == 0
+    out = capsys.readouterr().out
+    assert f"test samples (the ANN converted for T={card['T']}, no calibration)" in out
+    ann = card["train"]
+    assert (f"  trained    the ANN: {ann['epochs']} epochs (from epoch {ann['schedule_from_epoch']} of a "
+            f"{ann['schedule_epochs']}-epoch schedule), {ann['optimizer']} lr {ann['lr']}, recipe {card['recipe']}") in out
 
 
 def test_unknown_model_is_one_line_exit_2():

@@ -348,11 +348,26 @@ def test_zoo_convert_takes_a_published_ann_weight_as_its_run(ann_run, tmp_path, 
     assert from_run["conversion"]["from"] == "ann_resnet20" and from_weight["conversion"]["from"] == "ann_resnet20.tiny_ann"
     for key in ("kwargs", "dataset", "data_source", "train", "versions", "eval", "recipe", "paper", "finetuned_from"):
         assert from_run[key] == from_weight[key], key
+    # the checkpoint of an ANN run that continued a published weight: its SNN continues nothing
+    from zoo.train.checkpoint import load_checkpoint, save_atomic
+
+    continued = load_checkpoint(ann_run / "checkpoints" / "best.pt")
+    continued["config"]["model"]["name"] = "ann_resnet20.tiny_ann"
+    (tmp_path / "continued" / "checkpoints").mkdir(parents=True)
+    save_atomic(continued, tmp_path / "continued" / "checkpoints" / "best.pt")
+    assert main(["convert", str(tmp_path / "continued" / "checkpoints" / "best.pt"), "--tag", "continued", *common]) == 0
+    card = json.loads((tmp_path / "converted_resnet20.continued.json").read_text())
+    assert card["finetuned_from"] is None and card["conversion"]["from"] == "ann_resnet20"
     with pytest.raises(zoo.errors.UnknownModelError, match="no weights named 'ann_resnet20.tiny_an'"):
         main(["convert", "ann_resnet20.tiny_an", "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
     for path in ("ann_runs/x/checkpoints/best.pt", "ann_resnet20.pt"):  # paths, however they begin
         with pytest.raises(zoo.errors.ZooError, match="no usable checkpoint at"):
             main(["convert", path, "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
+    torch.save({"state_dict": continued["model"]}, tmp_path / "weights_only.pt")  # a torch file, not a run's
+    for command in ("convert", "publish"):
+        with pytest.raises(zoo.errors.ZooError, match="weights_only.pt is not a zoo training checkpoint .* checkpoints/best.pt"):
+            main([command, str(tmp_path / "weights_only.pt"), "--tag", "x", "--out-dir" if command == "convert"
+                  else "--out", str(tmp_path), "--debug"])
 
 
 def test_a_published_ann_whose_card_lacks_its_training_record_is_refused_before_any_work(ann_run, tmp_path, monkeypatch):
@@ -368,3 +383,16 @@ def test_a_published_ann_whose_card_lacks_its_training_record_is_refused_before_
                                                       r"its run's checkpoint instead"):
         main(["convert", "ann_resnet20.bare", "--tag", "x", "--out-dir", str(tmp_path), "--debug"])
     assert not list(tmp_path.glob("converted_*"))
+
+
+def test_zoo_convert_names_the_T_an_interrupted_sweep_left_unmeasured(monkeypatch, capsys):
+    """A card written before its sweep measured every T (the sweep was interrupted) prints which T are
+    missing and the command that measures them, instead of failing on the missing accuracy."""
+    import zoo.conversion.publish
+    from zoo.cli import main
+
+    card = json.loads(zoo.get_weights("converted_resnet20.fmnist").card_path.read_text())
+    card["conversion"]["per_T"]["64"] = {"calibrated": False, "state_T": card["T"]}
+    monkeypatch.setattr(zoo.conversion.publish, "sweep_weights", lambda weights, sweep: card)
+    assert main(["convert", "converted_resnet20.fmnist", "--sweep", "64"]) == 0
+    assert "T=  64: not measured yet (python -m zoo convert converted_resnet20.fmnist --sweep 64)" in capsys.readouterr().out

@@ -214,3 +214,17 @@ def test_a_run_stopped_early_is_published_with_the_epochs_it_trained(tmp_path, f
     train(None, out, resume=True, progress=False)
     card = publish(out / "checkpoints" / "best.pt", tag="whole", out_dir=tmp_path / "weights", batch_size=50)
     assert card["train"]["epochs"] == 3 and "epochs_planned" not in card["train"]
+
+
+def test_a_cards_training_length_counts_what_the_run_did():
+    """Whole epochs of a run stopped short (from the last step it logged, also without an end event), the
+    steps of a budgeted run stopped early, and the recipe's numbers for a finished run."""
+    from zoo.hub.publish import training_length
+
+    epochs, budget = {"epochs": 4}, {"epochs": 1, "steps": 300}
+    assert training_length({"last_step": 400, "total_steps": 400}, epochs) == {"epochs": 4}
+    assert training_length({"last_step": 299, "total_steps": 400}, epochs) == {"epochs": 2, "epochs_planned": 4}
+    assert training_length({"last_step": 300, "total_steps": 400}, epochs) == {"epochs": 3, "epochs_planned": 4}
+    assert training_length({}, epochs) == {"epochs": 4}  # no log: what the recipe says
+    assert training_length({"last_step": 120, "total_steps": 300}, budget) == {"steps": 120, "steps_planned": 300}
+    assert training_length({"last_step": 300, "total_steps": 300}, budget) == {"steps": 300}

@@ -1,4 +1,4 @@
-"""``python -m zoo`` / ``zoo``: list, info, eval, convert, train, publish, finetune, bench, report,
+"""``python -m zoo`` / ``zoo``: list, info, eval, convert, train, publish, finetune, bench, export, report,
 events-to-frames.
 
 Errors are one line on stderr: exit code 2 for usage errors, 1 for data and file errors;
@@ -75,6 +75,9 @@ def _cmd_convert(args) -> int:
           f"(ANN {conversion['from']} {conversion['ann_acc1']:.2f}%) -> {card['file']}")
     own = "calibrated in {:.0f} s" if was_calibrated(conversion) else "converted for this T, no calibration"
     for steps, record in conversion["per_T"].items():
+        if "acc1" not in record:  # a sweep interrupted before this T was measured
+            print(f"  T={steps:>4}: not measured yet (python -m zoo convert {card['arch']}.{card['tag']} --sweep {steps})")
+            continue
         how = (own.format(record["calibration_s"]) if record["calibrated"]
                else f"not calibrated: the T={record['state_T']} state")
         print(f"  T={steps:>4}: {record['acc1']:.2f}%  ({how})")
@@ -299,10 +302,10 @@ def _cmd_finetune(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    import nir
-
     from .hub import create_model, get_weights
-    from .nir.export import NIRExportError, export_nir
+    from .nir.export import NIRExportError, export_nir, require_nir
+
+    nir = require_nir()
 
     model = create_model(args.name, pretrained=True)
     weights = get_weights(args.name)

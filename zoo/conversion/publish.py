@@ -11,7 +11,7 @@ import torch
 
 from ..data import load_dataset
 from ..errors import WeightsError
-from ..train.checkpoint import load_checkpoint, model_from_checkpoint
+from ..train.checkpoint import load_run_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..hub.factory import create_model
 from ..hub.publish import card_dataset, card_root, check_tag, publish_model, write_card
@@ -89,7 +89,7 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
         state, run, source = run_of_weights(str(checkpoint))
         run_dir = None
     else:
-        state, run, source = load_checkpoint(Path(checkpoint)), None, None
+        state, run, source = load_run_checkpoint(Path(checkpoint)), None, None
         run_dir = Path(checkpoint).parent.parent
     config = state["config"]
     ann_arch = config["model"]["name"].partition(".")[0]
@@ -120,7 +120,7 @@ def convert_checkpoint(checkpoint: str | Path, tag: str, T: tuple[int, ...] = (8
                                       for t in T}}
     card = publish_model(snn, arch, tag, {**ann_kwargs, "T": T[-1], "calibrated_T": list(T)}, state,
                          run_dir, test_set, out_dir=out_dir, default=default, batch_size=batch_size,
-                         extra={"conversion": conversion, **({"finetuned_from": None} if source else {})}, run=run)
+                         extra={"conversion": conversion, "finetuned_from": None}, run=run)  # conversion.from names the ANN
     weights = Weights(f"{arch}.{tag}", card, Path(out_dir or REPO_WEIGHTS) / f"{arch}.{tag}.json")
     return sweep_weights(weights, (*T, *sweep), test_set, batch_size=batch_size, progress=progress)
 

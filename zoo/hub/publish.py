@@ -14,7 +14,7 @@ from ..atomic import atomic_open
 from ..data import DATASETS, EMULATED_DATASETS, load_dataset
 from ..data.copies import with_copy
 from ..data.roots import describe_source
-from ..train.checkpoint import load_checkpoint, model_from_checkpoint
+from ..train.checkpoint import load_run_checkpoint, model_from_checkpoint
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .factory import create_model
@@ -83,7 +83,7 @@ def describe_encoding(model: torch.nn.Module) -> str:
 
 
 def _run_record(run_dir: Path) -> dict:
-    """Device, versions, wall time and how far the training run went (the last stop's step of all its
+    """Device, versions, wall time and how far the training run went (the last step it logged, of all its
     steps), from its metrics log."""
     record = {"device": "not recorded", "versions": None, "wall_s": 0.0, "test_by_epoch": {}}
     log_path = run_dir / "metrics.jsonl"
@@ -91,24 +91,31 @@ def _run_record(run_dir: Path) -> dict:
         return record
     for line in log_path.read_text().splitlines():
         event = json.loads(line)
+        record["last_step"] = max(record.get("last_step", 0), event.get("step", 0))  # also of a killed run
+        if "total_steps" in event:  # start (since the zoo logs it there) and end events
+            record["total_steps"] = event["total_steps"]
         if event.get("event") == "start":
             record["device"], record["versions"] = event["device"], event["versions"]
         elif event.get("event") == "end":
             record["wall_s"] += event.get("wall_s", 0.0)
-            record["stopped_at"] = (event["step"], event["total_steps"])
         elif event.get("event") == "test":  # a resumed epoch logs again: the last word counts
             record["test_by_epoch"][event["epoch"]] = event["acc1"]
     return record
 
 
-def epochs_trained(run: dict, train_cfg: dict) -> int:
-    """The whole epochs the run trained: the recipe's number, or fewer for a run stopped early (interrupted
-    and published as it stood, or stopped by early stopping). A run given a budget of steps keeps its recipe's
-    number, since its card names the steps."""
-    step, total = run.get("stopped_at", (0, 0))
-    if not total or train_cfg.get("steps") or step >= total:
-        return train_cfg["epochs"]
-    return train_cfg["epochs"] * step // total
+def training_length(run: dict, train_cfg: dict) -> dict:
+    """How long the run trained, for its card: ``epochs`` (whole epochs) or, for a run given a budget of
+    optimizer steps, ``steps``; with ``epochs_planned`` / ``steps_planned`` where it stopped short (interrupted
+    and published as it stood, killed, or stopped early on validation)."""
+    done, total = run.get("last_step", 0), run.get("total_steps", 0)
+    if train_cfg.get("steps"):
+        planned = train_cfg["steps"]
+        return {"steps": min(done, planned), "steps_planned": planned} if total and done < planned \
+            else {"steps": planned}
+    planned = train_cfg["epochs"]
+    if not total or done >= total:
+        return {"epochs": planned}
+    return {"epochs": planned * done // total, "epochs_planned": planned}
 
 
 def best_test_epoch(test_by_epoch: dict) -> dict | None:
@@ -193,7 +200,7 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     weight trained on emulated ones."""
     check_tag(tag)
     checkpoint = Path(checkpoint)
-    state = load_checkpoint(checkpoint)
+    state = load_run_checkpoint(checkpoint)
     if state.get("ema") is not None:
         log.warning("%s holds the raw weights of a run that averaged them (train.ema_decay); best.pt beside it "
                     "holds the averaged weights it validated", checkpoint.name)
@@ -230,7 +237,6 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         raise ValueError("publish_model needs the training run's folder or its record")
     run = run if run is not None else _run_record(run_dir)
     best_test = run.get("best_test_epoch") or best_test_epoch(run["test_by_epoch"])
-    trained = epochs_trained(run, train_cfg)
     card = {
         "arch": arch, "tag": tag, "default": default, "file": filename, "sha256": sha256,
         "file_size": len(data), "num_params": sum(p.numel() for p in model.parameters()),
@@ -247,10 +253,8 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         **({"converted_from": config["model"]["from_ann"]} if config["model"].get("from_ann") else {}),
-        "train": {"seed": train_cfg["seed"], "epochs": trained,
-                  **({"epochs_planned": train_cfg["epochs"]} if trained != train_cfg["epochs"] else {}),
-                  "best_epoch": state.get("epoch"),
-                  **({"steps": train_cfg["steps"]} if train_cfg.get("steps") else {}),
+        "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
+                  **training_length(run, train_cfg),
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
                      if train_cfg.get("schedule_epochs") else {}),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],

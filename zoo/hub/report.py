@@ -112,11 +112,16 @@ def accuracy_protocol(card: dict) -> str:
 
 
 def training_summary(card: dict) -> str:
-    """``N epochs, adam lr 0.001``: how long and with what the weight was trained, ``N steps`` for a run given a
-    budget of optimizer steps; a converted weight's training is its ANN's, and says so."""
+    """``N epochs, adam lr 0.001``: how long and with what the weight was trained (``N steps`` for a run given a
+    budget of optimizer steps, ``N of M planned`` for one stopped short, where in a schedule a leg of it was);
+    a converted weight's training is its ANN's, and says so."""
     train = card.get("train") or {}
-    planned = f" of {train['epochs_planned']} planned" if train.get("epochs_planned") else ""
-    length = f"{train['steps']} steps" if train.get("steps") else f"{train.get('epochs', '-')}{planned} epochs"
+    unit = "steps" if train.get("steps") else "epochs"
+    count = train.get(unit, "-")
+    planned = f" of {train[unit + '_planned']} planned" if train.get(unit + "_planned") else ""
+    length = f"{count}{planned} {unit[:-1] if count == 1 and not planned else unit}"
+    if train.get("schedule_epochs"):
+        length += f" (from epoch {train.get('schedule_from_epoch', 0)} of a {train['schedule_epochs']}-epoch schedule)"
     return (("the ANN: " if card.get("conversion") else "")
             + f"{length}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}")
 

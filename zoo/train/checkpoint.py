@@ -31,6 +31,16 @@ def load_checkpoint(path: str | Path) -> dict:
     raise ZooError(f"no usable checkpoint at {path} ({detail})")
 
 
+def load_run_checkpoint(path: str | Path) -> dict:
+    """A zoo training run's checkpoint (its recipe and weights, what ``zoo publish`` and ``zoo convert`` read);
+    any other torch file is refused in one line."""
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not {"config", "model"} <= state.keys():
+        raise ZooError(f"{path} is not a zoo training checkpoint (it holds no recipe and model state): give a run's "
+                       f"checkpoints/best.pt, or load other weights with zoo.load_weights(model, path)")
+    return state
+
+
 def model_from_checkpoint(state: dict, num_classes: int | None = None) -> torch.nn.Module:
     """The network a run's checkpoint (from :func:`load_checkpoint`) holds: rebuilt from its recipe's model
     entry, loaded, in evaluation mode. ``num_classes`` where the recipe leaves it to the dataset."""

@@ -371,8 +371,8 @@ class Trainer:
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.model.train()
         start = time.time()
-        self.log({"event": "start", "step": self.step, "device": describe_device(self.device),
-                  "versions": versions()})
+        self.log({"event": "start", "step": self.step, "total_steps": self.total_steps,
+                  "device": describe_device(self.device), "versions": versions()})
         first_step = self.step
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
