@@ -171,3 +171,5 @@ def test_a_weight_published_from_a_runs_last_checkpoint_says_it_is_the_final_wei
     assert "(the epoch chosen on a held-out validation split, 10% of the training set)" in render_model_page(card)
     last = {**card, "train": {**card["train"], "best_epoch": None, "val_acc1": None}}
     assert "(the final weights)" in render_model_page(last)
+    budget = {**card, "train": {**card["train"], "steps": 300}}  # validated every N steps, not every epoch
+    assert "(the checkpoint chosen on a held-out validation split, 10% of the training set)" in render_model_page(budget)

@@ -107,7 +107,8 @@ def accuracy_protocol(card: dict) -> str:
         return f"the ANN converted for T={card['T']}, {calibration}"
     train = card.get("train") or {}
     if train.get("val_fraction") and train.get("best_epoch") is not None:
-        return f"the epoch chosen on a held-out validation split, {train['val_fraction']:.0%} of the training set"
+        chosen = "checkpoint" if train.get("steps") else "epoch"  # a budget of steps validates every N steps
+        return f"the {chosen} chosen on a held-out validation split, {train['val_fraction']:.0%} of the training set"
     return "the final weights"
 
 
