@@ -228,3 +228,12 @@ def test_a_cards_training_length_counts_what_the_run_did():
     assert training_length({}, epochs) == {"epochs": 4}  # no log: what the recipe says
     assert training_length({"last_step": 120, "total_steps": 300}, budget) == {"steps": 120, "steps_planned": 300}
     assert training_length({"last_step": 300, "total_steps": 300}, budget) == {"steps": 300}
+
+
+def test_the_best_test_epoch_is_the_first_of_equals():
+    """What a best-test-epoch protocol reads: the highest accuracy, and of equal ones the earliest epoch."""
+    from zoo.hub.publish import best_test_epoch
+
+    record = best_test_epoch({0: 90.0, 1: 91.5, 2: 91.5, 3: 91.0})
+    assert (record["acc1"], record["epoch"], record["epochs_measured"]) == (91.5, 1, 4)
+    assert best_test_epoch({}) is None
