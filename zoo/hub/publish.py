@@ -107,15 +107,11 @@ def training_length(run: dict, train_cfg: dict) -> dict:
     """How long the run trained, for its card: ``epochs`` (whole epochs) or, for a run given a budget of
     optimizer steps, ``steps``; with ``epochs_planned`` / ``steps_planned`` where it stopped short (interrupted
     and published as it stood, killed, or stopped early on validation)."""
-    done, total = run.get("last_step", 0), run.get("total_steps", 0)
-    if train_cfg.get("steps"):
-        planned = train_cfg["steps"]
-        return {"steps": min(done, planned), "steps_planned": planned} if total and done < planned \
-            else {"steps": planned}
-    planned = train_cfg["epochs"]
+    unit = "steps" if train_cfg.get("steps") else "epochs"  # a budget of steps is the run's total_steps
+    planned, done, total = train_cfg[unit], run.get("last_step", 0), run.get("total_steps", 0)
     if not total or done >= total:
-        return {"epochs": planned}
-    return {"epochs": planned * done // total, "epochs_planned": planned}
+        return {unit: planned}
+    return {unit: planned * done // total, f"{unit}_planned": planned}
 
 
 def best_test_epoch(test_by_epoch: dict) -> dict | None:
