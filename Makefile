@@ -7,6 +7,8 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SJ2_VENV ?= .venv-sj2
+# pytest-xdist workers: one per core (tests/conftest.py gives each one thread); 0 runs the suite in one process
+TEST_WORKERS ?= auto
 # waiting OpenMP threads sleep rather than spin, so the suite keeps its pace beside other work (zoo/runtime.py)
 export OMP_WAIT_POLICY ?= PASSIVE
 SJ2_PY := $(SJ2_VENV)/bin/python
@@ -44,10 +46,10 @@ demo: setup
 test: test-pinned test-sj2
 
 test-pinned: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-sj2: setup $(SJ2_VENV)/.installed
-	$(SJ2_PY) -m pytest -p no:cacheprovider $(SJ2_TESTS)
+	$(SJ2_PY) -m pytest -n $(TEST_WORKERS) -p no:cacheprovider $(SJ2_TESTS)
 
 # on a CUDA machine: CuPy against torch kernels (neurons, whole networks, shipped weights), then their speed
 test-gpu: setup

@@ -1,6 +1,11 @@
 """Shared fixtures: small datasets written in the real file formats, and tiny trained weights."""
 from __future__ import annotations
 
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread a worker (and its subprocesses): `make test` runs a worker
+    os.environ["OMP_NUM_THREADS"] = "1"     # per core, and more threads than cores stall on each other
+
 import pickle
 import struct
 from pathlib import Path

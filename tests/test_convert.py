@@ -113,7 +113,7 @@ def test_each_calibration_lowers_the_layer_errors_at_the_t_it_was_fitted_for(tra
                           "searched": dict(calibrate="none"),
                           "bias": dict(calibrate="bias"),
                           "potential": dict(calibrate="potential"),
-                          "weights": dict(calibrate="potential", weight_steps=300)}.items():
+                          "weights": dict(calibrate="potential", weight_steps=100)}.items():
         errors[label] = layer_errors(convert(ann, batches, T=T, **kwargs), activations, batches)
     for name in activations:
         # against threshold balancing, every calibrated layer is closer to its ANN activation

@@ -80,16 +80,17 @@ def test_finetune_reports_a_missing_weight_and_folder(tmp_path, capsys):
 
 @pytest.mark.parametrize("task", ["position"])  # the other toy tasks: docs/finetune (each run is a minute)
 def test_default_finetune_separates_small_folders_on_another_sensor(task, tmp_path, monkeypatch, capsys):
-    """20 recordings a class on a 48x40 sensor (the shipped event model saw 34x34x2 and ten classes)."""
+    """20 recordings a class on a 40x32 sensor (the shipped event model saw 34x34x2 and ten classes), with the
+    default choices but a third of the default 300 steps (the default budget: test_finetune_budget_validates_by_steps...)."""
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "cache"))
-    folder = write_toy_folder(tmp_path / task, task, per_class=20)
+    folder = write_toy_folder(tmp_path / task, task, per_class=20, sensor=(40, 32))
     out = tmp_path / "ft"
-    assert main(["finetune", "sew_4b_net.fmnist_dvs", "--data", str(folder), "--out", str(out)]) == 0
+    assert main(["finetune", "sew_4b_net.fmnist_dvs", "--data", str(folder), "--out", str(out), "--steps", "100"]) == 0
     printed = capsys.readouterr()
-    assert "class-balanced batches" in printed.err and "48x40x2 kept as it is" in printed.err
+    assert "class-balanced batches" in printed.err and "40x32x2 kept as it is" in printed.err
     card = json.loads((out / "weights" / "sew_4b_net.finetuned.json").read_text())
     assert card["metrics"]["acc1"] >= 95.0, card["metrics"]
-    assert card["kwargs"]["input_size"] == [40, 48] and card["finetune"]["counts"] == {c: 20 for c in TASKS[task]}
+    assert card["kwargs"]["input_size"] == [32, 40] and card["finetune"]["counts"] == {c: 20 for c in TASKS[task]}
     assert card["train"]["augment"]["event_drop"] == 0.1 and (out / "confusion_test.png").is_file()
     for name in TASKS[task]:
         assert f"  {name}" in printed.out  # per-class accuracy

@@ -237,3 +237,13 @@ def test_the_best_test_epoch_is_the_first_of_equals():
     record = best_test_epoch({0: 90.0, 1: 91.5, 2: 91.5, 3: 91.0})
     assert (record["acc1"], record["epoch"], record["epochs_measured"]) == (91.5, 1, 4)
     assert best_test_epoch({}) is None
+
+
+def test_the_curves_running_mean_averages_the_window_before_each_log():
+    from zoo.train.plots import running_mean
+
+    assert running_mean([1, 2, 3, 4, 5], 2) == [1.0, 1.5, 2.5, 3.5, 4.5]
+    assert running_mean([3, 6, 9], 10) == [3.0, 4.5, 6.0]  # fewer logs than the window: the mean so far
+    assert running_mean([], 3) == []
+    with pytest.raises(ValueError, match="window must be at least 1, got 0"):
+        running_mean([1.0], 0)

@@ -12,25 +12,43 @@ if TYPE_CHECKING:
     import torch
 
 
-def plot_curves(run_dir: str | Path) -> Path:
-    """Loss and accuracy against step (train), validation accuracy at each epoch end."""
-    import matplotlib
+def running_mean(values: list[float], window: int) -> list[float]:
+    """The mean of each value and the ``window - 1`` before it (fewer at the start): one batch's accuracy
+    swings by several points, the mean over a few hundred images shows the trend."""
+    import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    sums = np.concatenate([[0.0], np.cumsum(np.asarray(values, dtype=float))])
+    ends = np.arange(1, len(sums))
+    starts = np.maximum(ends - window, 0)
+    return ((sums[ends] - sums[starts]) / (ends - starts)).tolist()
 
+
+def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
+    """Loss and accuracy against step (train: each logged batch faint, their running mean over ``window`` logs
+    drawn over it), validation accuracy at each epoch end with the best one marked."""
+    plt = _pyplot()
     run_dir = Path(run_dir)
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train = [e for e in events if e["event"] == "train"]
     val = [e for e in events if e["event"] == "val"]
+    steps = [e["step"] for e in train]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot([e["step"] for e in train], [e["loss"] for e in train], lw=1)
+    for ax, key, label in ((ax_loss, "loss", "training loss"), (ax_acc, "acc1", "train")):
+        values = [e[key] for e in train]
+        ax.plot(steps, values, lw=0.8, alpha=0.3, color="#3b75af")
+        ax.plot(steps, running_mean(values, window), lw=1.5, color="#3b75af",
+                label=f"{label} (mean of {window} logged batches)")
     ax_loss.set(xlabel="step", ylabel="training loss", title="loss")
-    ax_acc.plot([e["step"] for e in train], [e["acc1"] for e in train], lw=1, alpha=0.6, label="train batch")
-    ax_acc.plot([e["step"] for e in val], [e["acc1"] for e in val], "o-", label="validation")
+    if val:
+        ax_acc.plot([e["step"] for e in val], [e["acc1"] for e in val], "o-", color="#d9822b", label="validation")
+        best = max(val, key=lambda e: e["acc1"])
+        ax_acc.annotate(f"{best['acc1']:.2f}%", (best["step"], best["acc1"]), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=8, color="#d9822b")
     ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
-    ax_acc.legend(loc="lower right")
-    for ax in (ax_loss, ax_acc):
+    for ax in (ax_loss, ax_acc):  # legends below the axes, where they hide no point
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
     fig.suptitle(run_dir.name)
     fig.tight_layout()
