@@ -7,7 +7,8 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SJ2_VENV ?= .venv-sj2
-# pytest-xdist workers: one per core (tests/conftest.py gives each one thread); 0 runs the suite in one process
+# pytest-xdist workers: one per core (tests/conftest.py gives each one thread), each test file on one worker
+# (its module fixtures built once; the reliability table sees all its file's cases); 0: one process
 TEST_WORKERS ?= auto
 # waiting OpenMP threads sleep rather than spin, so the suite keeps its pace beside other work (zoo/runtime.py)
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -46,10 +47,10 @@ demo: setup
 test: test-pinned test-sj2
 
 test-pinned: setup
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-sj2: setup $(SJ2_VENV)/.installed
-	$(SJ2_PY) -m pytest -n $(TEST_WORKERS) -p no:cacheprovider $(SJ2_TESTS)
+	$(SJ2_PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider $(SJ2_TESTS)
 
 # on a CUDA machine: CuPy against torch kernels (neurons, whole networks, shipped weights), then their speed
 test-gpu: setup

@@ -16,7 +16,7 @@ SHARED_ROOTS = {"mnist": SHARED_DATA / "mnist", "nmnist-emulated": SHARED_DATA /
                 "nmnist-subset": SHARED_DATA / "nmnist-subset"}                       # system package: where CI keeps them
 
 
-SHARED_ARCHIVES = {"cifar10": SHARED_DATA / "cifar10-jpeg.tar.gz"}  # kept packed: built once per test session
+SHARED_ARCHIVES = {"cifar10": SHARED_DATA / "cifar10-jpeg.tar.gz"}  # kept packed: built once per test worker
 
 
 @pytest.fixture(scope="session")
@@ -58,28 +58,31 @@ def _configuration(card: dict) -> tuple[str, str]:
     return card["arch"], json.dumps({k: v for k, v in card["kwargs"].items() if k not in SIZE_ONLY}, sort_keys=True)
 
 
+def _continued_on_the_same_data() -> dict[str, str]:
+    """Each earlier leg (or base) of a weight trained on from it with the same data, arguments and evaluation,
+    and that weight: the later one's slice exercises the same code path, and the earlier file is checked by its
+    sha256. A default weight is never left out: it is what `pretrained=True` gives."""
+    cards = {p.stem: json.loads(p.read_text()) for p in CARDS}
+    same = ("arch", "kwargs", "dataset", "dataset_kwargs", "eval")
+    return {card["finetuned_from"]: name for name, card in cards.items()
+            if card.get("finetuned_from") in cards and not cards[card["finetuned_from"]]["default"]
+            and all(cards[card["finetuned_from"]].get(key) == card.get(key) for key in same)}
+
+
+CONTINUED = _continued_on_the_same_data()
+
+
 def _one_card_per_configuration() -> set[str]:
-    """The card (the default first) that stands for each configuration on the SpikingJelly 2.x re-run."""
+    """The card (the default first, never an earlier leg) that stands for each configuration on the
+    SpikingJelly 2.x re-run."""
     chosen: dict[tuple[str, str], str] = {}
     for card, path in sorted(((json.loads(p.read_text()), p) for p in CARDS), key=lambda c: (not c[0]["default"], c[1].stem)):
-        chosen.setdefault(_configuration(card), path.stem)
+        if path.stem not in CONTINUED:
+            chosen.setdefault(_configuration(card), path.stem)
     return set(chosen.values())
 
 
 SJ2_CHECKED = _one_card_per_configuration()
-
-
-def _continued_on_the_same_data() -> dict[str, str]:
-    """Each earlier leg (or base) of a weight trained on from it with the same data and configuration, and that
-    weight: the later one's slice exercises the same code path, and the earlier file is checked by its hash."""
-    cards = {p.stem: json.loads(p.read_text()) for p in CARDS}
-    return {card["finetuned_from"]: name for name, card in cards.items()
-            if card.get("finetuned_from") in cards
-            and cards[card["finetuned_from"]]["dataset"] == card["dataset"]
-            and _configuration(cards[card["finetuned_from"]]) == _configuration(card)}
-
-
-CONTINUED = _continued_on_the_same_data()
 
 
 def card_id(path):

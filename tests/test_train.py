@@ -239,7 +239,7 @@ def test_the_best_test_epoch_is_the_first_of_equals():
     assert best_test_epoch({}) is None
 
 
-def test_the_curves_running_mean_averages_the_window_before_each_log():
+def test_the_curves_running_mean_averages_each_log_with_the_ones_before_it():
     from zoo.train.plots import running_mean
 
     assert running_mean([1, 2, 3, 4, 5], 2) == [1.0, 1.5, 2.5, 3.5, 4.5]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def running_mean(values: list[float], window: int) -> list[float]:
     """The mean of each value and the ``window - 1`` before it (fewer at the start): one batch's accuracy
-    swings by several points, the mean over a few hundred images shows the trend."""
+    swings by several points, the mean over several batches shows the trend."""
     import numpy as np
 
     if window < 1:
