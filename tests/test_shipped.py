@@ -11,6 +11,7 @@ from zoo.hub.weights import REPO_WEIGHTS, sha256_of, weight_filename
 from zoo.neurons.compat import spikingjelly_major
 
 CARDS = sorted(REPO_WEIGHTS.glob("*.json"))
+CARD_BY_NAME = {path.stem: json.loads(path.read_text()) for path in CARDS}  # read once for the helpers below
 SHARED_DATA = REPO_WEIGHTS.parent.parent / "shared" / "data"  # beside the checkout on CI, absent on a user's clone
 SHARED_ROOTS = {"mnist": SHARED_DATA / "mnist", "nmnist-emulated": SHARED_DATA / "mnist",  # datasets without a
                 "nmnist-subset": SHARED_DATA / "nmnist-subset"}                       # system package: where CI keeps them
@@ -62,7 +63,7 @@ def _continued_on_the_same_data() -> dict[str, str]:
     """Each earlier leg (or base) of a weight trained on from it with the same data, arguments and evaluation,
     and that weight: the later one's slice exercises the same code path, and the earlier file is checked by its
     sha256. A default weight is never left out: it is what `pretrained=True` gives."""
-    cards = {p.stem: json.loads(p.read_text()) for p in CARDS}
+    cards = CARD_BY_NAME
     same = ("arch", "kwargs", "dataset", "dataset_kwargs", "eval")
     return {card["finetuned_from"]: name for name, card in cards.items()
             if card.get("finetuned_from") in cards and not cards[card["finetuned_from"]]["default"]
@@ -76,9 +77,9 @@ def _one_card_per_configuration() -> set[str]:
     """The card (the default first, never an earlier leg) that stands for each configuration on the
     SpikingJelly 2.x re-run."""
     chosen: dict[tuple[str, str], str] = {}
-    for card, path in sorted(((json.loads(p.read_text()), p) for p in CARDS), key=lambda c: (not c[0]["default"], c[1].stem)):
-        if path.stem not in CONTINUED:
-            chosen.setdefault(_configuration(card), path.stem)
+    for name, card in sorted(CARD_BY_NAME.items(), key=lambda item: (not item[1]["default"], item[0])):
+        if name not in CONTINUED:
+            chosen.setdefault(_configuration(card), name)
     return set(chosen.values())
 
 
