@@ -182,7 +182,11 @@ def test_cards_name_their_classes_and_give_the_input_transform():
 
 @pytest.mark.parametrize("arch, kwargs", [("stbp_cnn", {}), ("plif_net_mnist", {"channels": 8, "hidden": 32}),
                                           ("sew_resnet18", {"width": 4, "stem": "cifar", "in_channels": 1,
-                                                            "input_size": (28, 28)})])
+                                                            "input_size": (28, 28)}),
+                                          ("spikformer_4_256", {"embed_dim": 32, "num_heads": 4, "depth": 1,
+                                                                "in_channels": 1, "input_size": (28, 28)}),
+                                          ("sdt_2_256", {"embed_dim": 32, "num_heads": 4, "depth": 1,
+                                                         "in_channels": 1, "input_size": (28, 28)})])
 def test_reset_classifier_gives_an_untrained_head_and_keeps_the_body(arch, kwargs):
     model = zoo.create_model(arch, T=2, **kwargs).eval()
     body = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(model.head + ".")}

@@ -1273,6 +1273,8 @@ def test_the_sequence_input_gives_what_the_authors_get_from_repeated_images():
 # The tables neither count the LayerNorms the Spikformer code builds and never calls nor the Spike-driven
 # Transformer's uncalled talking_heads conv (with them 8-768 would be 66.36M), and they round inconsistently
 # (16.816M printed 16.81, 66.3386M printed 66.34), so a count matches when it is within 0.01M.
+# sdt_2_256 is a configuration file of the authors' repository (conf/cifar10/2_256_300E_t4.yml) with no count in
+# the papers' tables, so it has none here; the parity tests cover its layers.
 PAPER_PARAMS = {
     ("spikformer_4_256", 10): 4.15, ("spikformer_2_384", 10): 5.76, ("spikformer_4_384", 10): 9.32,
     ("spikformer_8_384", 1000): 16.81, ("spikformer_6_512", 1000): 23.37, ("spikformer_8_512", 1000): 29.68,
@@ -1443,3 +1445,97 @@ def test_token_batch_norm_on_rows_equals_the_authors_transposed_batch_norm():
     torch.testing.assert_close(grad_ours, grad_theirs)
     for name, buffer in theirs.named_buffers():
         torch.testing.assert_close(dict(ours.named_buffers())[name], buffer)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# SpikingJelly 2.x's own Spikformer (spikingjelly.activation_based.model.spikformer): the zoo's tensors, one for
+# one, but its patch stem max-pools each pooled stage's batch-norm output before the stage's LIF, where the
+# authors' code (and the zoo's default) max-pools the spikes after it. Its state dicts load into a Spikformer
+# built with pool_before_neuron=True (zoo/hub/spikingjelly2_layout.py) and are refused by any other.
+
+needs_spikingjelly2 = pytest.mark.skipif(spikingjelly_major() < 2,
+                                         reason="SpikingJelly 2.x's spikformer_* (the 2.x test environment)")
+
+# SpikingJelly 2.x's builder: its arguments, then the zoo Spikformer of the same depth, width, heads, pools and T
+SPIKINGJELLY2_SPIKFORMERS = {
+    "spikformer_cifar10": ({}, lambda **kw: zoo.create_model("spikformer_4_384", **kw)),
+    "spikformer_ti": ({"img_size_h": 64, "img_size_w": 64},  # 4x4 tokens of its patch size 16
+                      lambda **kw: Spikformer(num_classes=1000, input_size=(64, 64), embed_dim=256, depth=4,
+                                              num_heads=8, variant="imagenet", **kw)),
+    "spikformer_s": ({"img_size_h": 64, "img_size_w": 64},
+                     lambda **kw: Spikformer(num_classes=1000, input_size=(64, 64), embed_dim=384, depth=6,
+                                             num_heads=12, variant="imagenet", **kw)),
+}
+
+
+def spikingjelly2_spikformer(name: str) -> nn.Module:
+    """SpikingJelly 2.x's ``name`` with random weights and batch-norms, in evaluation mode."""
+    from spikingjelly.activation_based.model import spikformer
+
+    torch.manual_seed(5)
+    return randomise_batch_norms(getattr(spikformer, name)(**SPIKINGJELLY2_SPIKFORMERS[name][0])).eval()
+
+
+@needs_spikingjelly2
+@pytest.mark.parametrize("name", sorted(SPIKINGJELLY2_SPIKFORMERS))
+def test_a_spikingjelly2_spikformer_state_dict_loads_and_computes_what_spikingjelly_does(tmp_path, name):
+    """Saved from SpikingJelly 2.x and loaded with ``zoo.load_weights`` into the zoo's Spikformer of the same
+    configuration pooling as SpikingJelly does: the same outputs at every step, the attention firing."""
+    theirs = spikingjelly2_spikformer(name)
+    torch.save(theirs.state_dict(), tmp_path / f"{name}.pth")
+    ours = zoo.load_weights(SPIKINGJELLY2_SPIKFORMERS[name][1](pool_before_neuron=True), tmp_path / f"{name}.pth").eval()
+    size = ours.input_size[0]
+    x = torch.rand(2, 3, size, size)
+    rates = {}
+    hooks = [module.register_forward_hook(lambda m, i, o, layer=layer: rates.__setitem__(layer, float(o.mean())))
+             for layer, module in ours.named_modules() if layer.endswith("attn_lif")]
+    with torch.no_grad():
+        expected = ours.forward_steps(x)  # [T, B, classes]; the zoo resets its neurons itself
+        for hook in hooks:
+            hook.remove()
+        sj.functional.reset_net(theirs)
+        assert expected.shape == (4, 2, ours.num_classes)
+        assert len(rates) == len(ours.block) and all(0 < rate < 1 for rate in rates.values()), rates  # it fires
+        assert expected.mean(0).std(dim=0).abs().max() > 1e-3  # the two images give different logits
+        torch.testing.assert_close(expected, theirs(x), rtol=1e-5, atol=1e-5)  # SpikingJelly's read-out is per step
+        default = zoo.load_weights(SPIKINGJELLY2_SPIKFORMERS[name][1](pool_before_neuron=True), tmp_path / f"{name}.pth")
+        default.patch_embed.pool_before_neuron = False  # the same tensors pooled as the authors pool: another function
+        assert (default.eval().forward_steps(x) - expected).abs().max() > 1e-2
+
+
+@needs_spikingjelly2
+@pytest.mark.parametrize("name, make_ours, message", [
+    ("spikformer_cifar10", SPIKINGJELLY2_SPIKFORMERS["spikformer_cifar10"][1],  # pools after its neurons
+     "max-pools the batch-norm output before each pooled stage's LIF: load it into a Spikformer built with "
+     "pool_before_neuron=True"),
+    ("spikformer_ti", lambda: zoo.create_model("spikformer_4_384", pool_before_neuron=True),  # another width
+     "spikformer_ti.pth does not fit Spikformer: wrong shape patch_embed.proj_conv.weight"),
+])
+def test_a_spikingjelly2_spikformer_state_dict_that_does_not_fit_is_one_line(tmp_path, name, make_ours, message):
+    torch.save(spikingjelly2_spikformer(name).state_dict(), tmp_path / f"{name}.pth")
+    with pytest.raises(zoo.errors.WeightsError, match=message) as error:
+        zoo.load_weights(make_ours(), tmp_path / f"{name}.pth")
+    assert "\n" not in str(error.value)
+
+
+def test_pooling_before_the_neuron_pools_the_batch_norm_output_of_each_pooled_stage():
+    """``pool_before_neuron`` moves each pooled SPS stage's max-pool from the spikes to the batch-norm output
+    (the stem's too: a static stem still sees the image once), and changes nothing else."""
+    torch.manual_seed(0)
+    after = randomise_batch_norms(Spikformer(num_classes=3, in_channels=1, input_size=(16, 16), embed_dim=32,
+                                             depth=1, num_heads=4, variant="imagenet")).eval()
+    before = Spikformer(num_classes=3, in_channels=1, input_size=(16, 16), embed_dim=32, depth=1, num_heads=4,
+                        variant="imagenet", pool_before_neuron=True).eval()
+    before.load_state_dict(after.state_dict())
+    sps, x = before.patch_embed, torch.rand(4, 2, 1, 16, 16)
+    with torch.no_grad():
+        current = sps.proj_bn(sps.proj_conv(x))
+        torch.testing.assert_close(sps.stem(x), sps.maxpool(current))
+        torch.testing.assert_close(after.patch_embed.stem(x), current)
+        sj.functional.reset_net(before)
+        spikes = sps.stage(1, sps.proj_lif(sps.maxpool(current)))
+        sj.functional.reset_net(before)
+        lif, pool = sps.proj_lif1, sps.maxpool1
+        torch.testing.assert_close(spikes, lif(pool(sps.proj_bn1(sps.proj_conv1(sps.proj_lif(sps.maxpool(current)))))))
+        assert 0 < spikes.mean() < 1
+        assert not torch.equal(before.forward_steps(x[0]), after.forward_steps(x[0]))

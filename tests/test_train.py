@@ -230,6 +230,24 @@ def test_a_cards_training_length_counts_what_the_run_did():
     assert training_length({"last_step": 300, "total_steps": 300}, budget) == {"steps": 300}
 
 
+def test_a_cards_wall_time_counts_sessions_killed_before_their_end_event(tmp_path):
+    """A resumed run's wall time is the sum of its sessions: an end event's wall time where the session
+    ended, the last logged elapsed time where it was killed (the last session too)."""
+    from zoo.hub.publish import _run_record
+
+    events = [{"event": "start", "step": 0, "total_steps": 30, "device": "cpu", "versions": {}},
+              {"event": "train", "step": 10, "elapsed_s": 50.0}, {"event": "train", "step": 20, "elapsed_s": 97.5},
+              {"event": "start", "step": 20, "total_steps": 30, "device": "cpu", "versions": {}},  # resumed
+              {"event": "train", "step": 25, "elapsed_s": 20.0},
+              {"event": "end", "step": 30, "total_steps": 30, "wall_s": 41.25},
+              {"event": "start", "step": 30, "total_steps": 40, "device": "cpu", "versions": {}},  # extended, killed
+              {"event": "train", "step": 35, "elapsed_s": 12.0}, {"event": "val", "step": 35, "acc1": 50.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    record = _run_record(tmp_path)
+    assert record["wall_s"] == round(97.5 + 41.25 + 12.0, 1)
+    assert record["last_step"] == 35 and record["total_steps"] == 40
+
+
 def test_the_best_test_epoch_is_the_first_of_equals():
     """What a best-test-epoch protocol reads: the highest accuracy, and of equal ones the earliest epoch."""
     from zoo.hub.publish import best_test_epoch

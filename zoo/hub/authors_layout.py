@@ -5,13 +5,16 @@ Their ImageNet nets wrap each conv and its BN in one ``SeqToANNContainer`` (``la
 is the conv, ``.module.1`` the BN; ``downsample.0.module.{0,1}``); their event-data nets are one flat
 ``conv`` ``Sequential`` of up-convs, blocks and pools (``conv.N.0.module.0``, ``conv.N.conv.0.1.w``, ...)
 with the read-out ``out``, and store PLIF's ``w`` with shape ``[1]``. The zoo's names follow SpikingJelly's
-``sew_resnet`` instead; this module translates, so ``zoo.load_weights`` takes either.
+``sew_resnet`` instead; this module translates, so ``zoo.load_weights`` takes either, and SpikingJelly 2.x's
+``spikformer_*`` state dicts (:mod:`zoo.hub.spikingjelly2_layout`).
 """
 from __future__ import annotations
 
 import re
 
 import torch
+
+from .spikingjelly2_layout import from_spikingjelly2_spikformer
 
 _IMAGENET_RULES = [
     (re.compile(r"^(layer\d+\.\d+)\.conv(\d)\.module\.0\."), r"\1.conv\2."),
@@ -27,7 +30,9 @@ def is_authors_layout(state: dict[str, torch.Tensor]) -> bool:
 
 
 def from_authors_layout(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` in ``model``'s names (unchanged if it is not in the authors' layout)."""
+    """``state`` in ``model``'s names (unchanged if it is not in the authors' layout); a SpikingJelly 2.x
+    ``spikformer_*`` state dict only for a Spikformer that pools as it does (else a ``WeightsError``)."""
+    state = from_spikingjelly2_spikformer(model, state)
     if not is_authors_layout(state):
         return state
     if hasattr(model, "patch_embed"):  # the spiking transformers: the authors' read-out ``head`` is ``fc``

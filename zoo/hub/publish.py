@@ -84,22 +84,28 @@ def describe_encoding(model: torch.nn.Module) -> str:
 
 def _run_record(run_dir: Path) -> dict:
     """Device, versions, wall time and how far the training run went (the last step it logged, of all its
-    steps), from its metrics log."""
+    steps), from its metrics log. A session killed before its end event counts up to its last logged time."""
     record = {"device": "not recorded", "versions": None, "wall_s": 0.0, "test_by_epoch": {}}
     log_path = run_dir / "metrics.jsonl"
     if not log_path.is_file():
         return record
+    unfinished = 0.0  # the elapsed time of the session (start ... end) being read, until its end event
     for line in log_path.read_text().splitlines():
         event = json.loads(line)
         record["last_step"] = max(record.get("last_step", 0), event.get("step", 0))  # also of a killed run
         if "total_steps" in event:  # start (since the zoo logs it there) and end events
             record["total_steps"] = event["total_steps"]
+        unfinished = max(unfinished, event.get("elapsed_s", 0.0))
         if event.get("event") == "start":
             record["device"], record["versions"] = event["device"], event["versions"]
+            record["wall_s"] += unfinished  # a session killed without its end event
+            unfinished = 0.0
         elif event.get("event") == "end":
             record["wall_s"] += event.get("wall_s", 0.0)
+            unfinished = 0.0
         elif event.get("event") == "test":  # a resumed epoch logs again: the last word counts
             record["test_by_epoch"][event["epoch"]] = event["acc1"]
+    record["wall_s"] = round(record["wall_s"] + unfinished, 1)
     return record
 
 

@@ -328,6 +328,12 @@ def _pictures(repo: Path, name: str) -> list[str]:
     return found
 
 
+def _wall_time(train: dict) -> str:
+    """The run's wall time in hours; none logged (a run killed before the zoo counted killed sessions) says so."""
+    seconds = train.get("wall_time_s") or 0.0
+    return f"{seconds / 3600:.1f} h" if seconds else "time not recorded"
+
+
 def render_model_page(card: dict, repo: Path = REPO) -> str:
     """A weight's page: how to load it, what it was trained and measured on, and its card in short."""
     name = f"{card['arch']}.{card['tag']}"
@@ -349,7 +355,7 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("surrogate", ", ".join(f"{k}={v}" for k, v in surrogate.items()) or "-"),
             ("recipe", f"`{card.get('recipe') or '-'}`" + _lineage(card)),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
-            ("training", f"{training_summary(card)}, batch {train.get('batch_size', '-')}, {train.get('wall_time_s', 0) / 3600:.1f} h on {train.get('device', '-')}"),
+            ("training", f"{training_summary(card)}, batch {train.get('batch_size', '-')}, {_wall_time(train)} on {train.get('device', '-')}"),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
             ("NIR", nir_status(card))]
     if card.get("conversion"):

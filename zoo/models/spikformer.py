@@ -106,10 +106,14 @@ class SPS(nn.Module):
     """Spiking Patch Splitting (the authors' ``SPS``): ``{conv3x3-BN-LIF[-MP3s2]} x 4`` to ``embed_dim``
     channels, then the relative position embedding ``LIF(BN(conv3x3(x))) + x`` on spikes. ``pooling[i]``
     says whether stage ``i`` ends in a max-pool; :meth:`stem` is the first conv-BN (what precedes the
-    first neuron), :meth:`body` the rest."""
+    first neuron), :meth:`body` the rest. ``pool_before_neuron`` max-pools a pooled stage's batch-norm
+    output before its LIF instead of the spikes after it: SpikingJelly 2.x's ``spikformer_*`` do, so their
+    weights compute here what they compute there."""
 
-    def __init__(self, in_channels: int, embed_dim: int, pooling: str, new_neuron: NeuronFactory):
+    def __init__(self, in_channels: int, embed_dim: int, pooling: str, new_neuron: NeuronFactory,
+                 pool_before_neuron: bool = False):
         super().__init__()
+        self.pool_before_neuron = pool_before_neuron
         if embed_dim % 8:
             raise ValueError(f"embed_dim must be divisible by 8 (SPS widens D/8, D/4, D/2, D), got {embed_dim}")
         self.pooling = check_pooling(pooling)
@@ -125,16 +129,17 @@ class SPS(nn.Module):
         self.rpe_lif = new_neuron()
 
     def stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        """conv-BN-LIF-pool of stage ``index`` (1..3)."""
+        """conv-BN-LIF-pool (or conv-BN-pool-LIF) of stage ``index`` (1..3)."""
         conv, bn, lif, pool = (getattr(self, f"{name}{index}")
                                for name in ("proj_conv", "proj_bn", "proj_lif", "maxpool"))
-        return pool(lif(bn(conv(x))))
+        return lif(pool(bn(conv(x)))) if self.pool_before_neuron else pool(lif(bn(conv(x))))
 
     def stem(self, x_seq: torch.Tensor) -> torch.Tensor:
-        return self.proj_bn(self.proj_conv(x_seq))
+        current = self.proj_bn(self.proj_conv(x_seq))
+        return self.maxpool(current) if self.pool_before_neuron else current
 
     def body(self, current: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.proj_lif(current))
+        x = self.proj_lif(current) if self.pool_before_neuron else self.maxpool(self.proj_lif(current))
         for index in (1, 2, 3):
             x = self.stage(index, x)
         return self.rpe_lif(self.rpe_bn(self.rpe_conv(x))) + x
@@ -317,7 +322,8 @@ class Normalising:
 class Spikformer(Normalising, SpikingClassifier):
     """Spikformer-``depth``-``embed_dim``: SPS, ``depth`` blocks of SSA and MLP, a linear read-out at
     every step. ``variant`` picks the authors' CIFAR code (Linear/BN1d on tokens, two SPS pools) or
-    their ImageNet code (1x1 convolutions, four SPS pools); ``pooling`` overrides the SPS pools."""
+    their ImageNet code (1x1 convolutions, four SPS pools); ``pooling`` overrides the SPS pools, and
+    ``pool_before_neuron`` pools them as SpikingJelly 2.x's ``spikformer_*`` do (to run their weights)."""
 
     stem = "patch_embed.proj_conv"
     head = "fc"  # the authors' ``head`` (the zoo's ``head`` attribute names the read-out layer)
@@ -328,14 +334,15 @@ class Spikformer(Normalising, SpikingClassifier):
                  input_size: tuple[int, int] | None = (32, 32), embed_dim: int = 384, depth: int = 4,
                  num_heads: int = 12, mlp_ratio: float = 4.0, variant: str = "cifar", pooling: str | None = None,
                  encoding: str = "direct", surrogate: str = "sigmoid", surrogate_alpha: float = 4.0,
-                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
+                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                 pool_before_neuron: bool = False):
         super().__init__(T=T, encoding=encoding, in_channels=in_channels, num_classes=num_classes,
                          input_size=input_size)
         self.variant = check_variant(variant)
         check_width(embed_dim, num_heads, depth)
         self._set_normalisation(mean, std)
         new_neuron = lif_factory(surrogate, surrogate_alpha)
-        self.patch_embed = SPS(in_channels, embed_dim, pooling or POOLING[variant], new_neuron)
+        self.patch_embed = SPS(in_channels, embed_dim, pooling or POOLING[variant], new_neuron, pool_before_neuron)
         self.block = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio, variant, new_neuron) for _ in range(depth)])
         self.fc = layer.Linear(embed_dim, num_classes, step_mode="m")
         self.apply(_init_weights)
