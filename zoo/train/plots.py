@@ -27,7 +27,8 @@ def running_mean(values: list[float], window: int) -> list[float]:
 
 def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
     """Loss and accuracy against step (train: each logged batch faint, their running mean over ``window`` logs
-    drawn over it), validation accuracy at each epoch end with the best one marked."""
+    drawn over it), validation accuracy at each epoch end with the best one marked; titled with the run and
+    its data (a known copy named, e.g. "CIFAR-10 (JPEG copy)")."""
     plt = _pyplot()
     run_dir = Path(run_dir)
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -50,7 +51,8 @@ def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
     for ax in (ax_loss, ax_acc):  # legends below the axes, where they hide no point
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
-    fig.suptitle(run_dir.name)
+    data = next((e["data"] for e in reversed(events) if e["event"] == "start" and e.get("data")), "")
+    fig.suptitle(f"{run_dir.name}: {data}" if data else run_dir.name)  # the data named as cards name it
     fig.tight_layout()
     out = run_dir / "curves.png"
     fig.savefig(out, dpi=110)

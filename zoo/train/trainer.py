@@ -127,6 +127,7 @@ class Trainer:
                            f"(root {data_cfg['root']}, options {data_cfg['kwargs']})")
         if isinstance(full_train, EventFrames):  # integrate frames once, in order, before shuffled epochs
             full_train.fill_cache(progress=self.progress)
+        self.data_label = str(getattr(full_train, "name", "") or data_cfg["name"])  # "CIFAR-10 (JPEG copy)"
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
         # the papers that choose their epoch on the test set (e.g. PLIF's "Accuracy-A"): measured to say what
         # that protocol would read, never used to choose
@@ -371,7 +372,7 @@ class Trainer:
         stop_at = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.model.train()
         start = time.time()
-        self.log({"event": "start", "step": self.step, "total_steps": self.total_steps,
+        self.log({"event": "start", "step": self.step, "total_steps": self.total_steps, "data": self.data_label,
                   "device": describe_device(self.device), "versions": versions()})
         first_step = self.step
         with _StopRequested() as stop:
@@ -455,8 +456,8 @@ class Trainer:
                           limit=ACTIVITY_SAMPLES, device=self.device, progress=self.progress, desc="activity",
                           per_sample=True, activity=True)
         classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
-        save_activity(result, classes, self.out, title=f"{self.out.name} (validation, {result['num_samples']:,} "
-                                                       f"samples, best epoch)")
+        save_activity(result, classes, self.out, title=f"{self.out.name}: {self.data_label} (validation, "
+                                                       f"{result['num_samples']:,} samples, best epoch)")
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
