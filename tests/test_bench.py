@@ -119,7 +119,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training, qcfs"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training, qcfs, cifar10"
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():
@@ -142,6 +142,20 @@ def test_amp_suite_times_both_precisions():
     assert row["suite"] == "amp" and row["fp32_s"] > 0 and row["amp_s"] > 0 and row["ratio"] > 0
     assert 0.0 <= row["agreement"] <= 1.0 and "float32 / bfloat16 autocast" in row["case"]
     assert "paper's initialisation" in row["case"] and "of 20 " in row["case"]
+
+
+def test_cifar10_suite_times_each_candidate_against_the_ann_and_trains_it():
+    from zoo.bench import cifar10
+
+    small = {"ann": ("ann_resnet20", {"width": 4}), "snn, T=2": ("stbp_cnn", {"T": 2, "in_channels": 3,
+                                                                             "input_size": (32, 32)})}
+    [row] = cifar10.run(repeats=1, batch=4, candidates=small)
+    assert row["suite"] == "cifar10" and row["case"] == "snn, T=2: train step (B=4) / the ANN's"
+    assert row["ratio"] > 0 and row["epoch_h"] == pytest.approx(row["step_s"] * 50_000 / 4 / 3600)
+    model = zoo.create_model("stbp_cnn", T=2, in_channels=3, input_size=(32, 32))
+    before = [p.detach().clone() for p in model.parameters()]
+    cifar10._train_step(model, torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,)))()
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))  # a real optimizer step
 
 
 def test_qcfs_suite_times_both_forms_and_relu_and_their_gradients_agree():

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training", "qcfs")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training", "qcfs",
+          "cifar10")
 
 
 def check_suite(name: str) -> None:
@@ -47,6 +48,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "qcfs":
         from . import qcfs
         return qcfs.run(repeats=repeats, device=device)
+    if name == "cifar10":
+        from . import cifar10
+        return cifar10.run(repeats=repeats, device=device)
     from . import backend
     return backend.run(repeats=repeats)
 

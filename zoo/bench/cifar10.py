@@ -1,0 +1,63 @@
+"""``cifar10``: one training step of each CIFAR-10 network the zoo could train directly at T <= 6, against
+the step of the QCFS ANN it converts (ResNet-20 of width 32), measured side by side: what choosing the
+directly trained CIFAR-10 SNN rests on. The recipes' step: 3x32x32 images, bfloat16 autocast on a CPU
+(float16 on CUDA), cross-entropy, the fused Adam; each network at the configuration its recipe trains
+(the papers' widths), T=4 for the SNNs, and the Spikformer also at T=1, where its CIFAR-10 legs train.
+A row's ratio is the SNN's step over the ANN's; its medians give the step in seconds and the hours a
+50,000-image epoch takes at that step."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..hub.factory import create_model
+from ..train.trainer import fused_if_supported
+from .timing import interleaved, median, median_ratio
+
+ANN = "ann_resnet20 width 32, QCFS (the ANN converted)"
+CANDIDATES: dict[str, tuple[str, dict]] = {  # label -> architecture and arguments
+    ANN: ("ann_resnet20", {"width": 32, "activation": "qcfs", "qcfs_levels": 4}),
+    "converted_resnet20 width 32, T=4 (its conversion, fine-tuned through time)":
+        ("converted_resnet20", {"width": 32, "T": 4, "activation": "qcfs", "qcfs_levels": 4}),
+    "spikformer_4_256, T=1": ("spikformer_4_256", {"T": 1}),
+    "spikformer_4_256, T=4": ("spikformer_4_256", {"T": 4}),
+    "sew_resnet18 ADD, CIFAR stem, width 64, T=4": ("sew_resnet18", {"T": 4, "cnf": "ADD", "stem": "cifar",
+                                                                    "width": 64, "input_size": (32, 32)}),
+    "plif_net_cifar10, T=4": ("plif_net_cifar10", {"T": 4}),
+    "ltsnn_resnet19, T=4": ("ltsnn_resnet19", {"T": 4}),
+}
+EPOCH_IMAGES = 50_000
+
+
+def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+    optimizer = fused_if_supported(torch.optim.Adam, model.parameters(), lr=1e-3)
+    dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
+
+    def step() -> None:
+        with torch.autocast(images.device.type, dtype=dtype):
+            loss = nn.functional.cross_entropy(model(images).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def run(repeats: int = 3, device: str = "cpu", batch: int = 64, candidates: dict | None = None) -> list[dict]:
+    """Per candidate: its step over the ANN's step (above 1: slower than the ANN), the step's seconds and
+    the hours of an epoch."""
+    candidates = candidates or CANDIDATES
+    torch.manual_seed(0)
+    images = torch.rand(batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    steps = {}
+    for label, (arch, kwargs) in candidates.items():
+        model = create_model(arch, num_classes=10, **kwargs).to(device).train()
+        steps[label] = _train_step(model, images, labels)
+    times = interleaved(steps, repeats)
+    ann = next(iter(candidates))
+    return [{"suite": "cifar10", "case": f"{label}: train step (B={batch}) / the ANN's",
+             "step_s": median(times[label]), "epoch_h": median(times[label]) * EPOCH_IMAGES / batch / 3600,
+             "ratio": median_ratio(times[label], times[ann])}
+            for label in candidates if label != ann]
