@@ -1518,6 +1518,15 @@ def test_a_spikingjelly2_spikformer_state_dict_that_does_not_fit_is_one_line(tmp
     assert "\n" not in str(error.value)
 
 
+@needs_spikingjelly2
+def test_a_spikingjelly2_spikformer_state_dict_without_its_head_names_what_is_missing(tmp_path):
+    state = {k: v for k, v in spikingjelly2_spikformer("spikformer_cifar10").state_dict().items()
+             if not k.startswith("head.")}
+    torch.save({**state, "extra.buffer": torch.zeros(3)}, tmp_path / "stripped.pth")
+    with pytest.raises(zoo.errors.WeightsError, match="missing fc.weight, fc.bias; unexpected extra.buffer$"):
+        zoo.load_weights(zoo.create_model("spikformer_4_384", pool_before_neuron=True), tmp_path / "stripped.pth")
+
+
 def test_pooling_before_the_neuron_pools_the_batch_norm_output_of_each_pooled_stage():
     """``pool_before_neuron`` moves each pooled SPS stage's max-pool from the spikes to the batch-norm output
     (the stem's too: a static stem still sees the image once), and changes nothing else."""

@@ -152,7 +152,7 @@ def test_train_log_records_the_firing_rate_and_names_the_data(tiny_run):
     events = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     rates = [e["firing_rate"] for e in events if e["event"] == "train"]
     assert rates and all(0.0 < r < 1.0 for r in rates)
-    assert events[0]["event"] == "start" and events[0]["data"] == "Fashion-MNIST"  # as the curves' title names it
+    assert events[0]["event"] == "start" and events[0]["data"] == "fashion-mnist"  # as cards and the curves name it
 
 
 def test_firing_rate_meter_counts_spikes_of_every_neuron():

@@ -26,9 +26,9 @@ BENCH_HEADER = ("suite        ratio  case (raw medians)\n"
 
 
 def _cmd_bench(args) -> int:
-    from .bench import SUITES, check_suite, format_rows, iter_suite, machine, write_report
+    from .bench import DEFAULT_SUITES, check_suite, format_rows, iter_suite, machine, write_report
 
-    suites = args.suite or list(SUITES)
+    suites = args.suite or list(DEFAULT_SUITES)
     for name in suites:  # every name before the first (long) suite runs
         check_suite(name)
     if not args.json:
@@ -536,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("bench", help="speed and memory ratios measured side by side (suites: snn_vs_ann, amp, "
-                                     "optimizer, memory, sparse, backend, conversion, load, training, qcfs, cifar10)")
+                                     "optimizer, memory, sparse, backend, conversion, load, training, qcfs; cifar10 only when named)")
     p.add_argument("--suite", action="append", default=None, help="run only this suite (repeatable)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")

@@ -12,6 +12,7 @@ import torch
 
 SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training", "qcfs",
           "cifar10")
+DEFAULT_SUITES = SUITES[:-1]  # cifar10 trains seven full-size networks: run when named (--suite cifar10)
 
 
 def check_suite(name: str) -> None:

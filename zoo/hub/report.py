@@ -329,9 +329,12 @@ def _pictures(repo: Path, name: str) -> list[str]:
 
 
 def _wall_time(train: dict) -> str:
-    """The run's wall time in hours; none logged (a run killed before the zoo counted killed sessions) says so."""
+    """The run's wall time (hours, or minutes under six); none logged (a run killed before the zoo counted
+    killed sessions) says so."""
     seconds = train.get("wall_time_s") or 0.0
-    return f"{seconds / 3600:.1f} h" if seconds else "time not recorded"
+    if not seconds:
+        return "time not recorded"
+    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
 
 
 def render_model_page(card: dict, repo: Path = REPO) -> str:

@@ -7,8 +7,9 @@ K and V in thirds, the bias-free ``proj_conv_bn``/``mlp.fc1``/``mlp.fc2`` are th
 zero bias, and ``head`` is ``fc``; so are their neurons, attention and read-out. Their patch stem is not the
 authors': it max-pools a pooled stage's batch-norm output *before* the stage's LIF, where the authors' code
 pools the spikes after it. Such a file loads only into a Spikformer built with ``pool_before_neuron=True``
-(the same function, checked against SpikingJelly 2.x in ``tests/test_spikformer.py``); into any other model it
-is refused with the reason, since renamed keys would load and compute another function.
+(the same function, checked against SpikingJelly 2.x in ``tests/test_spikformer.py``); a model pooling as the
+authors do refuses it with the reason, since renamed keys would load and compute another function. The file
+holds neither the number of heads nor the pooled stages: the model must be built with SpikingJelly's.
 """
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from ..errors import WeightsError
 # ``block.N.attn.q_linear``/``q_conv``, ...)
 _SPIKINGJELLY2_KEY = re.compile(r"^(patch_embed\.(stages\.\d+|positional_encoding)\.conv_bn\."
                                 r"|blocks\.\d+\.attn\.qkv_conv_bn\.)")
+_STAGE = re.compile(r"^patch_embed\.stages\.([0-3])\.conv_bn\.block\.([01])\.(\w+)$")
+_POSITION = re.compile(r"^patch_embed\.positional_encoding\.conv_bn\.block\.([01])\.(\w+)$")
+_HEAD = re.compile(r"^head\.(weight|bias)$")
+_BLOCK = re.compile(r"^blocks\.(\d+)\.(attn|mlp)\.(qkv_conv_bn|proj_conv_bn|fc1|fc2)\.([01])\.(\w+)$")
 _STAGE_SUFFIX = ("", "1", "2", "3")
 
 
@@ -41,27 +46,30 @@ def from_spikingjelly2_spikformer(model: torch.nn.Module, state: dict[str, torch
                            "and the zoo's default, max-pools the spikes after it)")
     ours: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        parts = key.split(".")
-        if parts[:2] == ["patch_embed", "stages"]:  # patch_embed.stages.N.conv_bn.block.{0: conv, 1: BN}.field
-            ours[f"patch_embed.{('proj_conv', 'proj_bn')[int(parts[5])]}{_STAGE_SUFFIX[int(parts[2])]}.{parts[6]}"] = value
-        elif parts[:2] == ["patch_embed", "positional_encoding"]:  # patch_embed.positional_encoding.conv_bn.block...
-            ours[f"patch_embed.{('rpe_conv', 'rpe_bn')[int(parts[4])]}.{parts[5]}"] = value
-        elif parts[0] == "head":
-            ours[f"fc.{parts[1]}"] = value
-        else:  # blocks.N.{attn, mlp}.{qkv_conv_bn, proj_conv_bn, fc1, fc2}.{0: conv, 1: BN}.field
-            ours.update(_block_tensor(parts, value, model.variant))
-    dim = state["head.weight"].shape[1]
+        if match := _STAGE.match(key):  # patch_embed.stages.N.conv_bn.block.{0: conv, 1: BN}.field
+            stage, index, field = match.groups()
+            ours[f"patch_embed.{('proj_conv', 'proj_bn')[int(index)]}{_STAGE_SUFFIX[int(stage)]}.{field}"] = value
+        elif match := _POSITION.match(key):  # patch_embed.positional_encoding.conv_bn.block.{0, 1}.field
+            index, field = match.groups()
+            ours[f"patch_embed.{('rpe_conv', 'rpe_bn')[int(index)]}.{field}"] = value
+        elif match := _HEAD.match(key):
+            ours[f"fc.{match.group(1)}"] = value
+        elif match := _BLOCK.match(key):  # blocks.N.{attn, mlp}.{qkv_conv_bn, proj_conv_bn, fc1, fc2}.{0, 1}.field
+            ours.update(_block_tensor(*match.groups(), value, model.variant))
+        else:  # not a tensor of SpikingJelly's Spikformer: load_weights names it as unexpected
+            ours[key] = value
+    dim = model.fc.in_features
     for n in {key.split(".")[1] for key in state if key.startswith("blocks.")}:
         for norm in ("norm1", "norm2"):  # the authors' LayerNorms, never called: their initial values
             ours[f"block.{n}.{norm}.weight"], ours[f"block.{n}.{norm}.bias"] = torch.ones(dim), torch.zeros(dim)
     return ours
 
 
-def _block_tensor(parts: list[str], value: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
+def _block_tensor(n: str, branch: str, module: str, index: str, field: str, value: torch.Tensor,
+                  variant: str) -> dict[str, torch.Tensor]:
     """One block tensor under the zoo's names: the fused Q/K/V split in thirds, the bias-free 1x1 ``Conv1d``
     weights as the CIFAR code's ``Linear`` or the ImageNet code's ``Conv1d``/``Conv2d`` weights, with zero
     biases where the zoo's layer has one."""
-    _, n, branch, module, index, field = parts
     if module == "qkv_conv_bn":
         pieces = list(zip("qkv", value.chunk(3) if value.ndim else [value] * 3))
     else:

@@ -28,7 +28,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
 def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
     """Loss and accuracy against step (train: each logged batch faint, their running mean over ``window`` logs
     drawn over it), validation accuracy at each epoch end with the best one marked; titled with the run and
-    its data (a known copy named, e.g. "CIFAR-10 (JPEG copy)")."""
+    its data as cards name it (a known copy too, e.g. "cifar10 (JPEG copy)")."""
     plt = _pyplot()
     run_dir = Path(run_dir)
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -52,7 +52,7 @@ def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
     data = next((e["data"] for e in reversed(events) if e["event"] == "start" and e.get("data")), "")
-    fig.suptitle(f"{run_dir.name}: {data}" if data else run_dir.name)  # the data named as cards name it
+    fig.suptitle(f"{run_dir.name}: {data}" if data else run_dir.name)  # the data as cards name it
     fig.tight_layout()
     out = run_dir / "curves.png"
     fig.savefig(out, dpi=110)

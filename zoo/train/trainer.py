@@ -26,6 +26,7 @@ from ..conversion.pipeline import start_from_ann
 from .activity import FiringRateMeter
 from ..data import holdout, load_dataset
 from ..data.augment import BatchAugment, time_major
+from ..data.copies import with_copy
 from ..data.events import EventFrames
 from ..errors import RecipeError, ZooError
 from ..hub.factory import create_model
@@ -127,7 +128,7 @@ class Trainer:
                            f"(root {data_cfg['root']}, options {data_cfg['kwargs']})")
         if isinstance(full_train, EventFrames):  # integrate frames once, in order, before shuffled epochs
             full_train.fill_cache(progress=self.progress)
-        self.data_label = str(getattr(full_train, "name", "") or data_cfg["name"])  # "CIFAR-10 (JPEG copy)"
+        self.data_label = with_copy(data_cfg["name"], getattr(full_train, "copy", None))  # as cards name it
         self.train_set, self.val_set = holdout(full_train, data_cfg["val_fraction"], data_cfg["split_seed"])
         # the papers that choose their epoch on the test set (e.g. PLIF's "Accuracy-A"): measured to say what
         # that protocol would read, never used to choose
