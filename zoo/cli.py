@@ -536,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser("bench", help="speed and memory ratios measured side by side (suites: snn_vs_ann, amp, "
-                                     "optimizer, memory, sparse, backend, conversion, load, training, qcfs; cifar10 only when named)")
+                                     "optimizer, memory, sparse, backend, conversion, load, training, qcfs; "
+                                     "cifar10 only when named)")
     p.add_argument("--suite", action="append", default=None, help="run only this suite (repeatable)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default="cpu")

@@ -59,8 +59,9 @@ def run(repeats: int = 3, device: str = "cpu", batch: int = 64, candidates: dict
         steps[label] = _train_step(model, images, labels)
     times = interleaved(steps, repeats)
     reference = next(iter(candidates))
+    seconds = {label: median(times[label]) for label in candidates}
     return [{"suite": "cifar10", "case": f"{label}: train step (B={batch}) / the ANN's",
-             "step_s": median(times[label]), "ann_s": median(times[reference]),
-             "epoch_h": median(times[label]) * EPOCH_IMAGES / batch / 3600,
+             "step_s": seconds[label], "ann_s": seconds[reference],
+             "epoch_h": seconds[label] * EPOCH_IMAGES / batch / 3600,
              "ratio": median_ratio(times[label], times[reference])}
             for label in candidates if label != reference]

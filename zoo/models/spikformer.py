@@ -106,9 +106,9 @@ class SPS(nn.Module):
     """Spiking Patch Splitting (the authors' ``SPS``): ``{conv3x3-BN-LIF[-MP3s2]} x 4`` to ``embed_dim``
     channels, then the relative position embedding ``LIF(BN(conv3x3(x))) + x`` on spikes. ``pooling[i]``
     says whether stage ``i`` ends in a max-pool; :meth:`stem` is the first conv-BN (what precedes the
-    first neuron, with its pool when that comes first), :meth:`body` the rest. ``pool_before_neuron`` max-pools a pooled stage's batch-norm
-    output before its LIF instead of the spikes after it: SpikingJelly 2.x's ``spikformer_*`` do, so their
-    weights compute here what they compute there."""
+    first neuron, with its pool when that comes first), :meth:`body` the rest. ``pool_before_neuron``
+    max-pools a pooled stage's batch-norm output before its LIF instead of the spikes after it:
+    SpikingJelly 2.x's ``spikformer_*`` do, so their weights compute here what they compute there."""
 
     def __init__(self, in_channels: int, embed_dim: int, pooling: str, new_neuron: NeuronFactory,
                  pool_before_neuron: bool = False):
