@@ -1,6 +1,7 @@
 """``zoo bench``: side-by-side timing, the ReLU twin, the memory measure and the CLI (tiny sizes; the
 real figures come from ``python -m zoo bench``)."""
 import json
+import platform
 
 import pytest
 import torch
@@ -119,10 +120,22 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, sparse, backend, conversion, load, training, qcfs, cifar10"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, allocator, sparse, backend, conversion, load, training, qcfs, cifar10"
     from zoo.bench import DEFAULT_SUITES, SUITES
 
     assert "cifar10" in SUITES and "cifar10" not in DEFAULT_SUITES  # seven full-size networks: only when named
+
+
+def test_allocator_suite_times_both_mallocs_in_child_processes():
+    from zoo.bench import allocator
+
+    rows = allocator.run(repeats=1, batch=2, warmup=1, steps=1)
+    assert [row["suite"] for row in rows] == ["allocator", "allocator"]
+    step, memory = rows
+    assert step["glibc_s"] > 0 and step["kept_s"] > 0 and step["ratio"] == step["glibc_s"] / step["kept_s"]
+    assert memory["glibc_mb"] > 0 and memory["ratio"] == memory["kept_mb"] / memory["glibc_mb"]
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert [allocator.child(mode, 2, 0, 1)["kept"] for mode in ("glibc", "kept")] == [False, glibc]
 
 
 def test_prediction_agreement_sees_what_bfloat16_rounds_away():

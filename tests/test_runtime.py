@@ -22,8 +22,37 @@ print(int(re.search(r"AnonHugePages:\\s+(\\d+) kB", rollup).group(1)) // 1024)
 """
 
 
+# A child process: malloc's settings belong to the process. Prints the page faults of filling a 200 MiB
+# tensor for the second time, after the first one was freed.
+REFILL_200MB = """
+import resource, sys
+from zoo.runtime import keep_freed_memory
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+import torch
+torch.ones(50 * 1024 * 1024)  # filled, then freed at once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+x = torch.ones(50 * 1024 * 1024)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def test_keep_freed_memory_takes_effect_on_glibc():
-    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    assert keep_freed_memory() is GLIBC
+
+
+def _refill_faults(mode: str) -> int:
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "0"}  # count 4 KiB pages
+    return int(subprocess.run([sys.executable, "-c", REFILL_200MB, mode], env=env, capture_output=True, text=True,
+                              check=True).stdout)
+
+
+@pytest.mark.skipif(not GLIBC, reason="keep_freed_memory sets glibc's malloc")
+def test_kept_memory_serves_a_block_above_32_mib_again_without_a_page_fault():
+    assert _refill_faults("keep") < 100  # the freed block is reused as it is
+    if "[always]" not in THP_MODE.read_text():  # otherwise glibc's fresh mapping faults in 2 MiB pages
+        assert _refill_faults("glibc") > 40_000  # a fresh mapping: one fault per 4 KiB page (51,200)
 
 
 def _touch_200mb(env: dict) -> tuple[str, int]:

@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         set_threads(args.threads)
     keep_freed_memory()  # every command allocates the same activations again and again
-    use_huge_pages()  # and the largest of them (over glibc's 32 MiB) fault in 2 MiB at a time
+    use_huge_pages()  # and the heap grows to its peak in 2 MiB faults
     try:
         return args.func(args)
     except BrokenPipeError:  # `zoo info ... | head`: the reader left; say nothing more

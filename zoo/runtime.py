@@ -9,17 +9,20 @@ suite 5x slower than with one thread. The passive policy puts waiting threads to
 :func:`prefer_passive_openmp` sets it unless the user chose a policy, and must run before torch is
 imported (the OpenMP runtime reads it when it loads), which is why ``zoo/__init__`` calls it first.
 
-A training step allocates and frees the same large activations (tens of MB) every step. glibc's malloc
-hands blocks above its mmap threshold back to the system on ``free`` and maps them afresh on the next
-``malloc``, so every step pays a page fault per 4 KiB page on first touch: on a 2-core machine that was a
-third of an STBP CNN step. Raising the mmap and trim thresholds keeps freed memory in the process for the
-next step; the cost is that the process keeps its peak memory until it exits, as CUDA's caching allocator
-does on a GPU.
+A training step allocates and frees the same large activations (tens to hundreds of MB) every step.
+glibc's malloc hands blocks above its mmap threshold back to the system on ``free`` and maps them afresh on
+the next ``malloc``, so every step pays the kernel to fault in and zero each page on first touch. A T=20
+STBP CNN step (batch 100, 200 MB activations) spent 70% of its time in the kernel that way, most of it
+zeroing pages (``perf``: ``clear_page_erms``). :func:`keep_freed_memory` serves every block from malloc's
+heap instead of its own mapping (``M_MMAP_MAX`` 0) and never trims the heap, so the next step reuses the
+freed memory as it is: that step ran 2.4x faster (``python -m zoo bench --suite allocator``). The cost is
+that the process keeps its peak memory until it exits, as CUDA's caching allocator does on a GPU, and that
+peak grows through fragmentation (1.6x for that step). Threads other than the main one allocate from arenas
+of their own, which still map a block too large for an arena (glibc falls back to a mapping there).
 
-glibc cannot keep blocks above 32 MiB, and a T=20 STBP batch has activations of 200 MB each. For those,
-:func:`use_huge_pages` asks PyTorch to back large CPU tensors with 2 MiB transparent huge pages, so a
-first touch faults once per 2 MiB instead of once per 4 KiB page (7x faster to allocate and fill a
-200 MB tensor on the 2-core machine; the T=20 STBP step went from 1.1 s to 0.5 s).
+The heap still grows by first touch while it reaches its peak; :func:`use_huge_pages` asks PyTorch to back
+large CPU tensors with 2 MiB transparent huge pages, so such a touch faults once per 2 MiB instead of once
+per 4 KiB page.
 """
 from __future__ import annotations
 
@@ -36,8 +39,7 @@ if TYPE_CHECKING:  # torch is imported after the OpenMP policy is set
 
 _OMP_WAIT_POLICY = "OMP_WAIT_POLICY"
 _M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
+_M_MMAP_MAX = -4
 _THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 _TORCH_THP_SWITCH = "THP_MEM_ALLOC_ENABLE"  # read by c10's CPU allocator at its first large allocation
 
@@ -60,17 +62,24 @@ def set_threads(count: int) -> None:
 
 @functools.lru_cache(maxsize=1)
 def keep_freed_memory() -> bool:
-    """Ask glibc to reuse freed blocks up to 32 MiB instead of unmapping them; True when it took effect
-    (glibc on Linux), False elsewhere, where nothing is changed."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    """Ask glibc to serve every block from its heap and keep what is freed there for the next step; True
+    when it took effect (glibc on Linux), False elsewhere, where nothing is changed."""
+    mallopt = _glibc_mallopt()
+    if mallopt is None:
         return False
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def _glibc_mallopt():
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return mallopt
 
 
 def use_huge_pages() -> bool:

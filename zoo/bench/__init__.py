@@ -10,8 +10,8 @@ from typing import Iterator
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "sparse", "backend", "conversion", "load", "training", "qcfs",
-          "cifar10")
+SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "allocator", "sparse", "backend", "conversion", "load", "training",
+          "qcfs", "cifar10")
 OPT_IN_SUITES = ("cifar10",)  # cifar10 trains seven full-size networks: run when named (--suite cifar10)
 DEFAULT_SUITES = tuple(name for name in SUITES if name not in OPT_IN_SUITES)
 
@@ -35,6 +35,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "memory":
         from . import memory
         return memory.run(device=device)
+    if name == "allocator":
+        from . import allocator
+        return allocator.run(repeats=repeats)
     if name == "sparse":
         from . import sparse
         return sparse.run(repeats=repeats)
