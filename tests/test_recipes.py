@@ -35,6 +35,7 @@ SMOKE = {
     "stbp_mnist": ("mnist_root", []),
     "stbp_mnist_long_leg1": ("mnist_root", []),
     "stbp_mnist_long_leg2": ("mnist_root", []),
+    "stbp_mnist_long_leg3": ("mnist_root", []),
     "ssgd_fc3_fashion_mnist": ("fmnist_root", ["model.kwargs.T=20"]),
     "stbp_nmnist": ("nmnist_root", ["data.kwargs.T=2", "model.kwargs.T=2"]),
     "relpsp_mnist": ("mnist_root", []),
