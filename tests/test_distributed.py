@@ -52,3 +52,18 @@ def test_shards_cover_the_global_batch_once():
     shards = [Distributed(rank, 3).shard(batch) for rank in range(3)]
     assert sum(shards, []) == batch and [len(s) for s in shards] == [4, 4, 3]
     assert Distributed().shard(batch) == batch
+
+
+def test_every_rank_destroys_its_process_group_on_close(tmp_path):
+    script = tmp_path / "close.py"
+    script.write_text(
+        "import torch.distributed as dist\n"
+        "from zoo.train.distributed import Distributed\n"
+        "group = Distributed.from_env('cpu')\n"
+        "assert dist.is_initialized()\n"
+        "group.close()\n"
+        "print('rank', group.rank, 'initialized', dist.is_initialized())\n")
+    result = _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script))
+    assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == \
+        ["rank 0 initialized False", "rank 1 initialized False"]
+    Distributed().close()  # one process: nothing to destroy

@@ -594,8 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("train needs a RECIPE or --resume DIR")
     if args.threads:
         set_threads(args.threads)
-    if "WORLD_SIZE" not in os.environ:  # DDP ranks keep glibc's malloc (one CI abort there, unexplained)
-        keep_freed_memory()  # every command allocates the same activations again and again
+    keep_freed_memory()  # every command allocates the same activations again and again
     use_huge_pages()  # and the heap grows to its peak in 2 MiB faults
     try:
         return args.func(args)

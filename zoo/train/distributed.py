@@ -56,6 +56,13 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
+    def close(self) -> None:
+        """Destroy the process group once no collective is left. A process that exits with the group alive
+        leaves gloo's worker threads holding tensors that the interpreter's finalisation then frees without
+        the GIL: an abort (SIGABRT) after the work is done, now and then."""
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
 
 class StepsModule(nn.Module):
     """``forward`` = the model's ``forward_steps``, so DDP wraps the call the trainer makes."""

@@ -517,4 +517,6 @@ def train(config: dict, out: str | Path, resume: bool = False, max_steps: int | 
     trainer = Trainer(config, out, device=device, progress=progress)
     if resume:
         trainer.resume()
-    return trainer.fit(max_steps=max_steps)
+    summary = trainer.fit(max_steps=max_steps)
+    trainer.dist.close()  # only on success: a rank that raised may have peers still in a collective
+    return summary
