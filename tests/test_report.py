@@ -173,3 +173,56 @@ def test_a_weight_published_from_a_runs_last_checkpoint_says_it_is_the_final_wei
     assert "(the final weights)" in render_model_page(last)
     budget = {**card, "train": {**card["train"], "steps": 300}}  # validated every N steps, not every epoch
     assert "(the checkpoint chosen on a held-out validation split, 10% of the training set)" in render_model_page(budget)
+
+
+def _leg(tag, acc1, finetuned_from=None, dataset="cifar10", **train):
+    return {"arch": "spikformer_4_256", "tag": tag, "T": 1, "dataset": dataset, "finetuned_from": finetuned_from,
+            "metrics": {"acc1": acc1, "num_samples": 10000},
+            "train": {"lr": 5e-4, "schedule": "cosine", "val_fraction": 0.1, **train}}
+
+
+def test_a_table_of_legs_follows_the_weights_each_leg_continued():
+    from zoo.hub.legs import chain, end_marker, render_legs, start_marker
+
+    cards = [_leg("b", 71.5, "spikformer_4_256.a", epochs=6, epochs_planned=7, schedule_epochs=60,
+                  schedule_from_epoch=5, best_epoch=5, validation=[{"epoch": 0, "step": 1, "acc1": 61.44},
+                                                                  {"epoch": 5, "step": 6, "acc1": 71.0}]),
+             _leg("a", 60.31, epochs=5, schedule_epochs=60, schedule_from_epoch=0, best_epoch=4, val_acc1=59.12),
+             _leg("c", 70.0, "spikformer_4_256.b", epochs=2),
+             _leg("other_data", 99.0, "spikformer_4_256.b", dataset="fashion-mnist", epochs=1)]
+    assert [card["tag"] for card in chain(cards, "spikformer_4_256.a")] == ["a", "b", "c"]
+    table = render_legs(cards, "spikformer_4_256.a").splitlines()
+    assert table[0] == start_marker("spikformer_4_256.a") and table[-1] == end_marker("spikformer_4_256.a")
+    assert table[3] == ("| 1 | [`spikformer_4_256.a`](models/spikformer_4_256.a.md) | epochs 0-4 of a 60-epoch cosine "
+                        "schedule (peak lr 0.0005); best: epoch 4 | best 59.12% | 60.31% of 10,000 at T=1 |")
+    assert ("| epochs 5-10 of a 60-epoch cosine schedule (peak lr 0.0005), stopped after 6 of 7; best: epoch 10 | "
+            "61.44 / 71.00% | **71.50% of 10,000 at T=1** |") in table[4]
+    assert "| 2 epochs, lr 0.0005, cosine | - | 70.00% of 10,000 at T=1 |" in table[5] and len(table) == 7
+
+
+def test_report_writes_a_table_of_legs_where_a_page_asks_for_it(tmp_path):
+    from zoo.hub.legs import end_marker, start_marker
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "docs").mkdir()
+    for card in (_leg("a", 60.31, epochs=5), _leg("b", 71.5, "spikformer_4_256.a", epochs=6)):
+        (tmp_path / "weights" / f"spikformer_4_256.{card['tag']}.json").write_text(json.dumps(card))
+    page = tmp_path / "docs" / "transformers.md"
+    page.write_text(f"text\n{start_marker('spikformer_4_256.a')}\nstale\n{end_marker('spikformer_4_256.a')}\nmore\n")
+    assert not update_readme(tmp_path)
+    text = page.read_text()
+    assert "stale" not in text and "| 2 | [`spikformer_4_256.b`]" in text and text.endswith("\nmore\n")
+    assert update_readme(tmp_path, check=True)
+
+
+def test_a_run_record_keeps_every_validation_and_a_resumed_sessions_last_word(tmp_path):
+    from zoo.hub.publish import _run_record
+
+    events = [{"event": "start", "step": 0, "total_steps": 30, "device": "cpu", "versions": {}},
+              {"event": "val", "epoch": 0, "step": 10, "acc1": 50.0, "best": 50.0},
+              {"event": "val", "epoch": 1, "step": 20, "acc1": 55.0, "best": 55.0},
+              {"event": "start", "step": 10, "total_steps": 30, "device": "cpu", "versions": {}},  # resumed
+              {"event": "val", "epoch": 1, "step": 20, "acc1": 56.0, "best": 56.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert _run_record(tmp_path)["validation"] == [{"epoch": 0, "step": 10, "acc1": 50.0},
+                                                   {"epoch": 1, "step": 20, "acc1": 56.0}]

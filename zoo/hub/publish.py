@@ -83,9 +83,11 @@ def describe_encoding(model: torch.nn.Module) -> str:
 
 
 def _run_record(run_dir: Path) -> dict:
-    """Device, versions, wall time and how far the training run went (the last step it logged, of all its
-    steps), from its metrics log. A session killed before its end event counts up to its last logged time."""
+    """Device, versions, wall time, how far the training run went (the last step it logged, of all its
+    steps) and every validation, from its metrics log. A session killed before its end event counts up to its
+    last logged time."""
     record = {"device": "not recorded", "versions": None, "wall_s": 0.0, "test_by_epoch": {}}
+    validations: dict[int, dict] = {}  # by step: a resumed session that validates a step again has the last word
     log_path = run_dir / "metrics.jsonl"
     if not log_path.is_file():
         return record
@@ -105,7 +107,10 @@ def _run_record(run_dir: Path) -> dict:
             unfinished = 0.0
         elif event.get("event") == "test":  # a resumed epoch logs again: the last word counts
             record["test_by_epoch"][event["epoch"]] = event["acc1"]
+        elif event.get("event") == "val":
+            validations[event["step"]] = {"epoch": event.get("epoch"), "step": event["step"], "acc1": event["acc1"]}
     record["wall_s"] = round(record["wall_s"] + unfinished, 1)
+    record["validation"] = [validations[step] for step in sorted(validations)]
     return record
 
 
@@ -260,6 +265,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
                      if train_cfg.get("schedule_epochs") else {}),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
+                  **({"validation": run["validation"]} if run.get("validation") else {}),
                   "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {}),

@@ -1,7 +1,8 @@
 """The documentation's tables and model pages, written from the recipes and the weight cards so they
 cannot drift: the status table (one row per recipe, paper x dataset, and one per shipped weight trained
 with it), the README's best weight per family and dataset, one page per shipped weight, the benchmark
-ratios of ``docs/bench/results.json`` and what the cards say about NIR export.
+ratios of ``docs/bench/results.json``, what the cards say about NIR export and the tables of schedules
+trained in legs (:mod:`zoo.hub.legs`).
 
 ``python -m zoo report`` rewrites each block between its markers (``<!-- status:start -->`` ...
 ``<!-- status:end -->`` and the like) in whichever of ``README.md`` and the ``docs/`` pages hold it, and the
@@ -16,6 +17,7 @@ from ..conversion.records import was_calibrated
 from ..data import EMULATED_DATASETS
 from ..data.copies import source_label
 from ..train.config import load_recipe
+from .legs import end_marker, render_legs, roots, start_marker, validation_text
 
 REPO = Path(__file__).resolve().parents[2]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
@@ -24,7 +26,7 @@ NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
 BEST_START, BEST_END = "<!-- best:start -->", "<!-- best:end -->"
 TRAINING_START, TRAINING_END = "<!-- training:start -->", "<!-- training:end -->"
 PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md",
-         "docs/training-cost.md")  # the blocks' homes
+         "docs/training-cost.md", "docs/transformers.md")  # the blocks' homes
 MODELS = Path("docs/models")  # one page per shipped weight, and the index
 NAV_START, NAV_END = "# models:start", "    # models:end"  # in mkdocs.yml's nav
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
@@ -359,6 +361,8 @@ def render_model_page(card: dict, repo: Path = REPO) -> str:
             ("recipe", f"`{card.get('recipe') or '-'}`" + _lineage(card)),
             *((f"saw: {what}", text) for what, text in (card.get("seen") or {}).items()),
             ("training", f"{training_summary(card)}, batch {train.get('batch_size', '-')}, {_wall_time(train)} on {train.get('device', '-')}"),
+            *((("validation", f"{validation_text(train)} on {train['val_fraction']:.0%} of the training set held out"),)
+              if train.get("validation") else ()),
             ("parameters", f"{card.get('num_params', 0):,}"), ("file", f"`{card['file']}`, {card.get('file_size', 0) / 1e6:.1f} MB"),
             ("NIR", nir_status(card))]
     if card.get("conversion"):
@@ -408,6 +412,8 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
                   (BEST_START, BEST_END, lambda r: render_best(r, "docs/models/" if page == "README.md" else "models/")))
         text = path.read_text()
         updated = text
+        blocks += tuple((start_marker(root), end_marker(root), lambda r, root=root: render_legs(_cards(r), root))
+                        for root in roots(text))
         for start, end, make in blocks:
             if start in text:
                 updated = _replace_block(updated, start, end, make(repo), path)
