@@ -70,7 +70,7 @@ def render_legs(cards: list[dict], root: str) -> str:
     lines = [start_marker(root), HEADER]
     for number, card in enumerate(legs, 1):
         metrics, train = card["metrics"], card.get("train") or {}
-        test = f"{metrics['acc1']:.2f}% of {metrics['num_samples']:,} at T={card.get('T') or '-'}"
+        test = f"{metrics['acc1']:.2f}% of {metrics['num_samples']:,}" + (f" at T={card['T']}" if card.get("T") else "")
         lines.append(f"| {number} | [`{_name(card)}`](models/{_name(card)}.md) | {_epochs(train)} | {validation_text(train)} | "
                      f"{f'**{test}**' if card is best else test} |")
     return "\n".join([*lines, end_marker(root)])

@@ -26,7 +26,7 @@ NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
 BEST_START, BEST_END = "<!-- best:start -->", "<!-- best:end -->"
 TRAINING_START, TRAINING_END = "<!-- training:start -->", "<!-- training:end -->"
 PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md",
-         "docs/training-cost.md", "docs/transformers.md")  # the blocks' homes
+         "docs/training-cost.md", "docs/transformers.md", "docs/conversion.md")  # the blocks' homes
 MODELS = Path("docs/models")  # one page per shipped weight, and the index
 NAV_START, NAV_END = "# models:start", "    # models:end"  # in mkdocs.yml's nav
 BENCH_RESULTS = Path("docs/bench/results.json")  # written by `python -m zoo bench --write docs/bench`
