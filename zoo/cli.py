@@ -256,6 +256,16 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_next_leg(args) -> int:
+    from .train.next_leg import next_leg
+
+    path, recipe = next_leg(args.weight, epochs=args.epochs, out=args.out)
+    train = recipe["train"]
+    print(f"wrote {path}: epochs {train['schedule_from_epoch']}-{train['schedule_from_epoch'] + train['epochs'] - 1} "
+          f"from {recipe['model']['name']}; train it with: python -m zoo train {path}")
+    return 0
+
+
 def _cmd_finetune(args) -> int:
     from .data import load_dataset
     from .hub import Weights, create_model
@@ -500,6 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "those before a resume; --resume continues it")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("next-leg", help="write the recipe of a schedule's next leg from the weight the last leg "
+                                        "published (its base recipe, the weight, the epoch to go on from)")
+    p.add_argument("weight", help="the last leg's published weight, e.g. spikformer_4_256.cifar10_t1_leg6")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs this leg trains (default: the last leg's planned epochs, at most what is left)")
+    p.add_argument("--out", default=None, help="recipe file (default: the last leg's, its leg number plus one)")
+    p.set_defaults(func=_cmd_next_leg)
 
     p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")
     p.add_argument("checkpoint", help="a training checkpoint, e.g. runs/x/checkpoints/best.pt")
