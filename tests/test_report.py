@@ -197,7 +197,8 @@ def test_a_table_of_legs_follows_the_weights_each_leg_continued():
                         "schedule (peak lr 0.0005); best: epoch 4 | best 59.12% | 60.31% of 10,000 at T=1 |")
     assert ("| epochs 5-10 of a 60-epoch cosine schedule (peak lr 0.0005), stopped after 6 of 7; best: epoch 10 | "
             "61.44 / 71.00% | **71.50% of 10,000 at T=1** |") in table[4]
-    assert "| 2 epochs, lr 0.0005, cosine | - | 70.00% of 10,000 at T=1 |" in table[5] and len(table) == 7
+    assert "| 2 epochs, lr 0.0005, cosine | - | 70.00% of 10,000 at T=1 |" in table[5] and len(table) == 9
+    assert table[7].endswith("(img/legs_spikformer_4_256_a.png)")
 
 
 def test_report_writes_a_table_of_legs_where_a_page_asks_for_it(tmp_path):
@@ -226,3 +227,34 @@ def test_a_run_record_keeps_every_validation_and_a_resumed_sessions_last_word(tm
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     assert _run_record(tmp_path)["validation"] == [{"epoch": 0, "step": 10, "acc1": 50.0},
                                                    {"epoch": 1, "step": 20, "acc1": 56.0}]
+
+
+def test_legs_stand_on_one_epoch_axis_where_their_schedules_put_them():
+    """Legs with a schedule stand at their schedule_from_epoch; a leg without one, or the first leg of a new
+    schedule, right after the leg before it; the test star at the epoch the weight was taken."""
+    from zoo.hub.legs import positions
+
+    own = _leg("a", 89.0, epochs=3, best_epoch=2, val_acc1=89.3)  # its own cosine: epochs 0-2
+    new_schedule = _leg("b", 90.0, epochs=2, schedule_epochs=10, schedule_from_epoch=0, best_epoch=None,
+                        validation=[{"epoch": 0, "acc1": 89.5}, {"epoch": 1, "acc1": 90.2}])
+    inside = _leg("c", 91.0, epochs=3, schedule_epochs=10, schedule_from_epoch=2, best_epoch=0,
+                  validation=[{"epoch": 0, "acc1": 91.5}, {"epoch": 1, "acc1": 91.4}, {"epoch": 2, "acc1": 91.3}])
+    placed = positions([own, new_schedule, inside])
+    assert placed[0] == {"name": "spikformer_4_256.a", "val": [(2, 89.3)], "test": (2, 89.0)}
+    assert placed[1]["val"] == [(3, 89.5), (4, 90.2)] and placed[1]["test"] == (4, 90.0)  # final weights
+    assert placed[2]["val"] == [(5, 91.5), (6, 91.4), (7, 91.3)] and placed[2]["test"] == (5, 91.0)
+
+
+def test_report_draws_each_table_of_legs_a_figure(tmp_path):
+    from zoo.hub.legs import end_marker, figure, start_marker
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "weights" / "spikformer_4_256.a.json").write_text(json.dumps(_leg("a", 60.31, epochs=5)))
+    (tmp_path / "docs" / "transformers.md").write_text(f"{start_marker('spikformer_4_256.a')}\n{end_marker('spikformer_4_256.a')}\n")
+    assert not update_readme(tmp_path, check=True)
+    update_readme(tmp_path)
+    image = tmp_path / "docs" / figure("spikformer_4_256.a")
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure('spikformer_4_256.a')})" in \
+        (tmp_path / "docs" / "transformers.md").read_text()
+    assert update_readme(tmp_path, check=True)

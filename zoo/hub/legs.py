@@ -63,8 +63,13 @@ def validation_text(train: dict) -> str:
     return f"best {train['val_acc1']:.2f}%" if train.get("val_acc1") is not None else "-"
 
 
+def figure(root: str) -> str:
+    """Where ``root``'s figure goes, relative to ``docs/``."""
+    return f"img/legs_{root.replace('.', '_')}.png"
+
+
 def render_legs(cards: list[dict], root: str) -> str:
-    """The table of ``root``'s legs, the most accurate leg's test number in bold."""
+    """The table of ``root``'s legs, the most accurate leg's test number in bold, and its figure."""
     legs = chain(cards, root)
     best = max(legs, key=lambda card: card["metrics"]["acc1"])
     lines = [start_marker(root), HEADER]
@@ -73,7 +78,29 @@ def render_legs(cards: list[dict], root: str) -> str:
         test = f"{metrics['acc1']:.2f}% of {metrics['num_samples']:,}" + (f" at T={card['T']}" if card.get("T") else "")
         lines.append(f"| {number} | [`{_name(card)}`](models/{_name(card)}.md) | {_epochs(train)} | {validation_text(train)} | "
                      f"{f'**{test}**' if card is best else test} |")
+    lines += ["", f"![{root} and the legs after it: validation per epoch, test per leg]({figure(root)})"]
     return "\n".join([*lines, end_marker(root)])
+
+
+def positions(legs: list[dict]) -> list[dict]:
+    """Where each leg stands on one epoch axis: its validations (by epoch) and its test accuracy at the epoch
+    its weight was taken. A leg inside a schedule stands at its ``schedule_from_epoch``; a leg without one, or
+    the first leg of a new schedule, right after the leg before it."""
+    placed, offset, end = [], 0, 0
+    for index, card in enumerate(legs):
+        train = card.get("train") or {}
+        first = train.get("schedule_from_epoch") if train.get("schedule_epochs") else None
+        if first is None or (first == 0 and index > 0):
+            offset = end  # a schedule of its own begins where the last leg ended
+        start = offset + (first or 0)
+        chosen = train.get("best_epoch")
+        taken = start + (chosen if chosen is not None else train.get("epochs", 1) - 1)
+        history = train.get("validation") or ([{"epoch": chosen, "acc1": train["val_acc1"]}]
+                                               if train.get("val_acc1") is not None and chosen is not None else [])
+        placed.append({"name": _name(card), "val": [(start + v["epoch"], v["acc1"]) for v in history],
+                       "test": (taken, card["metrics"]["acc1"])})
+        end = start + train.get("epochs", 1)
+    return placed
 
 
 def roots(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from ..conversion.records import was_calibrated
 from ..data import EMULATED_DATASETS
 from ..data.copies import source_label
 from ..train.config import load_recipe
-from .legs import end_marker, render_legs, roots, start_marker, validation_text
+from .legs import chain, end_marker, figure, positions, render_legs, roots, start_marker, validation_text
 
 REPO = Path(__file__).resolve().parents[2]
 START, END = "<!-- status:start -->", "<!-- status:end -->"
@@ -400,6 +400,20 @@ def render_nav(pages: dict[Path, str]) -> str:
     return "\n".join([NAV_START, *entries, "    " + NAV_END.strip()])
 
 
+def _legs_figure(repo: Path, root: str, check: bool) -> bool:
+    """Draw the figure of ``root``'s legs (unless ``check``); True where it was already there."""
+    from ..train.plots import plot_legs
+
+    path = repo / "docs" / figure(root)
+    there = path.is_file()
+    if not check:
+        legs = chain(_cards(repo), root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot_legs(positions(legs), path, title=f"{legs[0]['arch']} on {card_dataset_label(legs[0])}: validation "
+                                             "(lines) and test (stars) of each leg")
+    return there
+
+
 def update_readme(repo: Path = REPO, check: bool = False) -> bool:
     """Rewrite (or with ``check``, compare) every generated block and page; True when all were current."""
     current = True
@@ -414,6 +428,8 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
         updated = text
         blocks += tuple((start_marker(root), end_marker(root), lambda r, root=root: render_legs(_cards(r), root))
                         for root in roots(text))
+        for root in roots(text):  # each table's figure, drawn from the same cards
+            current &= _legs_figure(repo, root, check)
         for start, end, make in blocks:
             if start in text:
                 updated = _replace_block(updated, start, end, make(repo), path)

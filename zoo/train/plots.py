@@ -60,6 +60,27 @@ def plot_curves(run_dir: str | Path, window: int = 10) -> Path:
     return out
 
 
+def plot_legs(placed: list[dict], path: str | Path, title: str = "") -> Path:
+    """A schedule trained in legs (:func:`zoo.hub.legs.positions`): each leg's validation accuracy against the
+    epoch, one colour a leg, and the test accuracy of the weight it shipped as a star."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    colours = plt.get_cmap("viridis")
+    for index, leg in enumerate(placed):
+        colour = colours(index / max(len(placed) - 1, 1))
+        if leg["val"]:
+            ax.plot(*zip(*leg["val"]), "o-", ms=3, color=colour, label=leg["name"].split(".", 1)[1])
+        ax.plot(*leg["test"], "*", ms=10, color=colour, markeredgecolor="black", markeredgewidth=0.5)
+    ax.plot([], [], "*", color="grey", markeredgecolor="black", label="test (the shipped weight)")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def _pyplot():
     import matplotlib
 
