@@ -3,8 +3,9 @@ leg's published weight (its card's ``finetuned_from``) on the same dataset. What
 validation at every epoch (the card's ``train.validation``, or its best where the card predates that
 record) and its test accuracy, so no page copies these numbers by hand.
 
-A page under ``docs/`` (its links lead to ``docs/models/``) holds the table between ``<!-- legs:NAME:start -->`` and ``<!-- legs:NAME:end -->``, NAME being the
-first leg's weight; ``python -m zoo report`` writes it."""
+A page under ``docs/`` (its links lead to ``docs/models/``) holds the table between
+``<!-- legs:NAME:start -->`` and ``<!-- legs:NAME:end -->``, NAME being the first leg's weight;
+``python -m zoo report`` writes it and its figure (``docs/img/legs_NAME.png``)."""
 from __future__ import annotations
 
 import re
