@@ -203,3 +203,17 @@ def test_a_cards_quick_check_covers_fewer_samples_beyond_T_32():
 
     assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [1000, 1000, 1000, 500, 250, 100]
     assert [check_samples(T, cost=4) for T in (4, 128)] == [250, 100]
+
+
+def test_a_weight_files_bytes_are_the_same_at_every_publish(tmp_path):
+    """The sha256 in a file's name must not depend on the order safetensors happens to write its metadata."""
+    from safetensors import safe_open
+
+    from zoo.hub.publish import weight_file_bytes
+
+    model = zoo.create_model("stbp_cnn", T=2)
+    files = {weight_file_bytes(model, "stbp_cnn", "x") for _ in range(16)}
+    assert len(files) == 1
+    (tmp_path / "x.safetensors").write_bytes(files.pop())
+    with safe_open(str(tmp_path / "x.safetensors"), "pt") as f:
+        assert f.metadata() == {"weight": "stbp_cnn.x"}

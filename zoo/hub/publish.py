@@ -195,6 +195,14 @@ def card_metrics(card: dict, T: int | None = None) -> dict | None:
     return {"acc1": record["acc1"], "num_samples": card["metrics"]["num_samples"]} if "acc1" in record else None
 
 
+def weight_file_bytes(model: torch.nn.Module, arch: str, tag: str) -> bytes:
+    """The safetensors file of ``model``'s state. Its metadata is one entry: safetensors writes the metadata
+    map in a Rust HashMap's order, which changes from call to call, so two entries made the bytes (and the
+    sha256 in the file's name) of one checkpoint differ between two publishes."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return save_safetensors_bytes(tensors, metadata={"weight": f"{arch}.{tag}"})
+
+
 def check_tag(tag: str) -> None:
     if not tag or not tag.replace("_", "").isalnum():
         raise ValueError(f"tag must be letters, digits and underscores, got {tag!r}")
@@ -231,8 +239,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
     check_tag(tag)
     config = state["config"]
     data_cfg, train_cfg = config["data"], config["train"]
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    data = save_safetensors_bytes(tensors, metadata={"arch": arch, "tag": tag})
+    data = weight_file_bytes(model, arch, tag)
     sha256 = sha256_of(data)
     out_dir = Path(out_dir) if out_dir else REPO_WEIGHTS
     out_dir.mkdir(parents=True, exist_ok=True)
