@@ -58,7 +58,7 @@ def run_of_weights(name: str) -> tuple[dict, dict, str]:
     lacking += [key for key in ("dataset", "eval") if key not in card]
     if lacking:
         raise WeightsError(f"{weights.name}'s card lacks {', '.join(lacking)}: convert its run's checkpoint instead")
-    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "val_acc1")}
+    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "val_acc1", "validation")}
     config = {"model": {"name": card.get("finetuned_from") or card["arch"], "kwargs": card["kwargs"]},
               "data": {"name": card["dataset"], "kwargs": card.get("dataset_kwargs", {}), "root": card_root(card),
                        "val_fraction": train["val_fraction"], "augment": train.get("augment", {})},
@@ -68,6 +68,7 @@ def run_of_weights(name: str) -> tuple[dict, dict, str]:
     state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1")}
     run = {"device": train.get("device", "not recorded"), "versions": card.get("versions"),
            "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {},
+           "validation": card["train"].get("validation", []),
            "best_test_epoch": card.get("best_test_epoch")}
     return state, run, weights.name
 
