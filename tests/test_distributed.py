@@ -56,14 +56,14 @@ def test_shards_cover_the_global_batch_once():
 
 def test_every_rank_destroys_its_process_group_on_close(tmp_path):
     script = tmp_path / "close.py"
-    script.write_text(
+    script.write_text(  # a file a rank: the ranks' prints to one stdout can interleave
+        "import sys\n"
         "import torch.distributed as dist\n"
         "from zoo.train.distributed import Distributed\n"
         "group = Distributed.from_env('cpu')\n"
         "assert dist.is_initialized()\n"
         "group.close()\n"
-        "print('rank', group.rank, 'initialized', dist.is_initialized())\n")
-    result = _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script))
-    assert sorted(line for line in result.stdout.splitlines() if line.startswith("rank")) == \
-        ["rank 0 initialized False", "rank 1 initialized False"]
+        "open(f'{sys.argv[1]}/rank{group.rank}.txt', 'w').write(str(dist.is_initialized()))\n")
+    _run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path))
+    assert [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)] == ["False", "False"]
     Distributed().close()  # one process: nothing to destroy
