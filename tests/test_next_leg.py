@@ -41,9 +41,13 @@ def test_the_cli_writes_beside_the_last_recipe_and_refuses_to_overwrite(tmp_path
     assert main(["next-leg", "ann_resnet20.mine_leg2", "--epochs", "40"]) == 0
     assert "wrote recipes/ann_leg3.yaml: epochs 34-59" in capsys.readouterr().out  # at most what is left
     text = (tmp_path / "recipes" / "ann_leg3.yaml").read_text()
-    assert "base: ann_leg2.yaml" in text and "checkpoints/last.pt --tag mine_leg3" in text
+    assert "base: ann_leg2.yaml" in text and "# The last leg of" in text
+    assert "checkpoints/best.pt --tag mine_leg3" in text  # the schedule's end: its best weights, not its last
     assert main(["next-leg", "ann_resnet20.mine_leg2"]) == 1
     assert "recipes/ann_leg3.yaml exists; pass --out" in capsys.readouterr().err
+    assert main(["next-leg", "ann_resnet20.mine_leg2", "--epochs", "10", "--out", "recipes/ann_mid.yaml"]) == 0
+    text = (tmp_path / "recipes" / "ann_mid.yaml").read_text()  # a leg before the last ships as leg 2 did
+    assert "# The next leg of" in text and "checkpoints/last.pt --tag mine_leg3" in text
 
 
 @pytest.mark.parametrize("weight, message", [

@@ -1,7 +1,8 @@
 """The recipe of a schedule's next leg, written from the card of the weight the last leg published: the last
 leg's recipe as its base, that weight as its model, and the epoch where the schedule goes on (after the epoch
 the weight was chosen at, or after the last leg's last epoch where it shipped its final weights), so a
-schedule longer than a session continues without working out a learning rate by hand."""
+schedule longer than a session continues without working out a learning rate by hand. The schedule's final
+leg publishes its best validated checkpoint (best.pt) whatever the legs before it shipped."""
 from __future__ import annotations
 
 import os
@@ -52,8 +53,12 @@ def next_leg(weight: str, epochs: int | None = None, out: str | Path | None = No
     recipe = {"base": Path(os.path.relpath(previous, path.parent)).as_posix(),  # relative to the new recipe
               "model": {"name": name}, "train": {"epochs": epochs, "schedule_from_epoch": start}}
     tag = following(card["tag"])
-    checkpoint = "best.pt" if train.get("best_epoch") is not None else "last.pt"  # as the last leg shipped
-    header = [f"The next leg of {name}'s {total}-epoch {train.get('schedule', '')} schedule: epochs {start}-{start + epochs - 1},",
+    last = start + epochs >= total
+    # as the last leg shipped, so the leg after goes on where this one ends; the schedule's final leg ships
+    # its best validated weights, since nothing continues from it
+    checkpoint = "best.pt" if last or train.get("best_epoch") is not None else "last.pt"
+    which = "last" if last else "next"
+    header = [f"The {which} leg of {name}'s {total}-epoch {train.get('schedule', '')} schedule: epochs {start}-{start + epochs - 1},",
               f"from that weight (written by `python -m zoo next-leg {name}`).",
               f"  python -m zoo train {path.as_posix()} --out runs/{path.stem}",
               f"  python -m zoo publish runs/{path.stem}/checkpoints/{checkpoint} --tag {tag}",
