@@ -120,7 +120,7 @@ def test_cli_bench_json_and_unknown_suite(capsys):
     assert result["command"] == "python -m zoo bench --suite backend" and result["rows"]
     assert main(["bench", "--suite", "speed"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, optimizer, memory, allocator, sparse, backend, conversion, load, training, qcfs, cifar10"
+    assert err == "zoo: error: unknown bench suite 'speed'; choose from snn_vs_ann, amp, memory_format, optimizer, memory, allocator, sparse, backend, conversion, load, training, qcfs, cifar10"
     from zoo.bench import DEFAULT_SUITES, SUITES
 
     assert "cifar10" in SUITES and "cifar10" not in DEFAULT_SUITES  # seven full-size networks: only when named
@@ -158,6 +158,16 @@ def test_amp_suite_times_both_precisions():
     assert row["suite"] == "amp" and row["fp32_s"] > 0 and row["amp_s"] > 0 and row["ratio"] > 0
     assert 0.0 <= row["agreement"] <= 1.0 and "float32 / bfloat16 autocast" in row["case"]
     assert "paper's initialisation" in row["case"] and "of 20 " in row["case"]
+
+
+def test_memory_format_suite_times_both_layouts_from_the_same_weights():
+    from zoo.bench import memory_format
+
+    [row] = memory_format.run(repeats=1, networks=[("ann_resnet20", {"width": 4}, 2, (3, 32, 32))])
+    assert row["suite"] == "memory_format" and row["case"].startswith("ann_resnet20 B=2 3x32x32: train step NCHW")
+    assert row["nchw_s"] > 0 and row["channels_last_s"] > 0 and row["ratio"] > 0
+    # bfloat16 moves both updates from float32's; channels-last no further than the default layout
+    assert row["channels_last_from_float32"] < 1.5 * row["nchw_from_float32"] + 0.01
 
 
 def test_cifar10_suite_times_each_candidate_against_the_ann_and_trains_it():

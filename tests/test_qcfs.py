@@ -83,6 +83,23 @@ def test_a_bfloat16_input_gets_the_float32_result_rounded_and_the_same_gradients
     # rounded to bfloat16 (about 4e-3) before it reaches the threshold
 
 
+def test_channels_last_gives_the_same_gradients_in_its_own_layout_whatever_layout_the_gradient_arrives_in():
+    """A gradient reaching a channels-last QCFS through a residual sum may be NCHW; the input's gradient
+    comes back channels-last (the batch norm before it then stays on its fast path), the values equal."""
+    torch.manual_seed(0)
+    x = 3 * torch.randn(2, 5, 4, 3)
+    upstream = torch.randn_like(x)
+    results = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        act = QCFS(levels=4, threshold=2.0)
+        inputs = x.clone(memory_format=layout).requires_grad_()
+        act(inputs).backward(upstream)  # NCHW in both
+        assert inputs.grad.is_contiguous(memory_format=layout)
+        results.append((inputs.grad, act.threshold.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-6, atol=1e-6)  # a sum in another order
+
+
 def test_a_frozen_threshold_passes_only_the_clip_gradient_and_second_order_is_refused():
     module = QCFS(4, threshold=2.0).requires_grad_(False)
     x = torch.tensor([-1.0, 0.5, 1.5, 3.0], requires_grad=True)

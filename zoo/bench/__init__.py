@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-SUITES = ("snn_vs_ann", "amp", "optimizer", "memory", "allocator", "sparse", "backend", "conversion", "load", "training",
+SUITES = ("snn_vs_ann", "amp", "memory_format", "optimizer", "memory", "allocator", "sparse", "backend", "conversion", "load", "training",
           "qcfs", "cifar10")
 OPT_IN_SUITES = ("cifar10",)  # cifar10 trains seven full-size networks: run when named (--suite cifar10)
 DEFAULT_SUITES = tuple(name for name in SUITES if name not in OPT_IN_SUITES)
@@ -29,6 +29,9 @@ def run_suite(name: str, repeats: int, device: str) -> list[dict]:
     if name == "amp":
         from . import amp
         return amp.run(repeats=repeats, device=device)
+    if name == "memory_format":
+        from . import memory_format
+        return memory_format.run(repeats=repeats, device=device)
     if name == "optimizer":
         from . import optimizer
         return optimizer.run(repeats=repeats, device=device)

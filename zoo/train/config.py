@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "ema_decay": 0.0,
         "ema_bn_batches": 20,
         "amp": False,
+        "channels_last": "auto",  # 4-D weights channels-last: true, false or auto (zoo.train.memory_format)
         "compile": False,
         "seed": 0,
         "checkpoint_every": 200,
@@ -180,6 +181,8 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     if not isinstance(train["ema_bn_batches"], int) or train["ema_bn_batches"] < 0:
         raise RecipeError(f"train.ema_bn_batches must be a non-negative integer (0: keep the averaged "
                           f"statistics), got {train['ema_bn_batches']!r}")
+    if not (isinstance(train["channels_last"], bool) or train["channels_last"] == "auto"):
+        raise RecipeError(f"train.channels_last must be true, false or auto, got {train['channels_last']!r}")
     if train["gradient"] not in GRADIENTS:
         raise RecipeError(f"train.gradient must be one of {', '.join(GRADIENTS)}, got {train['gradient']!r}"
                           f"{suggest(str(train['gradient']), GRADIENTS)}")

@@ -38,6 +38,7 @@ from .evaluate import evaluate
 from .gradients import OnlineStep, check_online, draw_steps
 from .logging import RunLogger
 from .losses import build_loss
+from .memory_format import match_optimizer_state, to_channels_last, wants_channels_last
 from .plots import plot_curves, save_activity
 
 __all__ = ["Trainer", "train"]
@@ -153,6 +154,10 @@ class Trainer:
             torch.manual_seed(train_cfg["seed"] * 100_003 + train_cfg["schedule_from_epoch"])
         self.loss_fn = build_loss(train_cfg["loss"], train_cfg["label_smoothing"], train_cfg["tet_lambda"],
                                   train_cfg["tet_phi"])
+        self.channels_last = wants_channels_last(train_cfg["channels_last"], self.model, self.device,
+                                                 bool(train_cfg["amp"]))
+        if self.channels_last:  # before the EMA copy and the optimiser, which then hold the same layout
+            to_channels_last(self.model)
         self.ema = None
         if train_cfg["ema_decay"]:  # an exponential moving average of the weights, validated and kept as best
             self.ema = torch.optim.swa_utils.AveragedModel(
@@ -301,6 +306,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         for group, flag in zip(self.optimizer.param_groups, fused):  # a checkpoint's flag is not this machine's
             group["fused"] = flag
+        match_optimizer_state(self.optimizer)  # a checkpoint of the other layout (train.channels_last)
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
         self.best_val = float(state["best_val"])
@@ -374,7 +380,7 @@ class Trainer:
         self.model.train()
         start = time.time()
         self.log({"event": "start", "step": self.step, "total_steps": self.total_steps, "data": self.data_label,
-                  "device": describe_device(self.device), "versions": versions()})
+                  "device": describe_device(self.device), "channels_last": self.channels_last, "versions": versions()})
         first_step = self.step
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",

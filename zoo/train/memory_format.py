@@ -1,0 +1,43 @@
+"""Channels-last weights for training (``train.channels_last``).
+
+oneDNN runs a bfloat16 2-D convolution on AMX or AVX512-BF16 with the channels innermost (NHWC); in
+PyTorch's default layout (NCHW) every convolution of a step reorders its input, its output and both of
+their gradients. With the 4-D weights stored channels-last, each convolution writes its output in that
+layout too, so the activations stay in it from the first convolution on (the input needs no conversion):
+``python -m zoo bench --suite memory_format`` measures the step side by side. The function computed is the
+same up to float rounding; a published file holds contiguous tensors whatever layout trained them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def has_2d_convolutions(model: nn.Module) -> bool:
+    return any(isinstance(module, nn.Conv2d) for module in model.modules())
+
+
+def wants_channels_last(setting: bool | str, model: nn.Module, device: torch.device, amp: bool) -> bool:
+    """Whether to train ``model`` channels-last: ``setting`` True or False says so; ``"auto"`` where it was
+    measured faster, a network with 2-D convolutions under bfloat16 autocast on a CPU whose oneDNN runs
+    bfloat16 natively (CUDA is left to its default layout: not measured here)."""
+    if setting != "auto":
+        return bool(setting)
+    return (device.type == "cpu" and amp and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            and has_2d_convolutions(model))
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-D parameters and buffers channels-last (in place; the others are unchanged)."""
+    return model.to(memory_format=torch.channels_last)
+
+
+def match_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Each per-parameter state tensor (momentum, Adam's moments) in its parameter's layout.
+    ``Optimizer.load_state_dict`` keeps the strides a checkpoint was saved with, and PyTorch's fused kernels
+    read a state tensor as if it had its parameter's: a run saved in one layout and resumed in the other
+    would otherwise update with scrambled moments."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
