@@ -25,6 +25,7 @@ BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 NIR_START, NIR_END = "<!-- nir:start -->", "<!-- nir:end -->"
 BEST_START, BEST_END = "<!-- best:start -->", "<!-- best:end -->"
 TRAINING_START, TRAINING_END = "<!-- training:start -->", "<!-- training:end -->"
+LAYOUT_START, LAYOUT_END = "<!-- memory_format:start -->", "<!-- memory_format:end -->"
 PAGES = ("README.md", "docs/index.md", "docs/recipes.md", "docs/performance.md", "docs/nir.md",
          "docs/training-cost.md", "docs/transformers.md", "docs/conversion.md")  # the blocks' homes
 MODELS = Path("docs/models")  # one page per shipped weight, and the index
@@ -253,6 +254,24 @@ def render_training(repo: Path = REPO, docs: str = "") -> str:
     return "\n".join([*lines, TRAINING_END])
 
 
+def render_memory_format(repo: Path = REPO) -> str:
+    """The bench suite ``memory_format``: each network's training step time in NCHW over channels-last,
+    and how far each layout's update is from float32's."""
+    bench = json.loads((repo / BENCH_RESULTS).read_text()) if (repo / BENCH_RESULTS).is_file() else {"rows": []}
+    rows = [row for row in bench["rows"] if row["suite"] == "memory_format"]
+    if not rows:
+        return "\n".join([LAYOUT_START, "Not measured yet: `python -m zoo bench --suite memory_format --write "
+                          "docs/bench`.", LAYOUT_END])
+    from ..bench import measured_by
+
+    lines = [LAYOUT_START, f"Measured by {measured_by({**bench, 'rows': rows}, ' --write docs/bench')}:", "",
+             "| network (recipe's batch, image) | step time, NCHW / channels-last | update's distance from float32's: NCHW, channels-last |",
+             "|---|---|---|"]
+    lines += [f"| {row['case'].partition(':')[0]} | {row['ratio']:.2f}x | {100 * row['nchw_from_float32']:.1f}%, "
+              f"{100 * row['channels_last_from_float32']:.1f}% |" for row in rows]
+    return "\n".join([*lines, LAYOUT_END])
+
+
 def render_nir(repo: Path = REPO) -> str:
     """One row per shipped weight: whether it exports to NIR (or why not) and how its file read back."""
     lines = [NIR_START, "| weight | NIR | read back on real test images (reader: same class, same read-out) |",
@@ -423,6 +442,7 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
             continue
         blocks = ((START, END, render), (BENCH_START, BENCH_END, render_bench), (NIR_START, NIR_END, render_nir),
                   (TRAINING_START, TRAINING_END, lambda r: render_training(r, "docs/" if page == "README.md" else "")),
+                  (LAYOUT_START, LAYOUT_END, render_memory_format),
                   (BEST_START, BEST_END, lambda r: render_best(r, "docs/models/" if page == "README.md" else "models/")))
         text = path.read_text()
         updated = text
