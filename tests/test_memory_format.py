@@ -125,3 +125,39 @@ def test_a_weight_trained_channels_last_publishes_contiguous_tensors_of_the_same
         assert published[key].is_contiguous() and torch.equal(published[key], value), key
     monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "weights"))
     assert torch.equal(zoo.create_model("stbp_cnn.cl", pretrained=True).conv1.weight, trained["conv1.weight"])
+
+
+def test_memory_order_reads_a_channels_last_tensor_in_place_and_dots_pair_the_same_elements():
+    from zoo.neurons.strides import flat_dot, in_memory_order
+
+    a = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    flat = in_memory_order(a)
+    assert flat.data_ptr() == a.data_ptr() and flat.shape == (a.numel(),)  # a view, not a copy
+    torch.testing.assert_close(flat_dot(a, b), (a * b).sum())
+    torch.testing.assert_close(flat_dot(a, b.contiguous()), (a * b).sum())  # layouts differ: still pairwise
+
+
+def test_like_copies_only_where_the_layout_or_dtype_differs():
+    from zoo.neurons.strides import like
+
+    reference = torch.empty(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 4, 5)
+    moved = like(x, reference)
+    assert moved.stride() == reference.stride() and torch.equal(moved, x)
+    assert like(moved, reference) is moved
+    assert like(x, reference, dtype=torch.float64).dtype == torch.float64
+
+
+def test_steps_expanded_from_a_channels_last_stem_keep_its_layout_forward_and_backward():
+    from zoo.neurons.strides import empty_steps, expand_steps
+
+    stem = torch.randn(1, 2, 3, 4, 5).requires_grad_()
+    current = stem[0].contiguous(memory_format=torch.channels_last).unsqueeze(0)
+    steps = expand_steps(current, 4)
+    assert torch.equal(steps, current.expand(4, 2, 3, 4, 5))
+    assert all(empty_steps(steps)[t].is_contiguous(memory_format=torch.channels_last) for t in range(4))
+    grad = torch.randn(4, 2, 3, 4, 5)
+    [summed] = torch.autograd.grad(steps, current, grad)
+    torch.testing.assert_close(summed, grad.sum(0, keepdim=True))
+    assert summed[0].is_contiguous(memory_format=torch.channels_last)

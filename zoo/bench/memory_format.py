@@ -24,6 +24,7 @@ NETWORKS = (
     ("converted_resnet20", {"T": 4, **QCFS_W32}, 64, (3, 32, 32)),  # converted_resnet20_w32_qcfs_cifar10_t4.yaml
     ("spikformer_4_256", {"T": 1}, 64, (3, 32, 32)),  # spikformer_4_256_cifar10_t1_*.yaml
     ("sdt_2_256", {"T": 1, **FMNIST}, 64, (1, 28, 28)),  # sdt_2_256_fashion_mnist_t1_*.yaml
+    ("plif_net_mnist", {"T": 8}, 16, (1, 28, 28)),  # plif_net_fashion_mnist.yaml
     ("sew_resnet18", {"T": 4, "width": 32, "stem": "cifar", "num_classes": 10, **FMNIST}, 64, (1, 28, 28)),
 )
 

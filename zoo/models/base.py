@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..encoding import DirectEncoder, build_encoder
+from ..neurons.strides import expand_steps
 from ..neurons.compat import import_spikingjelly
 
 log = logging.getLogger("zoo")
@@ -182,7 +183,7 @@ class SpikingClassifier(ResettableHead, nn.Module):
         if (x.dim() == 4 and self.static_stem and isinstance(self.encoder, DirectEncoder)
                 and type(self).forward_sequence is SpikingClassifier.forward_sequence):
             current = self.forward_stem(self.normalise(x).unsqueeze(0))
-            return self.forward_body(current.expand(self.T, *current.shape[1:]))
+            return self.forward_body(expand_steps(current, self.T))
         x_seq = self.encoder(self.normalise(x)) if x.dim() == 4 else x
         return self.forward_sequence(x_seq)
 

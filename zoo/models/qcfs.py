@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..neurons.strides import flat_dot, like
+
 
 class _QCFSFunction(torch.autograd.Function):
     """QCFS in one pass: the authors' ops (divide, clip, scale, shift, floor with a straight-through
@@ -38,10 +40,9 @@ class _QCFSFunction(torch.autograd.Function):
     def backward(ctx, grad):
         x, threshold = ctx.saved_tensors
         scaled = x / threshold
-        if grad.dtype != scaled.dtype or grad.stride() != scaled.stride():
-            # in x's layout: a gradient arriving NCHW through a residual sum would otherwise take every op
-            # below, and the batch norm's backward before it, onto their slow mixed-layout paths
-            grad = torch.empty_like(scaled).copy_(grad)
+        # in x's layout: a gradient arriving NCHW through a residual sum would otherwise take every op below,
+        # and the batch norm's backward before it, onto their slow mixed-layout paths
+        grad = like(grad, scaled, dtype=scaled.dtype)
         # the clip's gradient mask through hardtanh's backward: torch's ``where`` and ``masked_fill`` branch
         # per element on a CPU and cost ten times as much on a mask of mixed signs
         clipped = torch.ops.aten.hardtanh_backward
@@ -50,16 +51,8 @@ class _QCFSFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:  # of lambda * q / L, q = floor(clip(x / lambda) L + phi) passed straight
             level = scaled.clamp(0, 1).mul_(ctx.levels).add_(ctx.shift).floor_().div_(ctx.levels)
             level.sub_(clipped(scaled, scaled, 0.0, 1.0))  # q / L - x / lambda inside the clip, q / L outside
-            grad_threshold = torch.dot(_in_memory_order(grad), _in_memory_order(level)).reshape(threshold.shape)
+            grad_threshold = flat_dot(grad, level).reshape(threshold.shape)
         return grad_x, grad_threshold, None, None
-
-
-def _in_memory_order(x: torch.Tensor) -> torch.Tensor:
-    """``x``'s elements as one vector in the order memory holds them: a view, not ``reshape(-1)``'s copy, for a
-    channels-last tensor (``train.channels_last``), so that a sum over all elements reads it in place."""
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return x.permute(0, 2, 3, 1).reshape(-1)
-    return x.reshape(-1)
 
 
 class QCFS(nn.Module):

@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from .strides import empty_steps, flat_dot, like
 from . import backend as _backend
 from .compat import import_spikingjelly, spikingjelly_major
 from .nodes import IFNode, LIFNode, ParametricLIFNode
@@ -83,8 +84,8 @@ class _MultiStep(torch.autograd.Function):
         # preallocated buffers and in-place operations: on a CPU the allocation and first touch of a
         # fresh tensor per operation costs as much as the arithmetic; without a backward to feed, one
         # H buffer is reused instead of keeping the sequence
-        spikes = torch.empty_like(x_seq)
-        h_seq = torch.empty_like(x_seq) if keep_graph else torch.empty_like(x_seq[:1]).expand_as(x_seq)
+        spikes = empty_steps(x_seq)  # each step in the input's layout (channels-last or not)
+        h_seq = empty_steps(x_seq) if keep_graph else torch.empty_like(x_seq[:1]).expand_as(x_seq)
         v = torch.empty_like(x_seq[0])
         # a float initial membrane enters the first charge as a 0-dim tensor (broadcast, same arithmetic)
         v_start = (v_init.detach() if isinstance(v_init, torch.Tensor)
@@ -109,6 +110,7 @@ class _MultiStep(torch.autograd.Function):
         a, b, v_th, v_reset, detach_reset, surrogate, dh_dk = ctx.params
         if grad_spikes is None:
             grad_spikes = torch.zeros_like(h_seq)
+        grad_spikes = like(grad_spikes, h_seq)  # channels-last H with a gradient arriving NCHW through a flatten
         grad_x = torch.empty_like(h_seq)
         sg = torch.empty_like(h_seq[0])
         scratch = torch.empty_like(h_seq[0])
@@ -155,7 +157,7 @@ class _MultiStep(torch.autograd.Function):
                 # in float32 at least: under bfloat16 autocast H - V[t-1] cancels to a few bits, and a
                 # bfloat16 dot rounds its sum to 8 bits and runs 9x slower on a CPU
                 terms = dh_dk(h.to(grad_dtype), v_prev.to(grad_dtype))
-                grad_k += torch.dot(g.flatten().to(grad_dtype), terms.flatten())
+                grad_k += flat_dot(g.to(grad_dtype), terms)
             carry = g if carry_buffer is None else torch.mul(g, a, out=carry_buffer)
         if b != 1.0:
             grad_x.mul_(b)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..neurons.strides import like
+
 
 def has_2d_convolutions(model: nn.Module) -> bool:
     return any(isinstance(module, nn.Conv2d) for module in model.modules())
@@ -39,5 +41,5 @@ def match_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
     would otherwise update with scrambled moments."""
     for param, state in optimizer.state.items():
         for key, value in state.items():
-            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+            if torch.is_tensor(value) and value.shape == param.shape:
+                state[key] = like(value, param)
