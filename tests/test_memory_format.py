@@ -161,3 +161,29 @@ def test_steps_expanded_from_a_channels_last_stem_keep_its_layout_forward_and_ba
     [summed] = torch.autograd.grad(steps, current, grad)
     torch.testing.assert_close(summed, grad.sum(0, keepdim=True))
     assert summed[0].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("shape, make", [((1, 1, 3, 4, 4), lambda base: base.expand(1, 5, 3, 4, 4)),  # stride 0
+                                         ((1, 1, 3, 8, 8), lambda base: base[..., ::2, ::2])],  # gaps
+                         ids=["overlapping", "sliced"])
+def test_steps_expanded_from_a_tensor_that_is_not_dense_get_autograds_gradient(shape, make):
+    from zoo.neurons.strides import expand_steps
+
+    base = torch.randn(shape, requires_grad=True)
+    expand_steps(make(base), 2).square().sum().backward()
+    ours = base.grad.clone()
+    base.grad = None
+    make(base).expand(2, *make(base).shape[1:]).square().sum().backward()
+    torch.testing.assert_close(ours, base.grad)
+
+
+def test_expanded_steps_have_a_second_derivative_and_one_step_passes_its_gradient_through():
+    from zoo.neurons.strides import expand_steps
+
+    x = torch.randn(1, 2, 3, 4, 5).requires_grad_()
+    [grad] = torch.autograd.grad(expand_steps(x, 3).pow(3).sum(), x, create_graph=True)
+    [second] = torch.autograd.grad(grad.sum(), x)
+    torch.testing.assert_close(second, 3 * 6 * x.detach())  # d/dx of sum over 3 steps of 3 x^2
+    incoming = torch.randn(1, 2, 3, 4, 5)
+    [passed] = torch.autograd.grad(expand_steps(x, 1), x, incoming)
+    assert passed.data_ptr() == incoming.data_ptr()  # T=1 in x's layout: no copy

@@ -34,6 +34,7 @@ def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mi
     dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
 
     def step():
+        torch.manual_seed(0)  # every copy's step draws the same dropout masks
         with torch.autocast(images.device.type, dtype=dtype, enabled=mixed):
             steps = model.forward_steps(images)
         loss = nn.functional.cross_entropy(steps.float().mean(0), labels)

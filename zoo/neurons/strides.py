@@ -40,6 +40,16 @@ def empty_steps(x_seq: torch.Tensor) -> torch.Tensor:
     return torch.empty_strided(x_seq.shape, (step.numel(), *step.stride()), dtype=x_seq.dtype, device=x_seq.device)
 
 
+def is_dense(x: torch.Tensor) -> bool:
+    """Whether ``x``'s elements fill its memory exactly once (any order: NCHW, channels-last, permuted)."""
+    expected = 1
+    for stride, size in sorted((stride, size) for size, stride in zip(x.shape, x.stride()) if size > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 class _ExpandSteps(torch.autograd.Function):
     """``x`` ([1, ...]) expanded over ``T`` steps, whose gradient (the sum over the steps) comes back in
     ``x``'s layout; autograd's own sum writes NCHW order, which sent a channels-last stem's batch norm onto
@@ -47,12 +57,16 @@ class _ExpandSteps(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, T: int) -> torch.Tensor:
-        ctx.layout = (x.shape, x.stride())
+        ctx.layout = (x.shape, x.stride()) if is_dense(x) else None
         return x.expand(T, *x.shape[1:])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
+        if ctx.layout is None or torch.is_grad_enabled():  # a sparse x, or a second derivative: autograd's sum
+            return grad.sum(0, keepdim=True), None
         shape, stride = ctx.layout
+        if grad.shape[0] == 1 and grad.stride() == stride:  # one step in x's layout: nothing to sum
+            return grad, None
         summed = torch.empty_strided(shape, stride, dtype=grad.dtype, device=grad.device)
         return torch.sum(grad, 0, keepdim=True, out=summed), None
 
