@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ..encoding import DirectEncoder, build_encoder
-from ..neurons.strides import expand_steps
 from ..neurons.compat import import_spikingjelly
+from ..neurons.strides import expand_steps
 
 log = logging.getLogger("zoo")
 

@@ -26,10 +26,10 @@ from typing import Callable
 
 import torch
 
-from .strides import empty_steps, flat_dot, like
 from . import backend as _backend
 from .compat import import_spikingjelly, spikingjelly_major
 from .nodes import IFNode, LIFNode, ParametricLIFNode
+from .strides import empty_steps, flat_dot, like
 from .surrogates import atan_derivative, sigmoid_derivative
 
 sj = import_spikingjelly()
