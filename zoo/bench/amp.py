@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import UnknownModelError
 from ..hub.factory import create_model
 from .inputs import fashion_mnist_or_noise
+from .steps import training_step
 from .timing import interleaved, median, median_ratio
 
 SEW_W32 = {"T": 4, "cnf": "ADD", "neuron": "if", "surrogate": "atan", "stem": "cifar", "width": 32,
@@ -22,16 +23,7 @@ SEW_W32 = {"T": 4, "cnf": "ADD", "neuron": "if", "surrogate": "atan", "stem": "c
 
 
 def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype | None):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        with torch.autocast(images.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            steps = model.forward_steps(images)
-        loss = nn.functional.cross_entropy(steps.float().mean(0), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return step
+    return training_step(model, torch.optim.Adam(model.parameters(), lr=1e-3), images, labels, dtype)
 
 
 def prediction_agreement(model: nn.Module, images: torch.Tensor, dtype: torch.dtype) -> float:

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..hub.factory import create_model
 from ..train.memory_format import to_channels_last
+from .steps import training_step
 from .timing import interleaved, median, median_ratio
 
 QCFS_W32 = {"width": 32, "activation": "qcfs", "qcfs_levels": 4}
@@ -30,18 +31,10 @@ NETWORKS = (
 
 
 def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mixed: bool = True):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
-
-    def step():
-        torch.manual_seed(0)  # every copy's step draws the same dropout masks
-        with torch.autocast(images.device.type, dtype=dtype, enabled=mixed):
-            steps = model.forward_steps(images)
-        loss = nn.functional.cross_entropy(steps.float().mean(0), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return step
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # every copy's step draws the same dropout masks
+    return training_step(model, optimizer, images, labels, dtype if mixed else None, seed=0)
 
 
 def _flat(model: nn.Module) -> torch.Tensor:
