@@ -16,6 +16,7 @@ import pytest
 from zoo.train import load_recipe, train
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"  # beside the checkout on CI, absent on a user's clone
 TINY_MODEL = {"T": 4}  # full width: narrower STBP nets stay silent on the fixture
 
 
@@ -158,6 +159,22 @@ def cifar10dvs_root(tmp_path_factory):
             write_aedat4(path, events, (128, 128))
             written[path] = events
     return root, written
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg_root(tmp_path_factory):
+    """CIFAR-10 (JPEG copy) in the official python layout, built by the shared folder's own script."""
+    import subprocess
+    import sys
+
+    script = SHARED_DATA / "build_cifar10_jpeg.py"
+    if not script.is_file():
+        pytest.skip(f"{script} is absent: the CIFAR-10 JPEG copy cannot be built here")
+    root = tmp_path_factory.mktemp("cifar10-jpeg")
+    built = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True)
+    if built.returncode:
+        pytest.fail(f"{script.name} failed: {built.stderr.strip() or built.stdout.strip()}")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ def run_of_weights(name: str) -> tuple[dict, dict, str]:
     state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1")}
     run = {"device": train.get("device", "not recorded"), "versions": card.get("versions"),
            "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {},
+           "precision": [train["precision"]] if "precision" in train else [],
            "validation": card["train"].get("validation", []),
            "best_test_epoch": card.get("best_test_epoch")}
     return state, run, weights.name

@@ -100,6 +100,8 @@ def _run_record(run_dir: Path) -> dict:
         unfinished = max(unfinished, event.get("elapsed_s", 0.0))
         if event.get("event") == "start":
             record["device"], record["versions"] = event["device"], event["versions"]
+            if "precision" in event and event["precision"] not in record.setdefault("precision", []):
+                record["precision"].append(event["precision"])  # a run resumed on another machine may differ
             record["wall_s"] += unfinished  # a session killed without its end event
             unfinished = 0.0
         elif event.get("event") == "end":
@@ -273,7 +275,9 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                      if train_cfg.get("schedule_epochs") else {}),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
                   **({"validation": run["validation"]} if run.get("validation") else {}),
-                  "wall_time_s": run["wall_s"], "device": run["device"], "loss": train_cfg["loss"],
+                  "wall_time_s": run["wall_s"], "device": run["device"],
+                  **({"precision": ", then ".join(run["precision"])} if run.get("precision") else {}),
+                  "loss": train_cfg["loss"],
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {}),
                   "gradient": train_cfg.get("gradient", "bptt"),

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
         "sltt_k": 2,  # the time steps sltt-k backpropagates per batch
         "ema_decay": 0.0,
         "ema_bn_batches": 20,
-        "amp": False,
+        "amp": False,  # mixed precision: true, false or auto (native only; zoo.train.precision)
         "channels_last": "auto",  # 4-D weights channels-last: true, false or auto (zoo.train.memory_format)
         "compile": False,
         "seed": 0,
@@ -181,6 +181,8 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     if not isinstance(train["ema_bn_batches"], int) or train["ema_bn_batches"] < 0:
         raise RecipeError(f"train.ema_bn_batches must be a non-negative integer (0: keep the averaged "
                           f"statistics), got {train['ema_bn_batches']!r}")
+    if not (isinstance(train["amp"], bool) or train["amp"] == "auto"):
+        raise RecipeError(f"train.amp must be true, false or auto, got {train['amp']!r}")
     if not (isinstance(train["channels_last"], bool) or train["channels_last"] == "auto"):
         raise RecipeError(f"train.channels_last must be true, false or auto, got {train['channels_last']!r}")
     if train["gradient"] not in GRADIENTS:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..neurons.strides import like
+from . import precision
 
 
 def has_2d_convolutions(model: nn.Module) -> bool:
@@ -25,8 +26,7 @@ def wants_channels_last(setting: bool | str, model: nn.Module, device: torch.dev
     bfloat16 natively (CUDA is left to its default layout: not measured here)."""
     if setting != "auto":
         return bool(setting)
-    return (device.type == "cpu" and amp and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-            and has_2d_convolutions(model))
+    return device.type == "cpu" and amp and precision.native_cpu_bfloat16() and has_2d_convolutions(model)
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:

@@ -40,6 +40,7 @@ from .logging import RunLogger
 from .losses import build_loss
 from .memory_format import match_optimizer_state, to_channels_last, wants_channels_last
 from .plots import plot_curves, save_activity
+from .precision import autocast_dtype, precision_name
 
 __all__ = ["Trainer", "train"]
 
@@ -154,8 +155,11 @@ class Trainer:
             torch.manual_seed(train_cfg["seed"] * 100_003 + train_cfg["schedule_from_epoch"])
         self.loss_fn = build_loss(train_cfg["loss"], train_cfg["label_smoothing"], train_cfg["tet_lambda"],
                                   train_cfg["tet_phi"])
-        self.channels_last = wants_channels_last(train_cfg["channels_last"], self.model, self.device,
-                                                 bool(train_cfg["amp"]))
+        # mixed precision: float16 with loss scaling on CUDA; bfloat16 on a CPU, where oneDNN runs the
+        # convolutions in it (spikes are exact in bfloat16; validation and `zoo eval` stay in float32)
+        self.amp_dtype = autocast_dtype(train_cfg["amp"], self.device)
+        self.amp = self.amp_dtype is not None
+        self.channels_last = wants_channels_last(train_cfg["channels_last"], self.model, self.device, self.amp)
         if self.channels_last:  # before the EMA copy and the optimiser, which then hold the same layout
             to_channels_last(self.model)
         self.ema = None
@@ -165,12 +169,6 @@ class Trainer:
                 use_buffers=True)
         self.firing_rate = FiringRateMeter(self.model)  # after the EMA copy, which must not carry its hooks
         on_gpu = self.device.type == "cuda"
-        # mixed precision: float16 with loss scaling on CUDA; bfloat16 on a CPU, where oneDNN runs the
-        # convolutions in it (spikes are exact in bfloat16; validation and `zoo eval` stay in float32)
-        self.amp = bool(train_cfg["amp"])
-        self.amp_dtype = torch.float16 if on_gpu else torch.bfloat16
-        if self.amp and not on_gpu and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            log.warning("train.amp: this CPU has no native bfloat16 (AVX512-BF16/AMX); it will run slower")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and on_gpu)
         self.forward_steps = self.model.forward_steps
         if train_cfg["compile"] and on_gpu:
@@ -380,7 +378,8 @@ class Trainer:
         self.model.train()
         start = time.time()
         self.log({"event": "start", "step": self.step, "total_steps": self.total_steps, "data": self.data_label,
-                  "device": describe_device(self.device), "channels_last": self.channels_last, "versions": versions()})
+                  "device": describe_device(self.device), "precision": precision_name(self.amp_dtype),
+                  "channels_last": self.channels_last, "versions": versions()})
         first_step = self.step
         with _StopRequested() as stop:
             bar = tqdm(total=stop_at, initial=self.step, desc="train", unit="step",
@@ -467,7 +466,7 @@ class Trainer:
                                                        f"{result['num_samples']:,} samples, best epoch)")
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp)
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
         images, labels = time_major(images.to(self.device)), labels.to(self.device)
