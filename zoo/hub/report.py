@@ -203,13 +203,20 @@ def render(repo: Path = REPO) -> str:
     return "\n".join([START, HEADER, *rows(repo), END])
 
 
+def _bench_results(repo: Path, suite: str | None = None) -> dict:
+    """The last ``zoo bench --write docs/bench`` run with its rows of ``suite`` only (all where None), or
+    no rows where nothing was written yet."""
+    path = repo / BENCH_RESULTS
+    bench = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    return {**bench, "rows": [row for row in bench["rows"] if suite is None or row["suite"] == suite]}
+
+
 def render_bench(repo: Path = REPO) -> str:
     """The ratios of the last ``zoo bench --write docs/bench`` run, with the command and machine."""
-    path = repo / BENCH_RESULTS
-    if not path.is_file():
+    result = _bench_results(repo)
+    if not result["rows"]:
         return "\n".join([BENCH_START, "No benchmark results yet: run `python -m zoo bench --write docs/bench`.",
                           BENCH_END])
-    result = json.loads(path.read_text())
     from ..bench import measured_by
 
     lines = [BENCH_START, f"Measured by {measured_by(result, ' --write docs/bench')}:", "", "| suite | case | ratio |", "|---|---|---|"]
@@ -222,8 +229,8 @@ def render_bench(repo: Path = REPO) -> str:
 def render_training(repo: Path = REPO, docs: str = "") -> str:
     """BPTT against SLTT and SLTT-K: the bench suite ``training`` at T=8 and the memory growth from T=4
     to T=16, and the accuracy at the same training budget (``examples/gradient_budget.py``)."""
-    bench = json.loads((repo / BENCH_RESULTS).read_text()) if (repo / BENCH_RESULTS).is_file() else {"rows": []}
-    rows = [row for row in bench["rows"] if row["suite"] == "training"]
+    bench = _bench_results(repo, "training")
+    rows = bench["rows"]
     lines = [TRAINING_START]
     if not rows:
         lines.append("Not measured yet: `python -m zoo bench --suite training --write docs/bench`.")
@@ -232,7 +239,7 @@ def render_training(repo: Path = REPO, docs: str = "") -> str:
 
         lines += [f"One training step (forward and backward, bfloat16 autocast) at T=8 as a fraction of BPTT's, "
                   f"and the memory kept for the backward as T grows from 4 to 16 "
-                  f"({measured_by({**bench, 'rows': rows}, ' --write docs/bench')}; "
+                  f"({measured_by(bench, ' --write docs/bench')}; "
                   f"[all rows]({docs}bench/bench.md)):", "",
                   "| network | step time, SLTT | step time, SLTT-2 | memory, SLTT | memory T=16 / T=4: BPTT, SLTT, SLTT-2 |",
                   "|---|---|---|---|---|"]
@@ -257,14 +264,14 @@ def render_training(repo: Path = REPO, docs: str = "") -> str:
 def render_memory_format(repo: Path = REPO) -> str:
     """The bench suite ``memory_format``: each network's training step time in NCHW over channels-last,
     and how far each layout's update is from float32's."""
-    bench = json.loads((repo / BENCH_RESULTS).read_text()) if (repo / BENCH_RESULTS).is_file() else {"rows": []}
-    rows = [row for row in bench["rows"] if row["suite"] == "memory_format"]
+    bench = _bench_results(repo, "memory_format")
+    rows = bench["rows"]
     if not rows:
         return "\n".join([LAYOUT_START, "Not measured yet: `python -m zoo bench --suite memory_format --write "
                           "docs/bench`.", LAYOUT_END])
     from ..bench import measured_by
 
-    lines = [LAYOUT_START, f"Measured by {measured_by({**bench, 'rows': rows}, ' --write docs/bench')}:", "",
+    lines = [LAYOUT_START, f"Measured by {measured_by(bench, ' --write docs/bench')}:", "",
              "| network (recipe's batch, image) | step time, NCHW / channels-last | update's distance from float32's: NCHW, channels-last |",
              "|---|---|---|"]
     lines += [f"| {row['case'].partition(':')[0]} | {row['ratio']:.2f}x | {100 * row['nchw_from_float32']:.1f}%, "
