@@ -426,14 +426,14 @@ def render_nav(pages: dict[Path, str]) -> str:
     return "\n".join([NAV_START, *entries, "    " + NAV_END.strip()])
 
 
-def _legs_figure(repo: Path, root: str, check: bool) -> bool:
+def _legs_figure(repo: Path, cards: list[dict], root: str, check: bool) -> bool:
     """Draw the figure of ``root``'s legs (unless ``check``); True where it was already there."""
     from ..train.plots import plot_legs
 
     path = repo / "docs" / figure(root)
     there = path.is_file()
     if not check:
-        legs = chain(_cards(repo), root)
+        legs = chain(cards, root)
         path.parent.mkdir(parents=True, exist_ok=True)
         plot_legs(positions(legs), path, title=f"{legs[0]['arch']} on {card_dataset_label(legs[0])}: validation "
                                              "(lines) and test (stars) of each leg")
@@ -443,6 +443,7 @@ def _legs_figure(repo: Path, root: str, check: bool) -> bool:
 def update_readme(repo: Path = REPO, check: bool = False) -> bool:
     """Rewrite (or with ``check``, compare) every generated block and page; True when all were current."""
     current = True
+    cards = _cards(repo)  # for the tables of legs and their figures
     for page in PAGES:
         path = repo / page
         if not path.is_file():
@@ -453,10 +454,10 @@ def update_readme(repo: Path = REPO, check: bool = False) -> bool:
                   (BEST_START, BEST_END, lambda r: render_best(r, "docs/models/" if page == "README.md" else "models/")))
         text = path.read_text()
         updated = text
-        blocks += tuple((start_marker(root), end_marker(root), lambda r, root=root: render_legs(_cards(r), root))
+        blocks += tuple((start_marker(root), end_marker(root), lambda r, root=root: render_legs(cards, root))
                         for root in roots(text))
         for root in roots(text):  # each table's figure, drawn from the same cards
-            current &= _legs_figure(repo, root, check)
+            current &= _legs_figure(repo, cards, root, check)
         for start, end, make in blocks:
             if start in text:
                 updated = _replace_block(updated, start, end, make(repo), path)
