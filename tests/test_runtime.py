@@ -1,4 +1,5 @@
-"""Process settings of the ``zoo`` command: freed memory kept by glibc, large tensors on huge pages."""
+"""Process settings of the ``zoo`` command (freed memory kept by glibc, large tensors on huge pages) and the
+CPU model that cards and benchmarks name."""
 import os
 import platform
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.runtime import keep_freed_memory
+from zoo.runtime import cpu_model, keep_freed_memory
 
 THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 # A child process: the switch only takes effect before PyTorch's first large allocation.
@@ -28,7 +29,7 @@ print(int(re.search(r"AnonHugePages:\\s+(\\d+) kB", rollup).group(1)) // 1024)
 # to tell, should the kept heap ever fault again, whether the block came from the heap or a fresh mapping.
 REFILL_200MB = """
 import ctypes, resource, sys
-from zoo.runtime import keep_freed_memory
+from zoo.runtime import cpu_model, keep_freed_memory
 if sys.argv[1] == "keep":
     keep_freed_memory()
 import torch
@@ -89,3 +90,12 @@ def test_use_huge_pages_puts_large_tensors_on_huge_pages():
     assert kept == "False"
     if "[madvise]" in THP_MODE.read_text():  # under "always" every large mapping gets huge pages anyway
         assert huge_mib_off < 150
+
+
+def test_the_cpu_model_is_read_from_cpuinfo_and_falls_back_to_the_architecture(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t: fpu\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 9B14"
+    cpuinfo.write_text("processor\t: 0\nCPU implementer\t: 0x41\n")  # an ARM kernel names no model
+    assert cpu_model(cpuinfo) == cpu_model(tmp_path / "absent") == (platform.processor() or platform.machine())

@@ -116,3 +116,17 @@ def resolve_device(device: str | None = None) -> torch.device:
             raise ValueError(f"device {device} is not available: torch sees {count} CUDA GPU(s), "
                              f"cuda:0 to cuda:{count - 1}")
     return chosen
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (``"AMD EPYC"``, ``"Intel(R) Xeon(R) Platinum 8480+"``), where the system says
+    it, else its architecture: step times and what bfloat16 costs differ between CPUs of one architecture,
+    so cards and benchmarks name the model."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

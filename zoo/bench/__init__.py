@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Iterator
 
 import torch
+
+from ..runtime import cpu_model
 
 SUITES = ("snn_vs_ann", "amp", "memory_format", "optimizer", "memory", "allocator", "sparse", "backend", "conversion", "load", "training",
           "qcfs", "cifar10")
@@ -83,8 +84,8 @@ def cores(machine: dict) -> str:
 
 def machine() -> dict:
     # the cores, not this run's threads: the file keeps rows of several runs; a row's command names --threads
-    return {"torch": torch.__version__, "cores": os.cpu_count(), "cpu": platform.processor() or
-            platform.machine(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    return {"torch": torch.__version__, "cores": os.cpu_count(), "cpu": cpu_model(),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def _medians(row: dict) -> str:

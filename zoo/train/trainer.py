@@ -30,7 +30,7 @@ from ..data.copies import with_copy
 from ..data.events import EventFrames
 from ..errors import RecipeError, ZooError
 from ..hub.factory import create_model
-from ..runtime import resolve_device
+from ..runtime import cpu_model, resolve_device
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
 from .distributed import Distributed, StepsModule
@@ -104,7 +104,7 @@ def versions() -> dict:
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+    return f"cpu ({torch.get_num_threads()} threads, {cpu_model()})"
 
 
 ACTIVITY_SAMPLES = 2000  # validation samples the end-of-run activity plots and confusion matrix cover
