@@ -78,7 +78,8 @@ def is_conversion(path: Path) -> bool:
 
 def check_test_slice(card_path: Path, request) -> None:
     """Re-evaluate a shipped weight on its card's test slice (same seed and batch size): within half a point
-    of the card, or a skip saying which file stands for it."""
+    of the card (one image on slices under 200, whose prediction another CPU's rounding may flip), or a skip
+    saying which file stands for it."""
     card = CARD_BY_NAME[card_path.stem]
     if card["arch"].startswith(("converted_", "ann_")) and spikingjelly_major() >= 2:
         pytest.skip("an ANN, or a converted SNN on the zoo's own IF neurons, holds no SpikingJelly node: checked on "
@@ -95,4 +96,4 @@ def check_test_slice(card_path: Path, request) -> None:
     name = f"{card['arch']}.{card['tag']}"
     result = evaluate_weights(name, root=data_root(card, request), limit=card["check"]["num_samples"], progress=False)
     assert result["num_samples"] == card["check"]["num_samples"]
-    assert abs(result["acc1"] - card["check"]["acc1"]) <= 0.5
+    assert abs(result["acc1"] - card["check"]["acc1"]) <= max(0.5, 100 / result["num_samples"]) + 1e-9

@@ -201,8 +201,30 @@ def test_reset_classifier_gives_an_untrained_head_and_keeps_the_body(arch, kwarg
 def test_a_cards_quick_check_covers_fewer_samples_beyond_T_32():
     from zoo.hub.publish import check_samples
 
-    assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [1000, 1000, 1000, 500, 250, 100]
-    assert [check_samples(T, cost=4) for T in (4, 128)] == [250, 100]
+    assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [500, 500, 500, 250, 125, 50]
+    assert [check_samples(T, cost=4) for T in (4, 128)] == [125, 50]
+
+
+def test_recheck_re_measures_only_the_cards_whose_slice_size_the_rule_changed(tiny_weights, fmnist_root, tmp_path,
+                                                                             monkeypatch, capsys):
+    from zoo.cli import main
+    from zoo.hub import recheck
+    from zoo.hub.publish import evaluate_weights
+
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    monkeypatch.setenv("ZOO_WEIGHTS", str(folder))
+    card_path = folder / "stbp_cnn.tiny.json"
+    before = json.loads(card_path.read_text())
+    assert before["check"]["num_samples"] == 100  # the whole fixture test set
+    monkeypatch.setattr(recheck, "check_samples", lambda T, cost=1: 37)
+    assert main(["recheck", "stbp_cnn.tiny", "--root", str(fmnist_root)]) == 0
+    assert "stbp_cnn.tiny: check" in capsys.readouterr().out
+    after = json.loads(card_path.read_text())
+    expected = evaluate_weights("stbp_cnn.tiny", root=fmnist_root, limit=37, progress=False)
+    assert after["check"] == {"acc1": expected["acc1"], "num_samples": 37}
+    assert {k: v for k, v in after.items() if k != "check"} == {k: v for k, v in before.items() if k != "check"}
+    assert list(recheck.recheck(["stbp_cnn.tiny"], root=str(fmnist_root))) == []  # at the rule's size: untouched
 
 
 def test_a_weight_files_bytes_are_the_same_at_every_publish(tmp_path):

@@ -41,9 +41,10 @@ def test_precision_names():
         "float32", "bfloat16 autocast", "float16 autocast"]
 
 
-def test_a_setting_other_than_true_false_or_auto_is_refused(fmnist_root):
-    with pytest.raises(RecipeError, match="train.amp must be true, false or auto, got 'bf16'"):
-        tiny_recipe(fmnist_root, amp="bf16")
+@pytest.mark.parametrize("setting", ["bf16", 1, None])
+def test_a_setting_other_than_true_false_or_auto_is_refused(fmnist_root, setting):
+    with pytest.raises(RecipeError, match=f"train.amp must be true, false or auto, got {setting!r}"):
+        tiny_recipe(fmnist_root, amp=setting)
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -256,6 +256,18 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_recheck(args) -> int:
+    from .hub.recheck import recheck
+
+    changed = 0
+    for name, old, new in recheck(args.names, root=args.root):
+        changed += 1
+        print(f"{name}: check {old['acc1']:.2f}% on {old['num_samples']} -> {new['acc1']:.2f}% on "
+              f"{new['num_samples']} test samples")
+    print(f"{changed} card{'s' * (changed != 1)} rewritten" if changed else "every card's check is at the current size")
+    return 0
+
+
 def _cmd_next_leg(args) -> int:
     from .train.next_leg import next_leg
 
@@ -529,6 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure this dataset's test split into the card (repeatable), e.g. real "
                         "recordings for a weight trained on emulated ones: --also nmnist-subset=DIR")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("recheck", help="re-measure shipped cards' quick-check slices whose size the rule "
+                                       "(zoo.hub.publish.check_samples) no longer gives, rewriting their check")
+    p.add_argument("names", nargs="*", help="weights (arch.tag; default: every shipped weight)")
+    p.add_argument("--root", default=None, help="dataset root (default: the card's, else the dataset's own rule)")
+    p.set_defaults(func=_cmd_recheck)
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained model on your own event recordings "
                        "(DIR/<class>/<sample>.npy|npz|bin|aedat4) and publish the result locally")

@@ -22,7 +22,8 @@ from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, s
 
 log = logging.getLogger("zoo")
 
-CHECK_SAMPLES = 1000  # the card also records accuracy on the first N test samples, for quick re-checks
+CHECK_SAMPLES = 500  # the card also records accuracy on the first N test samples, for quick re-checks
+MIN_CHECK_SAMPLES = 50  # however dear an image, a quick check covers at least this many
 LICENSE = "MIT"
 
 
@@ -30,8 +31,8 @@ def check_samples(T: int | None, cost: int = 1) -> int:
     """How many test samples a card's quick check covers: :data:`CHECK_SAMPLES`, fewer beyond T=32, so
     the re-check of a long-T weight (a converted SNN at T=128) costs what one at T=32 does, and a
     ``cost`` times fewer for models whose image costs that many of a CNN's (a model's ``check_cost``)."""
-    samples = CHECK_SAMPLES if not T or T <= 32 else max(100, CHECK_SAMPLES * 32 // T)
-    return max(100, samples // cost)
+    samples = CHECK_SAMPLES if not T or T <= 32 else CHECK_SAMPLES * 32 // T
+    return max(MIN_CHECK_SAMPLES, samples // cost)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

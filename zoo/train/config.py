@@ -16,6 +16,7 @@ from ..errors import RecipeError
 from ..errors import suggest
 from .gradients import GRADIENTS
 from .losses import LOSSES
+from .precision import SETTINGS as AMP_SETTINGS
 
 DEFAULTS: dict[str, Any] = {
     "recipe": None,
@@ -181,7 +182,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     if not isinstance(train["ema_bn_batches"], int) or train["ema_bn_batches"] < 0:
         raise RecipeError(f"train.ema_bn_batches must be a non-negative integer (0: keep the averaged "
                           f"statistics), got {train['ema_bn_batches']!r}")
-    if not (isinstance(train["amp"], bool) or train["amp"] == "auto"):
+    if not isinstance(train["amp"], (bool, str)) or train["amp"] not in AMP_SETTINGS:  # 1 == True: not a setting
         raise RecipeError(f"train.amp must be true, false or auto, got {train['amp']!r}")
     if not (isinstance(train["channels_last"], bool) or train["channels_last"] == "auto"):
         raise RecipeError(f"train.channels_last must be true, false or auto, got {train['channels_last']!r}")

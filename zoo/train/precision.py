@@ -14,7 +14,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (True, False, "auto")
+SETTINGS = (True, False, "auto")  # what zoo.train.config accepts for train.amp
 
 
 def native_cpu_bfloat16() -> bool:
@@ -23,9 +23,8 @@ def native_cpu_bfloat16() -> bool:
 
 
 def autocast_dtype(setting: bool | str, device: torch.device) -> torch.dtype | None:
-    """The dtype ``train.amp`` autocasts to on ``device``, or None for float32."""
-    if setting not in SETTINGS:
-        raise ValueError(f"train.amp must be true, false or auto, got {setting!r}")
+    """The dtype ``train.amp`` (one of :data:`SETTINGS`, checked when the recipe loads) autocasts to on
+    ``device``, or None for float32."""
     if setting is False:
         return None
     if device.type == "cuda":
