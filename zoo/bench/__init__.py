@@ -2,9 +2,12 @@
 in one run (the machines are noisy; absolute seconds are printed but only the ratios are claims)."""
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 import torch
@@ -22,57 +25,26 @@ def check_suite(name: str) -> None:
         raise ValueError(f"unknown bench suite {name!r}; choose from {', '.join(SUITES)}")
 
 
-def run_suite(name: str, repeats: int, device: str) -> list[dict]:
+def _suite_module(name: str) -> ModuleType:
+    """The module measuring suite ``name`` (``snn_vs_ann`` is :mod:`zoo.bench.speed`; the others share their
+    module's name), imported only when its suite runs."""
     check_suite(name)
-    if name == "snn_vs_ann":
-        from . import speed
-        return speed.run(repeats=repeats, device=device)
-    if name == "amp":
-        from . import amp
-        return amp.run(repeats=repeats, device=device)
-    if name == "memory_format":
-        from . import memory_format
-        return memory_format.run(repeats=repeats, device=device)
-    if name == "optimizer":
-        from . import optimizer
-        return optimizer.run(repeats=repeats, device=device)
-    if name == "memory":
-        from . import memory
-        return memory.run(device=device)
-    if name == "allocator":
-        from . import allocator
-        return allocator.run(repeats=repeats)
-    if name == "sparse":
-        from . import sparse
-        return sparse.run(repeats=repeats)
-    if name == "conversion":
-        from . import conversion
-        return conversion.run(repeats=repeats)
-    if name == "load":
-        from . import load
-        return load.run(repeats=repeats)
-    if name == "training":
-        from . import training
-        return training.run(repeats=repeats, device=device)
-    if name == "qcfs":
-        from . import qcfs
-        return qcfs.run(repeats=repeats, device=device)
-    if name == "cifar10":
-        from . import cifar10
-        return cifar10.run(repeats=repeats, device=device)
-    from . import backend
-    return backend.run(repeats=repeats)
+    return importlib.import_module(f".{'speed' if name == 'snn_vs_ann' else name}", __package__)
+
+
+def run_suite(name: str, repeats: int, device: str) -> list[dict]:
+    """Suite ``name``'s rows; suites that run on the CPU whatever ``device`` says take no device."""
+    run = _suite_module(name).run
+    options = {"repeats": repeats, "device": device}
+    return run(**{key: value for key, value in options.items() if key in inspect.signature(run).parameters})
 
 
 def iter_suite(name: str, repeats: int, device: str) -> Iterator[dict]:
     """The suite's rows as they are measured (the long sparse sweep row by row, the others suite by suite)."""
-    check_suite(name)
     if name == "sparse":
-        from . import sparse
-        yield from sparse.iter_rows(repeats=repeats)
+        yield from _suite_module(name).iter_rows(repeats=repeats)
     elif name == "training":
-        from . import training
-        yield from training.iter_rows(repeats=repeats, device=device)
+        yield from _suite_module(name).iter_rows(repeats=repeats, device=device)
     else:
         yield from run_suite(name, repeats, device)
 
