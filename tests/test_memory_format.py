@@ -1,6 +1,7 @@
 """``train.channels_last``: the same function and gradients in either layout, a resume across layouts that
 keeps the optimiser's state right, and published files that do not depend on the layout."""
 import copy
+import logging
 
 import pytest
 import torch
@@ -10,7 +11,9 @@ import zoo
 from conftest import tiny_recipe
 from zoo.errors import RecipeError
 from zoo.train import Trainer, load_recipe, train
-from zoo.train.memory_format import match_optimizer_state, to_channels_last, wants_channels_last
+from zoo.train.checkpoint import load_checkpoint
+from zoo.train.memory_format import (match_optimizer_state, narrow_strided_pointwise_convolution, to_channels_last,
+                                     wants_channels_last)
 
 FAMILIES = [
     ("ann_resnet20", {"width": 8}, (3, 32, 32)),
@@ -63,6 +66,26 @@ def test_auto_chooses_channels_last_only_where_it_was_measured_faster():
     assert wants_channels_last(True, dense, cpu, amp=False) and not wants_channels_last(False, convolutional, cpu, True)
 
 
+def test_a_network_whose_float32_channels_last_backward_crashes_onednn_trains_in_the_default_layout(
+        tmp_path, fmnist_root, caplog):
+    """A width-4 ResNet-20's first downsampling shortcut (1x1, stride 2, 4 input channels): channels-last, its
+    float32 weight gradient corrupts the heap on an AVX2 CPU (PyTorch 2.14's oneDNN 3.12)."""
+    narrow, wide = (zoo.create_model("ann_resnet20", width=width) for width in (4, 8))
+    cpu = torch.device("cpu")
+    assert narrow_strided_pointwise_convolution(narrow) == "layers.3.shortcut.0"
+    assert narrow_strided_pointwise_convolution(wide) is None
+    assert wants_channels_last(True, wide, cpu, amp=False) and wants_channels_last(True, narrow, cpu, amp=True)
+    recipe = tiny_recipe(fmnist_root, epochs=1, channels_last=True)
+    recipe["model"].update(name="ann_resnet20", kwargs={"width": 4, "in_channels": 1, "input_size": [28, 28]})
+    with caplog.at_level(logging.WARNING, logger="zoo"):
+        summary = train(recipe, tmp_path, max_steps=2, progress=False)
+    assert summary["step"] == 2
+    assert ["layers.3.shortcut.0 is a strided 1x1 convolution with fewer than 8 input channels" in r.getMessage()
+            for r in caplog.records] == [True]
+    trained = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"]
+    assert trained["layers.3.shortcut.0.weight"].is_contiguous()
+
+
 def test_a_setting_other_than_true_false_or_auto_is_refused(fmnist_root):
     with pytest.raises(RecipeError, match="train.channels_last must be true, false or auto, got 'yes please'"):
         tiny_recipe(fmnist_root, channels_last="yes please")
@@ -112,7 +135,6 @@ def test_a_weight_trained_channels_last_publishes_contiguous_tensors_of_the_same
     from safetensors.torch import load_file
 
     from zoo.hub.publish import publish
-    from zoo.train.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
     train(tiny_recipe(fmnist_root, epochs=1, channels_last=True), run, max_steps=3, progress=False)

@@ -1,6 +1,7 @@
-"""``memory_format``: a training step of each network the zoo trains here on a CPU, under the recipes'
-mixed precision (bfloat16 autocast on a CPU, float16 on CUDA; the last row is the ``amp`` suite's
-network), with the 4-D weights in PyTorch's default layout (NCHW) against channels-last
+"""``memory_format``: a training step of each network the zoo trains here on a CPU, in the precision the
+recipes' ``train.amp: auto`` takes on this machine (bfloat16 autocast on a CPU that runs it natively, float32
+on one that would emulate it, float16 on CUDA; :mod:`zoo.train.precision`; the last row is the ``amp``
+suite's network), with the 4-D weights in PyTorch's default layout (NCHW) against channels-last
 (``train.channels_last``, :mod:`zoo.train.memory_format`). Both copies
 start from the same weights; so that the speed is not bought with another update, the row gives how far
 each copy's update after the timed steps is from the same steps' update in float32 (the norm of the
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from ..hub.factory import create_model
+from ..train import precision
 from ..train.memory_format import to_channels_last
 from .steps import training_step
 from .timing import interleaved, median, median_ratio
@@ -30,11 +32,10 @@ NETWORKS = (
 )
 
 
-def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mixed: bool = True):
-    dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
+def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype | None):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     # every copy's step draws the same dropout masks
-    return training_step(model, optimizer, images, labels, dtype if mixed else None, seed=0)
+    return training_step(model, optimizer, images, labels, dtype, seed=0)
 
 
 def _flat(model: nn.Module) -> torch.Tensor:
@@ -44,6 +45,7 @@ def _flat(model: nn.Module) -> torch.Tensor:
 def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
     """Ratio NCHW / channels-last seconds of a training step (above 1: channels-last is faster)."""
     rows = []
+    dtype = precision.autocast_dtype("auto", torch.device(device))
     for name, kwargs, batch, shape in networks:
         torch.manual_seed(0)
         default = create_model(name, **kwargs).train().to(device)
@@ -52,9 +54,9 @@ def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
         start = _flat(default)
         images = torch.rand(batch, *shape, device=device)
         labels = torch.randint(0, 10, (batch,), device=device)
-        times = interleaved({"nchw": _train_step(default, images, labels),
-                             "channels_last": _train_step(channels_last, images, labels)}, repeats)
-        reference = _train_step(full, images, labels, mixed=False)
+        times = interleaved({"nchw": _train_step(default, images, labels, dtype),
+                             "channels_last": _train_step(channels_last, images, labels, dtype)}, repeats)
+        reference = _train_step(full, images, labels, None)
         for _ in range(repeats + 1):  # interleaved's warm-up step and the timed ones
             reference()
         exact = _flat(full) - start
@@ -62,7 +64,7 @@ def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
         T = f" T={kwargs['T']}" if "T" in kwargs else ""
         qcfs = " QCFS" if kwargs.get("activation") == "qcfs" else ""
         rows.append({"suite": "memory_format", "case": f"{name}{qcfs}{T} B={batch} {'x'.join(map(str, shape))}: train step NCHW / channels-last "
-                     f"(after {repeats + 1} steps the updates are {100 * nchw:.1f}% and {100 * last:.1f}% from float32's)",
+                     f"in {precision.precision_name(dtype)} (after {repeats + 1} steps the updates are {100 * nchw:.1f}% and {100 * last:.1f}% from float32's)",
                      "nchw_s": median(times["nchw"]), "channels_last_s": median(times["channels_last"]),
                      "nchw_from_float32": nchw, "channels_last_from_float32": last,
                      "ratio": median_ratio(times["nchw"], times["channels_last"])})

@@ -9,24 +9,48 @@ same up to float rounding; a published file holds contiguous tensors whatever la
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
 from ..neurons.strides import like
 from . import precision
 
+log = logging.getLogger("zoo")
+
 
 def has_2d_convolutions(model: nn.Module) -> bool:
     return any(isinstance(module, nn.Conv2d) for module in model.modules())
 
 
+def narrow_strided_pointwise_convolution(model: nn.Module) -> str | None:
+    """The first 1x1 convolution with a stride and fewer than 8 input channels: in float32 channels-last on a
+    CPU, oneDNN (3.12, PyTorch 2.14, AVX2) corrupts the heap computing its weight gradient (segmentation fault
+    or ``double free`` on the backward pass); 8 channels or more, or bfloat16, compute it correctly."""
+    for name, module in model.named_modules():
+        if (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and max(module.stride) > 1
+                and module.in_channels < 8):
+            return name
+    return None
+
+
 def wants_channels_last(setting: bool | str, model: nn.Module, device: torch.device, amp: bool) -> bool:
     """Whether to train ``model`` channels-last: ``setting`` True or False says so; ``"auto"`` where it was
     measured faster, a network with 2-D convolutions under bfloat16 autocast on a CPU whose oneDNN runs
-    bfloat16 natively (CUDA is left to its default layout: not measured here)."""
+    bfloat16 natively (CUDA is left to its default layout: not measured here). Never a network that oneDNN's
+    float32 channels-last backward would crash (:func:`narrow_strided_pointwise_convolution`)."""
     if setting != "auto":
-        return bool(setting)
-    return device.type == "cpu" and amp and precision.native_cpu_bfloat16() and has_2d_convolutions(model)
+        wanted = bool(setting)
+    else:
+        wanted = device.type == "cpu" and amp and precision.native_cpu_bfloat16() and has_2d_convolutions(model)
+    hazard = wanted and device.type == "cpu" and not amp and narrow_strided_pointwise_convolution(model)
+    if hazard:
+        log.warning("train.channels_last: %s is a strided 1x1 convolution with fewer than 8 input channels, whose "
+                    "float32 channels-last weight gradient crashes oneDNN on a CPU; training in the default layout",
+                    hazard)
+        return False
+    return wanted
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
