@@ -104,6 +104,16 @@ def test_writing_one_suite_keeps_the_other_suites_rows(tmp_path):
     assert "Written by `python -m zoo bench`, `python -m zoo bench --suite sparse` on x" in (tmp_path / "bench.md").read_text()
 
 
+def test_a_suite_timed_in_another_arithmetic_keeps_the_rows_of_the_first(tmp_path):
+    machine = {"cpu": "x", "threads": 1, "torch": torch.__version__, "gpu": None}
+    command = "python -m zoo bench --suite memory_format"
+    for precision, ratio in (("bfloat16 autocast", 1.5), ("float32", 1.1), ("float32", 1.2)):
+        write_report({"command": command, "machine": machine,
+                      "rows": [{"suite": "memory_format", "case": "net", "precision": precision, "ratio": ratio}]}, tmp_path)
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [(row["precision"], row["ratio"]) for row in rows] == [("float32", 1.2), ("bfloat16 autocast", 1.5)]
+
+
 def test_conversion_suite_times_the_fast_path_against_the_plain_one(monkeypatch):
     from zoo.bench import conversion
 

@@ -146,13 +146,13 @@ def test_the_memory_layout_block_comes_from_the_bench_rows(tmp_path):
     assert "Not measured yet" in render_memory_format(tmp_path)
     (tmp_path / "docs" / "bench").mkdir(parents=True)
     rows = [{"suite": "memory_format", "case": "net B=8 3x32x32: train step NCHW / channels-last (...)", "ratio": 1.414,
-             "nchw_from_float32": 0.168, "channels_last_from_float32": 0.1672},
+             "precision": "bfloat16 autocast", "nchw_from_float32": 0.168, "channels_last_from_float32": 0.1672},
             {"suite": "amp", "case": "other", "ratio": 2.0}]
     (tmp_path / "docs" / "bench" / "results.json").write_text(json.dumps(
         {"command": "python -m zoo bench --suite memory_format", "rows": rows,
          "machine": {"cpu": "x86_64", "cores": 2, "threads": 1, "torch": "2.14.1"}}))
     block = render_memory_format(tmp_path)
-    assert "| net B=8 3x32x32 | 1.41x | 16.8%, 16.7% |" in block and "other" not in block
+    assert "| net B=8 3x32x32 | bfloat16 autocast | 1.41x | 16.8%, 16.7% |" in block and "other" not in block
     assert "`python -m zoo bench --suite memory_format --write docs/bench` on x86_64 (2 cores" in block
 
 

@@ -88,10 +88,16 @@ def merge_previous(result: dict, previous: Path) -> dict:
                         for row in earlier["rows"] if row["suite"] in SUITES]
         measured_before = {row["suite"] for row in earlier_rows if not row["case"].startswith("skipped")}
         rows = [row for row in rows if not row["case"].startswith("skipped") or row["suite"] not in measured_before]
-        measured = {row["suite"] for row in rows}
-        rows += [row for row in earlier_rows if row["suite"] not in measured]
+        measured = {_measured_unit(row) for row in rows}
+        rows += [row for row in earlier_rows if _measured_unit(row) not in measured]
     rows.sort(key=lambda row: SUITES.index(row["suite"]))
     return {**result, "rows": rows}
+
+
+def _measured_unit(row: dict) -> tuple[str, str | None]:
+    """What a new row replaces: its suite's earlier rows in the same arithmetic (a suite timed in float32 on
+    one CPU keeps the bfloat16 rows a CPU with native bfloat16 measured)."""
+    return row["suite"], row.get("precision")
 
 
 def describe_machine(machine: dict) -> str:

@@ -65,7 +65,7 @@ def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
         qcfs = " QCFS" if kwargs.get("activation") == "qcfs" else ""
         rows.append({"suite": "memory_format", "case": f"{name}{qcfs}{T} B={batch} {'x'.join(map(str, shape))}: train step NCHW / channels-last "
                      f"in {precision.precision_name(dtype)} (after {repeats + 1} steps the updates are {100 * nchw:.1f}% and {100 * last:.1f}% from float32's)",
-                     "nchw_s": median(times["nchw"]), "channels_last_s": median(times["channels_last"]),
+                     "precision": precision.precision_name(dtype), "nchw_s": median(times["nchw"]), "channels_last_s": median(times["channels_last"]),
                      "nchw_from_float32": nchw, "channels_last_from_float32": last,
                      "ratio": median_ratio(times["nchw"], times["channels_last"])})
     return rows

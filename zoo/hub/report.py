@@ -272,10 +272,10 @@ def render_memory_format(repo: Path = REPO) -> str:
     from ..bench import measured_by
 
     lines = [LAYOUT_START, f"Measured by {measured_by(bench, ' --write docs/bench')}:", "",
-             "| network (recipe's batch, image) | step time, NCHW / channels-last | update's distance from float32's: NCHW, channels-last |",
-             "|---|---|---|"]
-    lines += [f"| {row['case'].partition(':')[0]} | {row['ratio']:.2f}x | {100 * row['nchw_from_float32']:.1f}%, "
-              f"{100 * row['channels_last_from_float32']:.1f}% |" for row in rows]
+             "| network (recipe's batch, image) | arithmetic | step time, NCHW / channels-last | update's distance "
+             "from float32's: NCHW, channels-last |", "|---|---|---|---|"]
+    lines += [f"| {row['case'].partition(':')[0]} | {row['precision']} | {row['ratio']:.2f}x | "
+              f"{100 * row['nchw_from_float32']:.1f}%, {100 * row['channels_last_from_float32']:.1f}% |" for row in rows]
     return "\n".join([*lines, LAYOUT_END])
 
 
