@@ -60,7 +60,7 @@ def test_auto_chooses_channels_last_only_where_it_was_measured_faster():
     cpu = torch.device("cpu")
     native_bfloat16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert wants_channels_last("auto", convolutional, cpu, amp=True) == native_bfloat16
-    assert not wants_channels_last("auto", convolutional, cpu, amp=False)  # float32: not measured faster
+    assert wants_channels_last("auto", convolutional, cpu, amp=False)  # float32: measured faster too
     assert not wants_channels_last("auto", dense, cpu, amp=True)  # nothing to lay out
     assert not wants_channels_last("auto", convolutional, torch.device("cuda"), amp=True)
     assert wants_channels_last(True, dense, cpu, amp=False) and not wants_channels_last(False, convolutional, cpu, True)

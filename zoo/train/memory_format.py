@@ -1,9 +1,10 @@
 """Channels-last weights for training (``train.channels_last``).
 
-oneDNN runs a bfloat16 2-D convolution on AMX or AVX512-BF16 with the channels innermost (NHWC); in
-PyTorch's default layout (NCHW) every convolution of a step reorders its input, its output and both of
-their gradients. With the 4-D weights stored channels-last, each convolution writes its output in that
-layout too, so the activations stay in it from the first convolution on (the input needs no conversion):
+oneDNN runs a 2-D convolution on a CPU (bfloat16 on AMX or AVX512-BF16, float32 on AVX2 alike) with the
+channels innermost (NHWC); in PyTorch's default layout (NCHW) every convolution of a step reorders its
+input, its output and both of their gradients. With the 4-D weights stored channels-last, each convolution
+writes its output in that layout too, so the activations stay in it from the first convolution on (the input
+needs no conversion):
 ``python -m zoo bench --suite memory_format`` measures the step side by side. The function computed is the
 same up to float rounding; a published file holds contiguous tensors whatever layout trained them.
 """
@@ -37,13 +38,15 @@ def narrow_strided_pointwise_convolution(model: nn.Module) -> str | None:
 
 def wants_channels_last(setting: bool | str, model: nn.Module, device: torch.device, amp: bool) -> bool:
     """Whether to train ``model`` channels-last: ``setting`` True or False says so; ``"auto"`` where it was
-    measured faster, a network with 2-D convolutions under bfloat16 autocast on a CPU whose oneDNN runs
-    bfloat16 natively (CUDA is left to its default layout: not measured here). Never a network that oneDNN's
-    float32 channels-last backward would crash (:func:`narrow_strided_pointwise_convolution`)."""
+    measured faster, a network with 2-D convolutions on a CPU, in float32 or under bfloat16 autocast that
+    oneDNN runs natively (not emulated bfloat16, nor CUDA, which keeps its default layout: not measured
+    here). Never a network that oneDNN's float32 channels-last backward would crash
+    (:func:`narrow_strided_pointwise_convolution`)."""
     if setting != "auto":
         wanted = bool(setting)
     else:
-        wanted = device.type == "cpu" and amp and precision.native_cpu_bfloat16() and has_2d_convolutions(model)
+        wanted = (device.type == "cpu" and has_2d_convolutions(model)
+                  and (not amp or precision.native_cpu_bfloat16()))
     hazard = wanted and device.type == "cpu" and not amp and narrow_strided_pointwise_convolution(model)
     if hazard:
         log.warning("train.channels_last: %s is a strided 1x1 convolution with fewer than 8 input channels, whose "
