@@ -32,21 +32,23 @@ def _suite_module(name: str) -> ModuleType:
     return importlib.import_module(f".{'speed' if name == 'snn_vs_ann' else name}", __package__)
 
 
-def run_suite(name: str, repeats: int, device: str) -> list[dict]:
-    """Suite ``name``'s rows; suites that run on the CPU whatever ``device`` says take no device."""
-    run = _suite_module(name).run
+def _with_options(function, repeats: int, device: str):
+    """``function`` called with the options it takes (suites that run on the CPU whatever ``device`` says
+    take no device)."""
     options = {"repeats": repeats, "device": device}
-    return run(**{key: value for key, value in options.items() if key in inspect.signature(run).parameters})
+    return function(**{key: value for key, value in options.items() if key in inspect.signature(function).parameters})
+
+
+def run_suite(name: str, repeats: int, device: str) -> list[dict]:
+    """Suite ``name``'s rows."""
+    return _with_options(_suite_module(name).run, repeats, device)
 
 
 def iter_suite(name: str, repeats: int, device: str) -> Iterator[dict]:
-    """The suite's rows as they are measured (the long sparse sweep row by row, the others suite by suite)."""
-    if name == "sparse":
-        yield from _suite_module(name).iter_rows(repeats=repeats)
-    elif name == "training":
-        yield from _suite_module(name).iter_rows(repeats=repeats, device=device)
-    else:
-        yield from run_suite(name, repeats, device)
+    """The suite's rows as they are measured (row by row for suites with ``iter_rows``, such as the long
+    sparse sweep; the others suite by suite)."""
+    module = _suite_module(name)
+    yield from _with_options(getattr(module, "iter_rows", module.run), repeats, device)
 
 
 def cores(machine: dict) -> str:

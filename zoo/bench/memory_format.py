@@ -46,6 +46,7 @@ def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
     """Ratio NCHW / channels-last seconds of a training step (above 1: channels-last is faster)."""
     rows = []
     dtype = precision.autocast_dtype("auto", torch.device(device))
+    arithmetic = precision.precision_name(dtype)
     for name, kwargs, batch, shape in networks:
         torch.manual_seed(0)
         default = create_model(name, **kwargs).train().to(device)
@@ -64,8 +65,9 @@ def run(repeats: int = 3, device: str = "cpu", networks=NETWORKS) -> list[dict]:
         T = f" T={kwargs['T']}" if "T" in kwargs else ""
         qcfs = " QCFS" if kwargs.get("activation") == "qcfs" else ""
         rows.append({"suite": "memory_format", "case": f"{name}{qcfs}{T} B={batch} {'x'.join(map(str, shape))}: train step NCHW / channels-last "
-                     f"in {precision.precision_name(dtype)} (after {repeats + 1} steps the updates are {100 * nchw:.1f}% and {100 * last:.1f}% from float32's)",
-                     "precision": precision.precision_name(dtype), "nchw_s": median(times["nchw"]), "channels_last_s": median(times["channels_last"]),
+                     f"in {arithmetic} (after {repeats + 1} steps the updates are {100 * nchw:.1f}% and "
+                     f"{100 * last:.1f}% from float32's)",
+                     "precision": arithmetic, "nchw_s": median(times["nchw"]), "channels_last_s": median(times["channels_last"]),
                      "nchw_from_float32": nchw, "channels_last_from_float32": last,
                      "ratio": median_ratio(times["nchw"], times["channels_last"])})
     return rows
