@@ -15,6 +15,7 @@ from ..data import DATASETS, EMULATED_DATASETS, load_dataset
 from ..data.copies import with_copy
 from ..data.roots import describe_source
 from ..train.checkpoint import load_run_checkpoint, model_from_checkpoint
+from ..train.distillation import describe as describe_distillation
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .factory import create_model
@@ -278,7 +279,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                   **({"validation": run["validation"]} if run.get("validation") else {}),
                   "wall_time_s": run["wall_s"], "device": run["device"],
                   **({"precision": ", then ".join(run["precision"])} if run.get("precision") else {}),
-                  "loss": train_cfg["loss"],
+                  "loss": train_cfg["loss"], **describe_distillation(train_cfg),
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {}),
                   "gradient": train_cfg.get("gradient", "bptt"),

@@ -117,8 +117,8 @@ def accuracy_protocol(card: dict) -> str:
 
 def training_summary(card: dict) -> str:
     """``N epochs, adam lr 0.001``: how long and with what the weight was trained (``N steps`` for a run given a
-    budget of optimizer steps, ``N of M planned`` for one stopped short, where in a schedule a leg of it was);
-    a converted weight's training is its ANN's, and says so."""
+    budget of optimizer steps, ``N of M planned`` for one stopped short, where in a schedule a leg of it was,
+    the teacher it was distilled from); a converted weight's training is its ANN's, and says so."""
     train = card.get("train") or {}
     unit = "steps" if train.get("steps") else "epochs"
     count = train.get(unit, "-")
@@ -126,8 +126,12 @@ def training_summary(card: dict) -> str:
     length = f"{count}{planned} {unit[:-1] if count == 1 and not planned else unit}"
     if train.get("schedule_epochs"):
         length += f" (from epoch {train.get('schedule_from_epoch', 0)} of a {train['schedule_epochs']}-epoch schedule)"
+    distilled = ""
+    if distillation := train.get("distillation"):
+        distilled = (f", distilled from `{distillation['teacher']}` ({distillation['type']}, alpha "
+                     f"{distillation['alpha']:g}" + (f", tau {distillation['tau']:g})" if distillation["type"] == "soft" else ")"))
     return (("the ANN: " if card.get("conversion") else "")
-            + f"{length}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}")
+            + f"{length}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}{distilled}")
 
 
 def _sweep(card: dict) -> str:

@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import RecipeError
 from ..errors import suggest
+from .distillation import DISTILLATION_TYPES
 from .gradients import GRADIENTS
 from .losses import LOSSES
 from .precision import SETTINGS as AMP_SETTINGS
@@ -47,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
         "label_smoothing": 0.0,
         "tet_lambda": 1e-3,
         "tet_phi": 1.0,
+        "teacher": None,  # a published weight to distil from (zoo.train.distillation)
+        "distillation_type": "soft",  # soft (KL divergence at distillation_tau) or hard (the teacher's class)
+        "distillation_alpha": 0.5,  # the distillation term's share of the loss
+        "distillation_tau": 1.0,
         "grad_clip": 0.0,
         "gradient": "bptt",  # bptt, sltt or sltt-k (zoo.train.gradients)
         "sltt_k": 2,  # the time steps sltt-k backpropagates per batch
@@ -186,6 +191,19 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.amp must be true, false or auto, got {train['amp']!r}")
     if not (isinstance(train["channels_last"], bool) or train["channels_last"] == "auto"):
         raise RecipeError(f"train.channels_last must be true, false or auto, got {train['channels_last']!r}")
+    teacher = train["teacher"]
+    if teacher is not None and not (isinstance(teacher, str) and "." in teacher):
+        raise RecipeError(f"train.teacher must name a published weight (arch.tag), got {teacher!r}")
+    if train["distillation_type"] not in DISTILLATION_TYPES:
+        raise RecipeError(f"train.distillation_type must be one of {', '.join(DISTILLATION_TYPES)}, got "
+                          f"{train['distillation_type']!r}{suggest(str(train['distillation_type']), DISTILLATION_TYPES)}")
+    if not 0.0 < train["distillation_alpha"] <= 1.0:
+        raise RecipeError(f"train.distillation_alpha must be in (0, 1], got {train['distillation_alpha']!r}")
+    if train["distillation_tau"] <= 0:
+        raise RecipeError(f"train.distillation_tau must be positive, got {train['distillation_tau']!r}")
+    if teacher and train["gradient"] != "bptt":
+        raise RecipeError(f"train.teacher distils through the whole read-out: it needs train.gradient: bptt, "
+                          f"not {train['gradient']!r}")
     if train["gradient"] not in GRADIENTS:
         raise RecipeError(f"train.gradient must be one of {', '.join(GRADIENTS)}, got {train['gradient']!r}"
                           f"{suggest(str(train['gradient']), GRADIENTS)}")

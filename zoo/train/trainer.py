@@ -33,6 +33,7 @@ from ..hub.factory import create_model
 from ..runtime import cpu_model, resolve_device
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
+from .distillation import Teacher
 from .distributed import Distributed, StepsModule
 from .evaluate import evaluate
 from .gradients import OnlineStep, check_online, draw_steps
@@ -162,6 +163,12 @@ class Trainer:
         self.channels_last = wants_channels_last(train_cfg["channels_last"], self.model, self.device, self.amp)
         if self.channels_last:  # before the EMA copy and the optimiser, which then hold the same layout
             to_channels_last(self.model)
+        self.teacher = None
+        if train_cfg["teacher"]:
+            sample = time_major(torch.stack([self.train_set[i][0] for i in range(min(2, len(self.train_set)))]))
+            self.teacher = Teacher(train_cfg["teacher"], num_classes, sample, self.device,
+                                   train_cfg["distillation_alpha"], train_cfg["distillation_tau"],
+                                   train_cfg["distillation_type"], self.channels_last)
         self.ema = None
         if train_cfg["ema_decay"]:  # an exponential moving average of the weights, validated and kept as best
             self.ema = torch.optim.swa_utils.AveragedModel(
@@ -478,6 +485,10 @@ class Trainer:
                 steps = self.forward_steps(images)
             steps = steps.float()  # the loss in float32 whatever the network ran in
             loss = self.loss_fn(steps, labels)
+            if self.teacher is not None:
+                with self._autocast():
+                    teacher_logits = self.teacher.logits(images)
+                loss = self.teacher.mix(loss, steps, teacher_logits)
             self.scaler.scale(loss).backward()
         else:  # gradients accumulated step by step; the recipe's loss on the whole read-out is logged
             cfg = self.config["train"]
