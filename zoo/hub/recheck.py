@@ -6,12 +6,13 @@ from collections.abc import Iterable, Iterator
 
 from .factory import create_model
 from .publish import check_samples, evaluate_weights, write_card
-from .weights import get_weights, list_weights
+from .weights import Weights, get_weights, list_weights
 
 
-def slice_size(name: str) -> int:
-    """How many test samples the quick check of weight ``name`` covers under the current rule."""
-    model = create_model(get_weights(name).name)
+def slice_size(weights: Weights) -> int:
+    """How many test samples the quick check of ``weights`` covers under the current rule (the architecture
+    built from the card's arguments gives its T and cost; the file is not read)."""
+    model = create_model(weights.meta["arch"], **weights.meta["kwargs"])
     return check_samples(model.T, getattr(model, "check_cost", 1))
 
 
@@ -21,7 +22,7 @@ def recheck(names: Iterable[str] | None = None, root: str | None = None) -> Iter
     ``(name, old check, new check)``. Cards already at the rule's size are left as they are."""
     for name in names or list_weights():
         weights = get_weights(name)
-        samples = min(slice_size(weights.name), weights.meta["metrics"]["num_samples"])  # a test set that small
+        samples = min(slice_size(weights), weights.meta["metrics"]["num_samples"])  # a test set that small
         if weights.meta["check"]["num_samples"] == samples:
             continue
         result = evaluate_weights(weights.name, root=root, limit=samples, progress=False)
