@@ -49,6 +49,22 @@ def test_a_new_default_weight_demotes_the_previous_one(tiny_run, tmp_path, monke
     assert zoo.get_weights("stbp_cnn").name == "stbp_cnn.second"
 
 
+def test_demoting_a_default_trained_on_another_dataset_says_so(tiny_run, tmp_path, caplog):
+    from zoo.hub.publish import publish
+
+    publish(tiny_run / "checkpoints" / "best.pt", tag="first", out_dir=tmp_path, default=True, batch_size=50)
+    first = tmp_path / "stbp_cnn.first.json"
+    first.write_text(json.dumps({**json.loads(first.read_text()), "dataset": "mnist"}))
+    with caplog.at_level("WARNING", logger="zoo"):
+        card = publish(tiny_run / "checkpoints" / "best.pt", tag="second", out_dir=tmp_path, default=True, batch_size=50)
+    assert (f"stbp_cnn.first (mnist) is no longer stbp_cnn's default weight: pretrained=True now loads "
+            f"stbp_cnn.second ({card['dataset']})") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="zoo"):  # the same dataset: the usual better weight, nothing to say
+        publish(tiny_run / "checkpoints" / "best.pt", tag="third", out_dir=tmp_path, default=True, batch_size=50)
+    assert "no longer" not in caplog.text
+
+
 def test_publish_also_measures_other_datasets_as_zoo_eval_does(tiny_run, mnist_root, tmp_path, monkeypatch, capsys):
     from zoo.cli import main
     from zoo.hub.publish import evaluate_weights

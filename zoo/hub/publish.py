@@ -307,7 +307,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         if stale.name != filename:
             stale.unlink()
     if default:
-        _demote_other_defaults(out_dir, arch, tag)
+        _demote_other_defaults(out_dir, arch, tag, card["dataset"])
     return card
 
 
@@ -320,9 +320,13 @@ def measure_also(model: torch.nn.Module, card: dict, dataset: str, root: str | N
             **({"emulated": EMULATED_DATASETS[dataset]} if dataset in EMULATED_DATASETS else {})}
 
 
-def _demote_other_defaults(out_dir: Path, arch: str, tag: str) -> None:
-    """An architecture has one default weight: the one just published with ``--default``."""
+def _demote_other_defaults(out_dir: Path, arch: str, tag: str, dataset: str) -> None:
+    """An architecture has one default weight: the one just published with ``--default``. Demoting a default
+    trained on another dataset changes what ``pretrained=True`` gives its users, so that is said."""
     for path in sorted(out_dir.glob(f"{arch}.*.json")):
         other = read_card(path)
         if other["arch"] == arch and other["tag"] != tag and other.get("default"):
             write_card(path, {**other, "default": False})
+            if other.get("dataset") != dataset:
+                log.warning("%s.%s (%s) is no longer %s's default weight: pretrained=True now loads %s.%s (%s)",
+                            arch, other["tag"], other.get("dataset"), arch, arch, tag, dataset)
