@@ -128,8 +128,9 @@ def training_summary(card: dict) -> str:
         length += f" (from epoch {train.get('schedule_from_epoch', 0)} of a {train['schedule_epochs']}-epoch schedule)"
     distilled = ""
     if distillation := train.get("distillation"):
-        distilled = (f", distilled from `{distillation['teacher']}` ({distillation['type']}, alpha "
-                     f"{distillation['alpha']:g}" + (f", tau {distillation['tau']:g})" if distillation["type"] == "soft" else ")"))
+        how = [distillation["type"], f"alpha {distillation['alpha']:g}"]
+        how += [f"tau {distillation['tau']:g}"] if distillation["type"] == "soft" else []
+        distilled = f", distilled from `{distillation['teacher']}` ({', '.join(how)})"
     return (("the ANN: " if card.get("conversion") else "")
             + f"{length}, {train.get('optimizer', '-')} lr {train.get('lr', '-')}{distilled}")
 

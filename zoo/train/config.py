@@ -150,6 +150,12 @@ def _recipe_chain(path: Path) -> list[dict]:
         path = path.parent / base
 
 
+def _check_weight_name(key: str, value: Any, what: str) -> None:
+    """A recipe key that names a weight holds ``arch.tag`` (or nothing)."""
+    if value is not None and not (isinstance(value, str) and "." in value):
+        raise RecipeError(f"{key} must name {what} (arch.tag), got {value!r}")
+
+
 def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     """The full run configuration: defaults, then the recipe's bases and the recipe, then ``key=value``
     overrides."""
@@ -167,9 +173,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
     head = config["model"]["head"]
     if not (head in ("keep", "reset") or (isinstance(head, list) and all(isinstance(i, int) for i in head))):
         raise RecipeError(f"model.head must be 'keep', 'reset' or a list of class indices, got {head!r}")
-    from_ann = config["model"]["from_ann"]
-    if from_ann is not None and not (isinstance(from_ann, str) and "." in from_ann):
-        raise RecipeError(f"model.from_ann must name an ANN weight (arch.tag), got {from_ann!r}")
+    _check_weight_name("model.from_ann", config["model"]["from_ann"], "an ANN weight")
     train = config["train"]
     for key, default in DEFAULTS["train"].items():  # a typo such as lr=abc fails here, naming the key
         value = train[key]
@@ -191,9 +195,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.amp must be true, false or auto, got {train['amp']!r}")
     if not (isinstance(train["channels_last"], bool) or train["channels_last"] == "auto"):
         raise RecipeError(f"train.channels_last must be true, false or auto, got {train['channels_last']!r}")
-    teacher = train["teacher"]
-    if teacher is not None and not (isinstance(teacher, str) and "." in teacher):
-        raise RecipeError(f"train.teacher must name a published weight (arch.tag), got {teacher!r}")
+    _check_weight_name("train.teacher", train["teacher"], "a published weight")
     if train["distillation_type"] not in DISTILLATION_TYPES:
         raise RecipeError(f"train.distillation_type must be one of {', '.join(DISTILLATION_TYPES)}, got "
                           f"{train['distillation_type']!r}{suggest(str(train['distillation_type']), DISTILLATION_TYPES)}")
@@ -201,7 +203,7 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         raise RecipeError(f"train.distillation_alpha must be in (0, 1], got {train['distillation_alpha']!r}")
     if train["distillation_tau"] <= 0:
         raise RecipeError(f"train.distillation_tau must be positive, got {train['distillation_tau']!r}")
-    if teacher and train["gradient"] != "bptt":
+    if train["teacher"] and train["gradient"] != "bptt":
         raise RecipeError(f"train.teacher distils through the whole read-out: it needs train.gradient: bptt, "
                           f"not {train['gradient']!r}")
     if train["gradient"] not in GRADIENTS:

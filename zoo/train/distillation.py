@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import RecipeError, ZooError
 from ..hub.factory import create_model
+from .memory_format import to_channels_last
 
 DISTILLATION_TYPES = ("soft", "hard")
 
@@ -42,7 +43,7 @@ class Teacher:
         self.name, self.alpha, self.tau, self.kind = name, alpha, tau, kind
         self.model = model.to(device).eval().requires_grad_(False)
         if channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            to_channels_last(self.model)
         try:
             logits = self.logits(sample.to(device))
         except (RuntimeError, ValueError) as error:  # the zoo's shape checks raise ValueError

@@ -165,8 +165,7 @@ class Trainer:
             to_channels_last(self.model)
         self.teacher = None
         if train_cfg["teacher"]:
-            sample = time_major(torch.stack([self.train_set[i][0] for i in range(min(2, len(self.train_set)))]))
-            self.teacher = Teacher(train_cfg["teacher"], num_classes, sample, self.device,
+            self.teacher = Teacher(train_cfg["teacher"], num_classes, time_major(self._first_samples(2)), self.device,
                                    train_cfg["distillation_alpha"], train_cfg["distillation_tau"],
                                    train_cfg["distillation_type"], self.channels_last)
         self.ema = None
@@ -227,12 +226,16 @@ class Trainer:
             if "." in model_cfg["name"]:
                 raise RecipeError(f"model.from_ann starts from an ANN's conversion, so model.name names the "
                                   f"architecture ({model_cfg['name'].partition('.')[0]}), not a weight")
-            images = torch.stack([self.train_set[i][0] for i in range(min(256, len(self.train_set)))])
+            images = self._first_samples(256)
             try:
                 start_from_ann(model, create_model(from_ann), images)
             except ValueError as error:
                 raise RecipeError(f"model.from_ann {from_ann}: {error}") from None
         return model.to(self.device)
+
+    def _first_samples(self, count: int) -> torch.Tensor:
+        """Up to ``count`` training samples, stacked as the loader would batch them."""
+        return torch.stack([self.train_set[i][0] for i in range(min(count, len(self.train_set)))])
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config["train"]
