@@ -266,3 +266,29 @@ def test_the_curves_running_mean_averages_each_log_with_the_ones_before_it():
     assert running_mean([], 3) == []
     with pytest.raises(ValueError, match="window must be at least 1, got 0"):
         running_mean([1.0], 0)
+
+
+def test_a_second_ctrl_c_skips_only_the_activity_plots(caplog):
+    """Ctrl-C while a stopped run writes its activity plots ends the run normally, saying how to get them."""
+    trainer = Trainer.__new__(Trainer)  # the checkpoint is saved before the plots: nothing else is needed
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    trainer.write_activity = interrupted
+    with caplog.at_level("INFO", logger="zoo"):
+        trainer._write_activity_unless_interrupted(announce=True)
+    assert "Ctrl-C again skips them" in caplog.text and "activity plots skipped" in caplog.text
+
+
+def test_the_device_a_card_names_counts_its_threads_in_words():
+    from zoo.train.trainer import describe_device
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe_device(torch.device("cpu")).startswith("cpu (1 thread, ")
+        torch.set_num_threads(2)
+        assert describe_device(torch.device("cpu")).startswith("cpu (2 threads, ")
+    finally:
+        torch.set_num_threads(threads)

@@ -63,14 +63,16 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, fmnist_root):
 
 
 def test_sigterm_and_sigint_save_a_checkpoint_and_exit_cleanly(tmp_path, fmnist_root):
+    """Stopped before its first validation (SIGTERM) or after it (SIGINT): the run saves a checkpoint, and where
+    it has a best checkpoint it writes that checkpoint's activity plots as a finished run does."""
     recipe = _recipe(tmp_path, fmnist_root)
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig, waited_for in ((signal.SIGTERM, "last.pt"), (signal.SIGINT, "best.pt")):
         out = tmp_path / sig.name
         run = subprocess.Popen([sys.executable, "-m", "zoo", "train", str(recipe), "--out", str(out)], cwd=REPO,
                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         last = out / "checkpoints" / "last.pt"
         deadline = time.time() + 600
-        while not last.exists() and run.poll() is None and time.time() < deadline:
+        while not (out / "checkpoints" / waited_for).exists() and run.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         run.send_signal(sig)
         stdout, stderr = run.communicate(timeout=120)
@@ -79,3 +81,6 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_exit_cleanly(tmp_path, fmnist_
         assert f"stopped at step {state['step']}/" in stdout and "continue with: python -m zoo train --resume" in stdout
         events = (out / "metrics.jsonl").read_text()
         assert '"interrupted": true' in events
+        has_best = (out / "checkpoints" / "best.pt").exists()
+        assert has_best or sig == signal.SIGTERM
+        assert (out / "firing_rates.png").is_file() == (out / "confusion.png").is_file() == has_best

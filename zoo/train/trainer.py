@@ -105,7 +105,8 @@ def versions() -> dict:
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads, {cpu_model()})"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'}, {cpu_model()})"
 
 
 ACTIVITY_SAMPLES = 2000  # validation samples the end-of-run activity plots and confusion matrix cover
@@ -444,9 +445,20 @@ class Trainer:
         self.logger.close()
         if self.dist.is_main:
             plot_curves(self.out)
-            if summary["finished"] and self.best_path.exists():
-                self.write_activity()
+            if (summary["finished"] or summary["interrupted"]) and self.best_path.exists():
+                self._write_activity_unless_interrupted(announce=summary["interrupted"])
         return summary
+
+    def _write_activity_unless_interrupted(self, announce: bool) -> None:
+        """The end-of-run activity plots, also for a run stopped by a signal (its best checkpoint is what gets
+        published); the checkpoint is already saved, so a (second) Ctrl-C only skips the plots."""
+        if announce:
+            log.info("writing the best checkpoint's activity plots (Ctrl-C again skips them)")
+        try:
+            self.write_activity()
+        except KeyboardInterrupt:
+            log.info("activity plots skipped: `python -m zoo eval NAME --activity --plots DIR` writes them "
+                     "for a published weight")
 
     def _say_expected_time(self, step_s: float, stop_at: int) -> None:
         """One line (from the main process) with the time the rest of the run should take at the measured
