@@ -47,7 +47,7 @@ def test_the_cli_writes_beside_the_last_recipe_and_refuses_to_overwrite(tmp_path
     assert "recipes/ann_leg3.yaml exists; pass --out" in capsys.readouterr().err
     assert main(["next-leg", "ann_resnet20.mine_leg2", "--epochs", "10", "--out", "recipes/ann_mid.yaml"]) == 0
     text = (tmp_path / "recipes" / "ann_mid.yaml").read_text()  # a leg before the last ships as leg 2 did
-    assert "# The next leg of" in text and "checkpoints/last.pt --tag mine_leg3" in text
+    assert "# The next leg of" in text and "checkpoints/latest.pt --tag mine_leg3" in text
 
 
 @pytest.mark.parametrize("weight, message", [

@@ -189,6 +189,18 @@ def test_a_weight_published_from_a_runs_last_checkpoint_says_it_is_the_final_wei
     assert "(the final weights)" in render_model_page(last)
     budget = {**card, "train": {**card["train"], "steps": 300}}  # validated every N steps, not every epoch
     assert "(the checkpoint chosen on a held-out validation split, 10% of the training set)" in render_model_page(budget)
+    latest = {**card, "train": {**card["train"], "chosen": "latest", "val_acc1": 79.5}}
+    assert ("(the weights of the leg's latest validation (79.50% on a held-out 10% of the training set), where the "
+            "schedule's next leg goes on)") in render_model_page(latest)
+
+
+def test_a_leg_that_shipped_its_latest_weights_says_so_in_the_table():
+    from zoo.hub.legs import render_legs
+
+    legs = [_leg("a", 60.0, epochs=4, schedule_epochs=30, schedule_from_epoch=17, best_epoch=3, chosen="latest",
+                 val_acc1=59.0)]
+    assert "| epochs 17-20 of a 30-epoch cosine schedule (peak lr 0.0005); shipped: epoch 20, the latest |" \
+        in render_legs(legs, "spikformer_4_256.a")
 
 
 def _leg(tag, acc1, finetuned_from=None, dataset="cifar10", **train):

@@ -292,3 +292,26 @@ def test_the_device_a_card_names_counts_its_threads_in_words():
         assert describe_device(torch.device("cpu")).startswith("cpu (2 threads, ")
     finally:
         torch.set_num_threads(threads)
+
+
+def test_every_validation_writes_the_weights_it_measured_to_latest_pt(tmp_path, fmnist_root):
+    """latest.pt holds what the latest validation measured (the averaged weights of a run with an EMA),
+    whether or not they were the best; published, its card says so and the next leg starts after its epoch."""
+    from zoo.hub.publish import publish
+    from zoo.hub.report import accuracy_protocol
+    from zoo.train.next_leg import next_start
+
+    out = tmp_path / "run"
+    train(tiny_recipe(fmnist_root, epochs=2, ema_decay=0.9, schedule_epochs=6), out, progress=False)
+    vals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+            if json.loads(line)["event"] == "val"]
+    latest = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert (latest["chosen"], latest["epoch"], latest["val_acc1"]) == ("latest", 1, vals[-1]["acc1"])
+    assert "chosen" not in load_checkpoint(out / "checkpoints" / "best.pt")
+    averaged = load_checkpoint(out / "checkpoints" / "last.pt")["ema"]
+    parameters = [key for key in latest["model"] if "running" not in key and "num_batches" not in key]
+    assert parameters and all(torch.equal(latest["model"][key], averaged[f"module.{key}"]) for key in parameters)
+    card = publish(out / "checkpoints" / "latest.pt", tag="latest", out_dir=tmp_path / "weights", batch_size=50)
+    assert (card["train"]["chosen"], card["train"]["best_epoch"]) == ("latest", 1)
+    assert next_start(card["train"]) == 2
+    assert accuracy_protocol(card).startswith(f"the weights of the leg's latest validation ({vals[-1]['acc1']:.2f}%")

@@ -532,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_next_leg)
 
     p = sub.add_parser("publish", help="turn a checkpoint into a hub weight with its card")
-    p.add_argument("checkpoint", help="a training checkpoint, e.g. runs/x/checkpoints/best.pt")
+    p.add_argument("checkpoint", help="a training checkpoint: runs/x/checkpoints/best.pt (the best validated "
+                   "weights) or latest.pt (the latest validated: a leg that the next leg continues from)")
     p.add_argument("--tag", default=None)
     p.add_argument("--out", default=None, help="weights folder (default: the repo's weights/)")
     p.add_argument("--default", action="store_true", help="make it the arch's default weight")

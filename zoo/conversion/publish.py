@@ -58,14 +58,15 @@ def run_of_weights(name: str) -> tuple[dict, dict, str]:
     lacking += [key for key in ("dataset", "eval") if key not in card]
     if lacking:
         raise WeightsError(f"{weights.name}'s card lacks {', '.join(lacking)}: convert its run's checkpoint instead")
-    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "val_acc1", "validation")}
+    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "chosen", "val_acc1", "validation")}
     config = {"model": {"name": card.get("finetuned_from") or card["arch"], "kwargs": card["kwargs"]},
               "data": {"name": card["dataset"], "kwargs": card.get("dataset_kwargs", {}), "root": card_root(card),
                        "val_fraction": train["val_fraction"], "augment": train.get("augment", {})},
               "train": {**train, "eval_seed": card["eval"]["seed"]},
               "recipe": card.get("recipe", ""), "paper": card.get("paper", {}),
               **({"finetune": card["finetune"]} if card.get("finetune") else {})}
-    state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1")}
+    state = {"config": config, "epoch": card["train"].get("best_epoch"), "val_acc1": card["train"].get("val_acc1"),
+             "chosen": card["train"].get("chosen")}
     run = {"device": train.get("device", "not recorded"), "versions": card.get("versions"),
            "wall_s": train.get("wall_time_s", 0.0), "test_by_epoch": {},
            "precision": [train["precision"]] if "precision" in train else [],

@@ -51,9 +51,10 @@ def _epochs(train: dict) -> str:
         text = f"{done} epochs, lr {train['lr']:g}, {train['schedule']}"
     if planned:
         text += f", stopped after {done} of {planned}"
-    best = train.get("best_epoch")
-    if best is not None and done > 1:
-        text += f"; best: epoch {best + (first or 0)}"
+    chosen = train.get("best_epoch")
+    if chosen is not None and done > 1:
+        epoch = chosen + (first or 0)
+        text += f"; shipped: epoch {epoch}, the latest" if train.get("chosen") == "latest" else f"; best: epoch {epoch}"
     return text
 
 

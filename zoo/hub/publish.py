@@ -221,8 +221,8 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
     checkpoint = Path(checkpoint)
     state = load_run_checkpoint(checkpoint)
     if state.get("ema") is not None:
-        log.warning("%s holds the raw weights of a run that averaged them (train.ema_decay); best.pt beside it "
-                    "holds the averaged weights it validated", checkpoint.name)
+        log.warning("%s holds the raw weights of a run that averaged them (train.ema_decay); best.pt and latest.pt "
+                    "beside it hold the averaged weights it validated", checkpoint.name)
     config = state["config"]
     arch, data_cfg = config["model"]["name"].partition(".")[0], config["data"]
     test_set = load_dataset(data_cfg["name"], root=data_cfg["root"], split="test", **data_cfg.get("kwargs", {}))
@@ -272,6 +272,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         **({"converted_from": config["model"]["from_ann"]} if config["model"].get("from_ann") else {}),
         "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
+                  **({"chosen": "latest"} if state.get("chosen") == "latest" else {}),
                   **training_length(run, train_cfg),
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
                      if train_cfg.get("schedule_epochs") else {}),

@@ -101,7 +101,8 @@ def _best_test_epoch(card: dict) -> str:
 
 def accuracy_protocol(card: dict) -> str:
     """How a card's accuracy was obtained: a conversion at its T (calibrated for it or not), the epoch chosen
-    on validation, or a run's final weights (a leg's last.pt has no chosen epoch)."""
+    on validation, a leg's latest validated weights (latest.pt), or a run's final weights (last.pt has no
+    chosen epoch)."""
     if conversion := card.get("conversion"):
         steps = [f"{conversion['calibrate']} calibration"] if conversion.get("calibrate") != "none" else []
         steps += [f"{conversion['weight_steps']} weight steps"] if conversion.get("weight_steps") else []
@@ -109,6 +110,9 @@ def accuracy_protocol(card: dict) -> str:
         calibration = f"calibrated for it: {' and '.join(steps)}{images}" if was_calibrated(conversion) else "no calibration"
         return f"the ANN converted for T={card['T']}, {calibration}"
     train = card.get("train") or {}
+    if train.get("chosen") == "latest" and train.get("best_epoch") is not None:
+        return (f"the weights of the leg's latest validation ({train['val_acc1']:.2f}% on a held-out "
+                f"{train['val_fraction']:.0%} of the training set), where the schedule's next leg goes on")
     if train.get("val_fraction") and train.get("best_epoch") is not None:
         chosen = "checkpoint" if train.get("steps") else "epoch"  # a budget of steps validates every N steps
         return f"the {chosen} chosen on a held-out validation split, {train['val_fraction']:.0%} of the training set"

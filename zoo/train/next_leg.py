@@ -1,8 +1,10 @@
 """The recipe of a schedule's next leg, written from the card of the weight the last leg published: the last
 leg's recipe as its base, that weight as its model, and the epoch where the schedule goes on (after the epoch
-the weight was chosen at, or after the last leg's last epoch where it shipped its final weights), so a
-schedule longer than a session continues without working out a learning rate by hand. The schedule's final
-leg publishes its best validated checkpoint (best.pt) whatever the legs before it shipped."""
+the weight was taken at, or after the last leg's last epoch where it shipped its final weights), so a
+schedule longer than a session continues without working out a learning rate by hand. A leg before the last
+publishes its latest validated weights (latest.pt: the schedule goes on from where the leg stopped, not from
+an earlier best epoch that the next leg would train again); the schedule's final leg publishes its best
+validated checkpoint (best.pt)."""
 from __future__ import annotations
 
 import os
@@ -54,9 +56,8 @@ def next_leg(weight: str, epochs: int | None = None, out: str | Path | None = No
               "model": {"name": name}, "train": {"epochs": epochs, "schedule_from_epoch": start}}
     tag = following(card["tag"])
     last = start + epochs >= total
-    # as the last leg shipped, so the leg after goes on where this one ends; the schedule's final leg ships
-    # its best validated weights, since nothing continues from it
-    checkpoint = "best.pt" if last or train.get("best_epoch") is not None else "last.pt"
+    # the schedule's final leg ships its best validated weights, since nothing continues from it
+    checkpoint = "best.pt" if last else "latest.pt"
     which = "last" if last else "next"
     header = [f"The {which} leg of {name}'s {total}-epoch {train.get('schedule', '')} schedule: epochs {start}-{start + epochs - 1},",
               f"from that weight (written by `python -m zoo next-leg {name}`).",

@@ -294,6 +294,12 @@ class Trainer:
     def best_path(self) -> Path:
         return self.out / "checkpoints" / "best.pt"
 
+    @property
+    def latest_path(self) -> Path:
+        """The weights the latest validation measured (the averaged ones where the run averages them): what a
+        leg before a schedule's last publishes, so the next leg goes on where this one stopped."""
+        return self.out / "checkpoints" / "latest.pt"
+
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step, "best_val": self.best_val,
@@ -349,10 +355,12 @@ class Trainer:
                           device=self.device, progress=self.progress, desc="val")
         improved = result["acc1"] > self.best_val or (cfg["ties_to_later"] and result["acc1"] == self.best_val)
         self.since_best = 0 if improved else self.since_best + 1
+        validated = {"model": model.state_dict(), "epoch": epoch, "step": self.step, "val_acc1": result["acc1"],
+                     "config": self.config}
+        save_atomic({**validated, "chosen": "latest"}, self.latest_path)
         if improved:
             self.best_val = result["acc1"]
-            save_atomic({"model": model.state_dict(), "epoch": epoch, "step": self.step,
-                         "val_acc1": result["acc1"], "config": self.config}, self.best_path)
+            save_atomic(validated, self.best_path)
         self.log({"event": "val", "epoch": epoch, "step": self.step, "acc1": result["acc1"],
                   "best": self.best_val})
         if self.test_set is not None and test:
