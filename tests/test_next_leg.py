@@ -19,12 +19,13 @@ def test_the_next_leg_of_a_shipped_leg_is_the_recipe_written_for_it_by_hand(tmp_
     written, by_hand = load_recipe(str(path)), load_recipe(str(REPO / "recipes/spikformer_4_256_cifar10_t1_leg7.yaml"))
     written.pop("recipe"), by_hand.pop("recipe")
     assert written == by_hand
-    assert "--tag cifar10_t1_leg7" in path.read_text() and "checkpoints/best.pt" in path.read_text()
+    assert "--tag cifar10_t1_leg7" in path.read_text() and "checkpoints/latest.pt" in path.read_text()
 
 
 def test_a_leg_shipped_with_its_final_weights_goes_on_after_its_last_epoch():
     assert next_start({"epochs": 24, "best_epoch": None, "schedule_from_epoch": 10}) == 34
     assert next_start({"epochs": 7, "best_epoch": 2, "schedule_from_epoch": 25}) == 28
+    assert next_start({"epochs": 4, "best_epoch": 3, "chosen": "latest", "schedule_from_epoch": 17}) == 21
     assert following("x_leg9") == "x_leg10" and following("fmnist_t4") == "fmnist_t4_leg2"
 
 
