@@ -458,8 +458,9 @@ class Trainer:
         return summary
 
     def _write_activity_unless_interrupted(self, announce: bool) -> None:
-        """The end-of-run activity plots, also for a run stopped by a signal (its best checkpoint is what gets
-        published); the checkpoint is already saved, so a (second) Ctrl-C only skips the plots."""
+        """The end-of-run activity plots of the best checkpoint, also for a run stopped by a signal (a leg
+        stopped short is published as it stands); the checkpoints are already saved, so a second Ctrl-C only
+        skips the plots."""
         if announce:
             log.info("writing the best checkpoint's activity plots (Ctrl-C again skips them)")
         try:
