@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SJ2_VENV ?= .venv-sj2
 # pytest-xdist workers: one per core (tests/conftest.py gives each one thread), each test file on one worker
-# (its module fixtures built once; the reliability table sees all its file's cases); 0: one process
+# (its module fixtures built once; the reliability table sees all its file's cases); 0: one process.
+# --durations: the log names the slowest tests, so the suite's time budget (15 minutes with set-up) stays visible
 TEST_WORKERS ?= auto
 # waiting OpenMP threads sleep rather than spin, so the suite keeps its pace beside other work (zoo/runtime.py)
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -47,10 +48,10 @@ demo: setup
 test: test-pinned test-sj2
 
 test-pinned: setup
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-sj2: setup $(SJ2_VENV)/.installed
-	$(SJ2_PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider $(SJ2_TESTS)
+	$(SJ2_PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=10 $(SJ2_TESTS)
 
 # on a CUDA machine: CuPy against torch kernels (neurons, whole networks, shipped weights), then their speed
 test-gpu: setup

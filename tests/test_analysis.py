@@ -71,6 +71,7 @@ def test_evaluate_with_activity_and_the_cli(use_weights, fmnist_root, tmp_path, 
                                                                  "confusion.png"}
     summary = json.loads((tmp_path / "plots" / "activity.json").read_text())
     assert summary["num_samples"] == 20 and set(summary["firing_rates"]) == {"sn1", "sn2", "sn3", "sn4"}
+    assert (summary["weights"], summary["split"]) == ("stbp_cnn.tiny", "test")
 
 
 def test_a_finished_run_folder_has_curves_and_activity(tiny_run):

@@ -315,3 +315,11 @@ def test_every_validation_writes_the_weights_it_measured_to_latest_pt(tmp_path, 
     assert (card["train"]["chosen"], card["train"]["best_epoch"]) == ("latest", 1)
     assert next_start(card["train"]) == 2
     assert accuracy_protocol(card).startswith(f"the weights of the leg's latest validation ({vals[-1]['acc1']:.2f}%")
+    # the end-of-run plots are of what this leg ships, not of its best epoch
+    assert json.loads((out / "activity.json").read_text())["checkpoint"] == "latest.pt"
+
+
+def test_a_run_that_ends_its_schedule_plots_its_best_checkpoint(tiny_run):
+    activity = json.loads((tiny_run / "activity.json").read_text())
+    best = load_checkpoint(tiny_run / "checkpoints" / "best.pt")
+    assert (activity["checkpoint"], activity["epoch"]) == ("best.pt", best["epoch"])

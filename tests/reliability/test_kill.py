@@ -64,7 +64,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, fmnist_root):
 
 def test_sigterm_and_sigint_save_a_checkpoint_and_exit_cleanly(tmp_path, fmnist_root):
     """Stopped before its first validation (SIGTERM) or after it (SIGINT): the run saves a checkpoint, and where
-    it has a best checkpoint it writes that checkpoint's activity plots as a finished run does."""
+    it has a best checkpoint it writes that checkpoint's activity plots as a finished run does (the run is no leg
+    of a longer schedule, so best.pt is what it publishes)."""
     recipe = _recipe(tmp_path, fmnist_root)
     for sig, waited_for in ((signal.SIGTERM, "last.pt"), (signal.SIGINT, "best.pt")):
         out = tmp_path / sig.name

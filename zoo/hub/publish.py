@@ -162,7 +162,8 @@ def evaluate_weights(name: str, dataset: str | None = None, root: str | None = N
                       per_sample=plots is not None, activity=activity or plots is not None)
     label = with_copy(dataset or card["dataset"], getattr(data, "copy", None))
     if plots is not None:
-        save_activity(result, list(data.classes), plots, title=f"{weights.name} on {label} {split}")
+        save_activity(result, list(data.classes), plots, title=f"{weights.name} on {label} {split}",
+                      weights={"weights": weights.name, "dataset": label, "split": split})
     for key in ("per_sample", "predictions", "targets"):
         result.pop(key, None)
     if "activity" in result:

@@ -220,13 +220,15 @@ def plot_confusion(targets: list[int], predictions: list[int], classes: list[str
     return Path(path)
 
 
-def save_activity(result: dict, classes: list[str], out_dir: str | Path, title: str = "") -> list[Path]:
+def save_activity(result: dict, classes: list[str], out_dir: str | Path, title: str = "",
+                  weights: dict | None = None) -> list[Path]:
     """From an :func:`~zoo.train.evaluate.evaluate` result with ``per_sample`` and ``activity``:
-    ``activity.json``, ``firing_rates.png``, ``raster.png`` (spiking models) and ``confusion.png``."""
+    ``activity.json`` (headed by ``weights``, what was measured), ``firing_rates.png``, ``raster.png`` (spiking
+    models) and ``confusion.png``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = result["activity"]
-    summary = {"acc1": result["acc1"], "num_samples": result["num_samples"], **report.summary()}
+    summary = {**(weights or {}), "acc1": result["acc1"], "num_samples": result["num_samples"], **report.summary()}
     (out_dir / "activity.json").write_text(json.dumps(summary, indent=2) + "\n")
     written = [out_dir / "activity.json"]
     if report.firing_rates:

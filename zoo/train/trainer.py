@@ -300,6 +300,14 @@ class Trainer:
         leg before a schedule's last publishes, so the next leg goes on where this one stopped."""
         return self.out / "checkpoints" / "latest.pt"
 
+    @property
+    def shipped_path(self) -> Path:
+        """The checkpoint this run publishes: latest.pt for a leg before its schedule's last (the next leg goes
+        on from it), best.pt otherwise."""
+        train = self.config["train"]
+        before_last = train["schedule_from_epoch"] + train["epochs"] < train["schedule_epochs"]
+        return self.latest_path if before_last else self.best_path
+
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step, "best_val": self.best_val,
@@ -453,16 +461,16 @@ class Trainer:
         self.logger.close()
         if self.dist.is_main:
             plot_curves(self.out)
-            if (summary["finished"] or summary["interrupted"]) and self.best_path.exists():
+            if (summary["finished"] or summary["interrupted"]) and self.shipped_path.exists():
                 self._write_activity_unless_interrupted(announce=summary["interrupted"])
         return summary
 
     def _write_activity_unless_interrupted(self, announce: bool) -> None:
-        """The end-of-run activity plots of the best checkpoint, also for a run stopped by a signal (a leg
-        stopped short is published as it stands); the checkpoints are already saved, so a second Ctrl-C only
-        skips the plots."""
+        """The end-of-run activity plots of the checkpoint the run publishes, also for a run stopped by a signal
+        (a leg stopped short is published as it stands); the checkpoints are already saved, so a second Ctrl-C
+        only skips the plots."""
         if announce:
-            log.info("writing the best checkpoint's activity plots (Ctrl-C again skips them)")
+            log.info("writing the activity plots of the checkpoint it publishes (Ctrl-C again skips them)")
         try:
             self.write_activity()
         except KeyboardInterrupt:
@@ -483,18 +491,21 @@ class Trainer:
                  step_s, left, _duration(step_s * left), validations)
 
     def write_activity(self) -> None:
-        """Firing rates, a raster, the confusion matrix and SynOps/energy of the best checkpoint on
-        the first :data:`ACTIVITY_SAMPLES` validation samples, into the run folder (the whole split cost a
-        long run another validation's time for rates that settle on far fewer samples)."""
-        best = load_checkpoint(self.best_path)
-        model = model_from_checkpoint(best, self.model.num_classes)
+        """Firing rates, a raster, the confusion matrix and SynOps/energy of the checkpoint the run publishes
+        (:attr:`shipped_path`) on the first :data:`ACTIVITY_SAMPLES` validation samples, into the run folder
+        (the whole split cost a long run another validation's time for rates that settle on far fewer samples)."""
+        shipped = load_checkpoint(self.shipped_path)
+        model = model_from_checkpoint(shipped, self.model.num_classes)
         cfg = self.config["train"]
         result = evaluate(model.to(self.device), self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           limit=ACTIVITY_SAMPLES, device=self.device, progress=self.progress, desc="activity",
                           per_sample=True, activity=True)
         classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
-        save_activity(result, classes, self.out, title=f"{self.out.name}: {self.data_label} (validation, "
-                                                       f"{result['num_samples']:,} samples, best epoch)")
+        which = "latest validation" if self.shipped_path == self.latest_path else "best epoch"
+        save_activity(result, classes, self.out,
+                      title=f"{self.out.name}: {self.data_label} (validation, {result['num_samples']:,} samples, "
+                            f"{which}: {shipped['epoch']})",
+                      weights={"checkpoint": self.shipped_path.name, "epoch": shipped["epoch"]})
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp)
