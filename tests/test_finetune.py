@@ -92,6 +92,7 @@ def test_default_finetune_separates_small_folders_on_another_sensor(task, tmp_pa
     assert card["metrics"]["acc1"] >= 95.0, card["metrics"]
     assert card["kwargs"]["input_size"] == [32, 40] and card["finetune"]["counts"] == {c: 20 for c in TASKS[task]}
     assert card["train"]["augment"]["event_drop"] == 0.1 and (out / "confusion_test.png").is_file()
+    assert card["train"]["steps"] == 100 and "epochs" not in card["train"]  # a budget of steps, not epochs
     for name in TASKS[task]:
         assert f"  {name}" in printed.out  # per-class accuracy
 

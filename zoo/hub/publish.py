@@ -272,9 +272,8 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
         "recipe": config.get("recipe") or "", "paper": config.get("paper", {}),
         "finetuned_from": config["model"]["name"] if "." in config["model"]["name"] else None,
         **({"converted_from": config["model"]["from_ann"]} if config["model"].get("from_ann") else {}),
-        "train": {"seed": train_cfg["seed"], "epochs": train_cfg["epochs"], "best_epoch": state.get("epoch"),
+        "train": {"seed": train_cfg["seed"], **training_length(run, train_cfg), "best_epoch": state.get("epoch"),
                   **({"chosen": "latest"} if state.get("chosen") == "latest" else {}),
-                  **training_length(run, train_cfg),
                   **({"schedule_epochs": train_cfg["schedule_epochs"], "schedule_from_epoch": train_cfg["schedule_from_epoch"]}
                      if train_cfg.get("schedule_epochs") else {}),
                   "val_acc1": state.get("val_acc1"), "val_fraction": data_cfg["val_fraction"],
