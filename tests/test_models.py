@@ -93,3 +93,16 @@ def test_normalised_images_are_run_but_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sew(torch.rand(1, 3, 32, 32))  # normalised inside the model: no warning
+
+
+def test_resnet9_is_pages_net_with_the_pooling_asked_for():
+    """Page's ResNet-9 has 6.57M parameters (64-128-256-512 channels, a bias-free read-out); average pooling
+    (the default, for conversion) or Page's max pooling give the same parameters and different outputs."""
+    average, maximum = (zoo.create_model("ann_resnet9", pool=pool).eval() for pool in ("avg", "max"))
+    assert sum(p.numel() for p in average.parameters()) == 6_573_120
+    maximum.load_state_dict(average.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert average(x).shape == (2, 10) and not torch.allclose(average(x), maximum(x))
+    with pytest.raises(ValueError, match="pool must be one of avg, max, got 'min'"):
+        zoo.create_model("ann_resnet9", pool="min")

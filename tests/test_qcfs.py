@@ -146,25 +146,25 @@ def test_with_t_equal_to_l_the_if_neurons_mean_output_is_qcfs_exactly(levels):
         assert not torch.equal(spike_counts(levels - 1) / (levels - 1), level / levels)
 
 
-def qcfs_resnet(levels=4):
+def qcfs_resnet(levels=4, arch="ann_resnet20"):
     torch.manual_seed(0)
-    ann = create_model("ann_resnet20", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
-                       qcfs_levels=levels)
+    ann = create_model(arch, in_channels=1, input_size=(12, 12), width=4, activation="qcfs", qcfs_levels=levels)
     with torch.no_grad():
         for index, module in enumerate(m for m in ann.modules() if isinstance(m, QCFS)):
             module.threshold.fill_(0.5 + 0.1 * index)  # as if trained: a threshold of its own per layer
     return ann.eval()
 
 
-def test_a_qcfs_network_converts_to_its_thresholds_and_the_state_round_trips():
-    ann = qcfs_resnet()
+@pytest.mark.parametrize("arch", ["resnet20", "resnet9"])
+def test_a_qcfs_network_converts_to_its_thresholds_and_the_state_round_trips(arch):
+    ann = qcfs_resnet(arch=f"ann_{arch}")
     lambdas = [float(m.threshold.detach()) for m in ann.modules() if isinstance(m, QCFS)]
     batches = [torch.rand(8, 1, 12, 12)]
     snn = convert(ann, batches, T=(4, 8), threshold="qcfs", calibrate="none")
     neurons = snn.neurons()
     assert [float(n.threshold[0]) for n in neurons] == pytest.approx(lambdas)
     assert all(not n.bias_shift and torch.allclose(n.v_init, n.threshold[0] / 2) for n in neurons)
-    loaded = create_model("converted_resnet20", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
+    loaded = create_model(f"converted_{arch}", in_channels=1, input_size=(12, 12), width=4, activation="qcfs",
                           qcfs_levels=4, T=8, calibrated_T=(4, 8)).eval()
     loaded.load_state_dict(snn.state_dict())
     x = torch.rand(5, 1, 12, 12)

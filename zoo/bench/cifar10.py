@@ -1,12 +1,14 @@
 """``cifar10``: one training step of each CIFAR-10 network the zoo could train directly at T <= 6, against
 the step of the QCFS ANN it converts (ResNet-20 of width 32), measured side by side: what choosing the
-directly trained CIFAR-10 SNN rests on. One step for all: 3x32x32 images, batch 64, bfloat16 autocast on a
-CPU (float16 on CUDA, without the trainer's gradient scaler), cross-entropy on the mean over time, the fused
+directly trained CIFAR-10 SNN rests on, and of a wider ANN to convert (Page's ResNet-9). One step for all:
+3x32x32 images, batch 64, the precision the recipes' ``train.amp: auto`` trains in (bfloat16 autocast on a CPU
+that runs it natively, float32 on one that does not, float16 on CUDA without the trainer's gradient scaler),
+cross-entropy on the mean over time, the fused
 Adam; each network at its paper's width, T=4 for the SNNs (the PLIF and LT-SNN recipes' own T, batch and
 loss differ: the step is compared at one setting), and the Spikformer also at T=1, where its CIFAR-10 legs
 train. The first candidate is the reference. A row's ratio is the SNN's step over the ANN's; its medians
 give both steps in seconds and the hours of an epoch of the recipes' 45,000 training images (10% held out).
-Not in the default run (it trains seven full-size networks): ``python -m zoo bench --suite cifar10``."""
+Not in the default run (it trains eight full-size networks): ``python -m zoo bench --suite cifar10``."""
 from __future__ import annotations
 
 from typing import Callable
@@ -15,12 +17,15 @@ import torch
 from torch import nn
 
 from ..hub.factory import create_model
+from ..train.precision import autocast_dtype
 from ..train.trainer import fused_if_supported
 from .timing import interleaved, median, median_ratio
 
 ANN = "ann_resnet20 width 32, QCFS (the ANN converted)"
 CANDIDATES: dict[str, tuple[str, dict]] = {  # label -> architecture and arguments
     ANN: ("ann_resnet20", {"width": 32, "activation": "qcfs", "qcfs_levels": 4}),
+    "ann_resnet9 (Page's, average pooling), QCFS: a wider ANN to convert":
+        ("ann_resnet9", {"activation": "qcfs", "qcfs_levels": 4}),
     "converted_resnet20 width 32, T=4 (its conversion, fine-tuned through time)":
         ("converted_resnet20", {"width": 32, "T": 4, "activation": "qcfs", "qcfs_levels": 4}),
     "spikformer_4_256, T=1": ("spikformer_4_256", {"T": 1}),
@@ -35,10 +40,10 @@ EPOCH_IMAGES = 45_000  # CIFAR-10's 50,000 less the recipes' 10% validation spli
 
 def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
     optimizer = fused_if_supported(torch.optim.Adam, list(model.parameters()), lr=1e-3)
-    dtype = torch.float16 if images.device.type == "cuda" else torch.bfloat16
+    dtype = autocast_dtype("auto", images.device)
 
     def step() -> None:
-        with torch.autocast(images.device.type, dtype=dtype):
+        with torch.autocast(images.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = nn.functional.cross_entropy(model(images).float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

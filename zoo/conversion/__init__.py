@@ -2,7 +2,7 @@
 calibration per T (:mod:`.pipeline`, :mod:`.calibration`), the IF runtime the converted SNN runs on
 (:mod:`.ifnet`), the registered ``converted_*`` family (:mod:`.family`) and ``zoo convert``'s
 checkpoint-to-weight publishing (:mod:`.publish`)."""
-from . import family  # noqa: F401  (registers converted_resnet20)
+from . import family  # noqa: F401  (registers converted_resnet20, converted_resnet9)
 from .ifnet import ConvertedSNN, IFNeuron, nearest_calibrated
 from .pipeline import CALIBRATIONS, PIPELINES, convert, fold_bn
 

@@ -3,7 +3,7 @@ structure (BN folded into convolution biases, IF neurons with threshold/shift/in
 buffers), so a shipped conversion loads like any other weight and runs at any ``T``."""
 from __future__ import annotations
 
-from ..models.ann import ann_resnet20
+from ..models.ann import RESNET9_PAPER, ann_resnet9, ann_resnet20
 from .ifnet import DEFAULT_SURROGATE, ConvertedSNN
 from .pipeline import fold_bn
 from ..hub.registry import register_model
@@ -21,5 +21,17 @@ def converted_resnet20(num_classes: int = 10, in_channels: int = 3, input_size: 
     ``surrogate``: the spike's derivative when it is fine-tuned (``model.from_ann`` in a recipe)."""
     ann = ann_resnet20(num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width,
                        activation=activation, qcfs_levels=qcfs_levels)
+    return ConvertedSNN(fold_bn(ann), T=T, bias_shift=bias_shift, calibrated_T=tuple(calibrated_T),
+                        surrogate=surrogate, surrogate_alpha=surrogate_alpha)
+
+
+@register_model(paper=f"{PAPER}; the ANN: {RESNET9_PAPER}")
+def converted_resnet9(num_classes: int = 10, in_channels: int = 3, input_size: tuple[int, int] = (32, 32),
+                      width: int = 64, T: int = 32, bias_shift: bool = True, calibrated_T: tuple[int, ...] = (),
+                      activation: str = "relu", qcfs_levels: int = 8, surrogate: str = DEFAULT_SURROGATE,
+                      surrogate_alpha: float | None = None) -> ConvertedSNN:
+    """Page's ResNet-9 (average pooling) converted to IF neurons, as :func:`converted_resnet20`."""
+    ann = ann_resnet9(num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width,
+                      activation=activation, qcfs_levels=qcfs_levels)
     return ConvertedSNN(fold_bn(ann), T=T, bias_shift=bias_shift, calibrated_T=tuple(calibrated_T),
                         surrogate=surrogate, surrogate_alpha=surrogate_alpha)
