@@ -190,6 +190,8 @@ def test_bad_networks_and_arguments_are_refused_in_one_line(trained_ann):
     pages = zoo.create_model("ann_resnet9", width=4, in_channels=1, input_size=(12, 12), pool="max")
     with pytest.raises(ValueError, match="cannot convert: layer1.1 is a max-pooling layer"):
         convert(pages, batches)
+    with pytest.raises(ValueError, match="cannot convert: layer1.1 is a max-pooling layer"):
+        zoo.create_model("converted_resnet9", width=4, pool="max")
     stray = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.BatchNorm2d(1), torch.nn.Conv2d(1, 4, 3))
     with pytest.raises(ValueError, match="cannot convert: the BatchNorm 1 does not follow a convolution"):
         convert(stray, batches)

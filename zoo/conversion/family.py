@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..models.ann import RESNET9_PAPER, ann_resnet9, ann_resnet20
 from .ifnet import DEFAULT_SURROGATE, ConvertedSNN
-from .pipeline import fold_bn
+from .pipeline import check_convertible, fold_bn
 from ..hub.registry import register_model
 
 PAPER = "ANN-to-SNN conversion with threshold balancing and layer-wise calibration (Li et al., ICML 2021)"
@@ -29,9 +29,11 @@ def converted_resnet20(num_classes: int = 10, in_channels: int = 3, input_size: 
 def converted_resnet9(num_classes: int = 10, in_channels: int = 3, input_size: tuple[int, int] = (32, 32),
                       width: int = 64, T: int = 32, bias_shift: bool = True, calibrated_T: tuple[int, ...] = (),
                       activation: str = "relu", qcfs_levels: int = 8, surrogate: str = DEFAULT_SURROGATE,
-                      surrogate_alpha: float | None = None) -> ConvertedSNN:
-    """Page's ResNet-9 (average pooling) converted to IF neurons, as :func:`converted_resnet20`."""
+                      surrogate_alpha: float | None = None, pool: str = "avg") -> ConvertedSNN:
+    """Page's ResNet-9 converted to IF neurons, as :func:`converted_resnet20`; ``pool`` is the ANN's
+    (kept in its card's arguments), and only average pooling converts."""
     ann = ann_resnet9(num_classes=num_classes, in_channels=in_channels, input_size=input_size, width=width,
-                      activation=activation, qcfs_levels=qcfs_levels)
+                      activation=activation, qcfs_levels=qcfs_levels, pool=pool)
+    check_convertible(ann)
     return ConvertedSNN(fold_bn(ann), T=T, bias_shift=bias_shift, calibrated_T=tuple(calibrated_T),
                         surrogate=surrogate, surrogate_alpha=surrogate_alpha)
