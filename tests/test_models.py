@@ -95,14 +95,55 @@ def test_normalised_images_are_run_but_warned_about():
         sew(torch.rand(1, 3, 32, 32))  # normalised inside the model: no warning
 
 
-def test_resnet9_is_pages_net_with_the_pooling_asked_for():
-    """Page's ResNet-9 has 6.57M parameters (64-128-256-512 channels, a bias-free read-out); average pooling
-    (the default, for conversion) or Page's max pooling give the same parameters and different outputs."""
-    average, maximum = (zoo.create_model("ann_resnet9", pool=pool).eval() for pool in ("avg", "max"))
-    assert sum(p.numel() for p in average.parameters()) == 6_573_120
-    maximum.load_state_dict(average.state_dict())
+
+class PagesResNet9(torch.nn.Module):
+    """Page's ``net()`` (davidcpage/cifar10-fast) as his graph runs it: every node in dict order, a layer's
+    ``conv_bn`` then its pool then its ``residual`` (``in + res2/relu``), ``MaxPool2d(4)``, a bias-free linear
+    layer and ``Mul(0.125)``."""
+
+    def __init__(self, channels=(64, 128, 256, 512)):
+        super().__init__()
+        nn = torch.nn
+
+        def conv_bn(c_in, c_out):
+            return nn.ModuleDict({"conv": nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), "bn": nn.BatchNorm2d(c_out),
+                                  "relu": nn.ReLU(True)})
+
+        prep, *widths = channels
+        self.prep = conv_bn(3, prep)
+        self.layers = nn.ModuleList()
+        for index, (c_in, c_out) in enumerate(zip(channels, widths)):
+            layer = nn.ModuleDict({"conv_bn": conv_bn(c_in, c_out), "pool": nn.MaxPool2d(2)})
+            if index in (0, 2):  # res_layers=('layer1', 'layer3')
+                layer["res1"], layer["res2"] = conv_bn(c_out, c_out), conv_bn(c_out, c_out)
+            self.layers.append(layer)
+        self.pool, self.linear = nn.MaxPool2d(4), nn.Linear(widths[-1], 10, bias=False)
+
+    @staticmethod
+    def run(block, x):
+        return block["relu"](block["bn"](block["conv"](x)))
+
+    def forward(self, x):
+        x = self.run(self.prep, x)
+        for layer in self.layers:
+            x = layer["pool"](self.run(layer["conv_bn"], x))
+            if "res1" in layer:
+                x = x + self.run(layer["res2"], self.run(layer["res1"], x))
+        return self.linear(self.pool(x).flatten(1)) * 0.125
+
+
+def test_resnet9_with_max_pooling_computes_pages_net():
+    """``pool="max"`` is Page's ResNet-9 (6.57M parameters): his graph, given the same tensors in the same
+    order, gives the same logits; the default average pooling keeps the parameters and changes the output."""
+    torch.manual_seed(0)
+    pages = PagesResNet9().eval()
+    ours, average = (zoo.create_model("ann_resnet9", pool=pool).eval() for pool in ("max", "avg"))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in pages.parameters()) == 6_573_120
+    ours.load_state_dict(dict(zip(ours.state_dict(), pages.state_dict().values())))
+    average.load_state_dict(ours.state_dict())
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        assert average(x).shape == (2, 10) and not torch.allclose(average(x), maximum(x))
+        torch.testing.assert_close(ours(x), pages(x))
+        assert not torch.allclose(average(x), pages(x))
     with pytest.raises(ValueError, match="pool must be one of avg, max, got 'min'"):
         zoo.create_model("ann_resnet9", pool="min")
