@@ -70,6 +70,7 @@ SMOKE = {
     "spikformer_4_256_cifar10_t1_leg9": ("cifar_root", ["data.val_fraction=0.2"]),
     "spikformer_4_256_cifar10_t1_leg10": ("cifar_root", ["data.val_fraction=0.2"]),
     "spikformer_4_256_cifar10_t1_leg11": ("cifar_root", ["data.val_fraction=0.2"]),
+    "spikformer_4_256_cifar10_t1_leg12": ("cifar_root", ["data.val_fraction=0.2"]),
     "spiking_resnet_imagenet": ("imagenet_root", ["data.num_workers=0", "model.name=spiking_resnet18"]),
     "plif_net_fashion_mnist": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
     "plif_net_fashion_mnist_10ep": ("fmnist_root", ["model.kwargs.T=2", "model.kwargs.channels=8"]),
