@@ -83,6 +83,7 @@ SMOKE = {
     "sdt_2_256_fashion_mnist_t1_leg5": ("fmnist_root", []),
     "sdt_2_256_fashion_mnist_t1_leg6": ("fmnist_root", []),
     "sdt_2_256_fashion_mnist_t1_leg7": ("fmnist_root", []),
+    "sdt_2_256_fashion_mnist_t1_leg8": ("fmnist_root", []),
     "spikformer_4_256_fashion_mnist_leg2": ("fmnist_root", ["model.kwargs.T=1"]),
     "spikformer_4_256_fashion_mnist_leg3": ("fmnist_root", ["model.kwargs.T=1"]),
     "spikformer_4_256_fashion_mnist_long_leg1": ("fmnist_root", ["model.kwargs.T=1"]),
