@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch import nn
 
 from ..hub.factory import create_model
 from ..train.precision import autocast_dtype
 from ..train.trainer import fused_if_supported
+from .steps import training_step
 from .timing import interleaved, median, median_ratio
 
 ANN = "ann_resnet20 width 32, QCFS (the ANN converted)"
@@ -38,17 +38,11 @@ CANDIDATES: dict[str, tuple[str, dict]] = {  # label -> architecture and argumen
 EPOCH_IMAGES = 45_000  # CIFAR-10's 50,000 less the recipes' 10% validation split
 
 
-def _train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+def _train_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                dtype: torch.dtype | None = None) -> Callable[[], None]:
+    """The shared training step (:func:`~zoo.bench.steps.training_step`) with the fused Adam."""
     optimizer = fused_if_supported(torch.optim.Adam, list(model.parameters()), lr=1e-3)
-    dtype = autocast_dtype("auto", images.device)
-
-    def step() -> None:
-        with torch.autocast(images.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = nn.functional.cross_entropy(model(images).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return step
+    return training_step(model, optimizer, images, labels, dtype)
 
 
 def run(repeats: int = 3, device: str = "cpu", batch: int = 64, candidates: dict | None = None) -> list[dict]:
@@ -58,10 +52,11 @@ def run(repeats: int = 3, device: str = "cpu", batch: int = 64, candidates: dict
     torch.manual_seed(0)
     images = torch.rand(batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
+    dtype = autocast_dtype("auto", images.device)
     steps = {}
     for label, (arch, kwargs) in candidates.items():
         model = create_model(arch, num_classes=10, **kwargs).to(device).train()
-        steps[label] = _train_step(model, images, labels)
+        steps[label] = _train_step(model, images, labels, dtype)
     times = interleaved(steps, repeats)
     reference = next(iter(candidates))
     seconds = {label: median(times[label]) for label in candidates}

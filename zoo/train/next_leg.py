@@ -25,6 +25,13 @@ def following(name: str) -> str:
     return f"{match['stem']}{int(match['number']) + 1}" if match else f"{name}_leg2"
 
 
+def shipped_checkpoint(train: dict) -> str:
+    """The checkpoint a run with these ``train`` settings publishes: ``latest.pt`` for a leg before its
+    schedule's last, ``best.pt`` for the last leg (nothing continues from it) or a run that is no leg."""
+    before_last = train.get("schedule_from_epoch", 0) + train["epochs"] < train.get("schedule_epochs", 0)
+    return "latest.pt" if before_last else "best.pt"
+
+
 def next_start(train: dict) -> int:
     """The schedule epoch the next leg starts at."""
     first = train.get("schedule_from_epoch", 0)
@@ -55,10 +62,8 @@ def next_leg(weight: str, epochs: int | None = None, out: str | Path | None = No
     recipe = {"base": Path(os.path.relpath(previous, path.parent)).as_posix(),  # relative to the new recipe
               "model": {"name": name}, "train": {"epochs": epochs, "schedule_from_epoch": start}}
     tag = following(card["tag"])
-    last = start + epochs >= total
-    # the schedule's final leg ships its best validated weights, since nothing continues from it
-    checkpoint = "best.pt" if last else "latest.pt"
-    which = "last" if last else "next"
+    checkpoint = shipped_checkpoint({"schedule_from_epoch": start, "epochs": epochs, "schedule_epochs": total})
+    which = "last" if start + epochs >= total else "next"
     header = [f"The {which} leg of {name}'s {total}-epoch {train.get('schedule', '')} schedule: epochs {start}-{start + epochs - 1},",
               f"from that weight (written by `python -m zoo next-leg {name}`).",
               f"  python -m zoo train {path.as_posix()} --out runs/{path.stem}",

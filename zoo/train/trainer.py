@@ -40,6 +40,7 @@ from .gradients import OnlineStep, check_online, draw_steps
 from .logging import RunLogger
 from .losses import build_loss
 from .memory_format import match_optimizer_state, to_channels_last, wants_channels_last
+from .next_leg import shipped_checkpoint
 from .plots import plot_curves, save_activity
 from .precision import autocast_dtype, precision_name
 
@@ -302,11 +303,8 @@ class Trainer:
 
     @property
     def shipped_path(self) -> Path:
-        """The checkpoint this run publishes: latest.pt for a leg before its schedule's last (the next leg goes
-        on from it), best.pt otherwise."""
-        train = self.config["train"]
-        before_last = train["schedule_from_epoch"] + train["epochs"] < train["schedule_epochs"]
-        return self.latest_path if before_last else self.best_path
+        """The checkpoint this run publishes (:func:`~zoo.train.next_leg.shipped_checkpoint`)."""
+        return self.out / "checkpoints" / shipped_checkpoint(self.config["train"])
 
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -494,18 +492,19 @@ class Trainer:
         """Firing rates, a raster, the confusion matrix and SynOps/energy of the checkpoint the run publishes
         (:attr:`shipped_path`) on the first :data:`ACTIVITY_SAMPLES` validation samples, into the run folder
         (the whole split cost a long run another validation's time for rates that settle on far fewer samples)."""
-        shipped = load_checkpoint(self.shipped_path)
+        path = self.shipped_path
+        shipped = load_checkpoint(path)
         model = model_from_checkpoint(shipped, self.model.num_classes)
         cfg = self.config["train"]
         result = evaluate(model.to(self.device), self.val_set, cfg["eval_batch_size"], cfg["eval_seed"],
                           limit=ACTIVITY_SAMPLES, device=self.device, progress=self.progress, desc="activity",
                           per_sample=True, activity=True)
         classes = getattr(self.val_set.dataset, "classes", [str(i) for i in range(model.num_classes)])
-        which = "latest validation" if self.shipped_path == self.latest_path else "best epoch"
+        which = "latest validation" if path == self.latest_path else "best epoch"
         save_activity(result, classes, self.out,
                       title=f"{self.out.name}: {self.data_label} (validation, {result['num_samples']:,} samples, "
                             f"{which}: {shipped['epoch']})",
-                      weights={"checkpoint": self.shipped_path.name, "epoch": shipped["epoch"]})
+                      weights={"checkpoint": path.name, "epoch": shipped["epoch"]})
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp)
