@@ -27,6 +27,7 @@ def test_recipes_in_the_repo_load():
     ("train", "--set expects key=value"),
     ("train.lr=abc", "train.lr must be a number, got 'abc'"),
     ("train.momentum=true", "train.momentum must be a number, got True"),
+    ("train.ema_warmup=1", "train.ema_warmup must be true or false, got 1"),
 ])
 def test_bad_recipe_overrides_fail_before_training(override, message):
     with pytest.raises(RecipeError, match=message):

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
         "gradient": "bptt",  # bptt, sltt or sltt-k (zoo.train.gradients)
         "sltt_k": 2,  # the time steps sltt-k backpropagates per batch
         "ema_decay": 0.0,
+        "ema_warmup": False,  # the decay grows with the schedule's step, as timm's ModelEmaV3 (zoo.train.ema)
         "ema_bn_batches": 20,
         "amp": False,  # mixed precision: true, false or auto (native only; zoo.train.precision)
         "channels_last": "auto",  # 4-D weights channels-last: true, false or auto (zoo.train.memory_format)
@@ -179,6 +180,8 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
         value = train[key]
         if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise RecipeError(f"train.{key} must be a number, got {value!r}")
+        if isinstance(default, bool) and key != "amp" and not isinstance(value, bool):  # amp also takes auto
+            raise RecipeError(f"train.{key} must be true or false, got {value!r}")
     if train["loss"] not in LOSSES:
         raise RecipeError(f"train.loss must be one of {', '.join(LOSSES)}, got {train['loss']!r}")
     if train["loss"] == "mse" and train["label_smoothing"]:

@@ -35,6 +35,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from .config import load_recipe
 from .distillation import Teacher
 from .distributed import Distributed, StepsModule
+from .ema import build_ema
 from .evaluate import evaluate
 from .gradients import OnlineStep, check_online, draw_steps
 from .logging import RunLogger
@@ -170,11 +171,11 @@ class Trainer:
             self.teacher = Teacher(train_cfg["teacher"], num_classes, time_major(self._first_samples(2)), self.device,
                                    train_cfg["distillation_alpha"], train_cfg["distillation_tau"],
                                    train_cfg["distillation_type"], self.channels_last)
+        self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.ema = None
         if train_cfg["ema_decay"]:  # an exponential moving average of the weights, validated and kept as best
-            self.ema = torch.optim.swa_utils.AveragedModel(
-                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_cfg["ema_decay"]),
-                use_buffers=True)
+            self.ema = build_ema(self.model, train_cfg["ema_decay"], train_cfg["ema_warmup"],
+                                 first_step=train_cfg["schedule_from_epoch"] * self.steps_per_epoch)
         self.firing_rate = FiringRateMeter(self.model)  # after the EMA copy, which must not carry its hooks
         on_gpu = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and on_gpu)
@@ -197,7 +198,6 @@ class Trainer:
                                f"{self.model.T} time steps")
             self.online = OnlineStep(self.model, self.loss_fn, autocast=self._autocast, scale=self.scaler.scale)
             self.gradient_rng = torch.Generator().manual_seed(train_cfg["seed"])
-        self.steps_per_epoch = math.ceil(len(self.train_set) / train_cfg["batch_size"])
         self.total_steps = train_cfg["steps"] or self.steps_per_epoch * train_cfg["epochs"]
         if train_cfg["schedule_epochs"] and (train_cfg["schedule_from_epoch"] * self.steps_per_epoch + self.total_steps
                                              > train_cfg["schedule_epochs"] * self.steps_per_epoch):

@@ -1,0 +1,38 @@
+"""The exponential moving average of the weights that a run validates and keeps as its best.
+
+With ``train.ema_warmup`` the decay grows with the schedule's step as timm's ``ModelEmaV3`` warms it up,
+``min(decay, 1 - (1 + step) ** -0.75)``: the average forgets its starting point within a few hundred
+steps instead of keeping ``decay ** steps`` of it (0.999 holds 70% of the initial weights after 352
+steps), so the ``latest.pt`` of a short leg early in a schedule is a usable weight. The step is the
+schedule's (a later leg goes on where the last stopped, the average restarting from the weight it
+continues from)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+WARMUP_POWER = 0.75  # timm ModelEmaV3's warmup_power for runs of a few thousand steps (warmup_gamma 1)
+
+
+def ema_decay_at(step: int, decay: float, warmup: bool) -> float:
+    """The decay the average applies at the schedule's ``step`` (counted from 0)."""
+    if not warmup:
+        return decay
+    return min(decay, 1.0 - (1.0 + step) ** -WARMUP_POWER)
+
+
+def build_ema(model: nn.Module, decay: float, warmup: bool = False, first_step: int = 0) -> AveragedModel:
+    """An average of ``model``'s parameters and buffers whose first update copies them and whose
+    ``n``-th update after it blends in ``1 - ema_decay_at(first_step + n)`` of the model."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        weight = 1.0 - ema_decay_at(first_step + int(updates), decay, warmup)
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, weight)
+        else:  # integer buffers such as batch norm's counts
+            for kept, new in zip(averaged, current, strict=True):
+                kept.copy_(kept * (1.0 - weight) + new * weight)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
