@@ -58,6 +58,7 @@ SMOKE = {
     "ann_resnet9_qcfs_cifar10_leg1": ("cifar_root", ["data.val_fraction=0.2"]),
     "ann_resnet9_qcfs_cifar10_leg2": ("cifar_root", ["data.val_fraction=0.2"]),
     "ann_resnet9_qcfs_cifar10_leg3": ("cifar_root", ["data.val_fraction=0.2"]),
+    "ann_resnet9_qcfs_cifar10_leg4": ("cifar_root", ["data.val_fraction=0.2"]),
     "converted_resnet20_qcfs_cifar10_t4": ("cifar_root", ["data.val_fraction=0.2"]),
     "converted_resnet20_w32_qcfs_cifar10_t4": ("cifar_root", ["data.val_fraction=0.2"]),
     "converted_resnet20_w32_qcfs_long_cifar10_t4": ("cifar_root", ["data.val_fraction=0.2"]),
