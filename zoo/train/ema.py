@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 WARMUP_POWER = 0.75  # timm ModelEmaV3's warmup_power for runs of a few thousand steps (warmup_gamma 1)
 
@@ -26,13 +26,8 @@ def build_ema(model: nn.Module, decay: float, warmup: bool = False, first_step: 
     """An average of ``model``'s parameters and buffers whose first update copies them and whose
     ``n``-th update after it blends in ``1 - ema_decay_at(first_step + n)`` of the model."""
 
-    @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        weight = 1.0 - ema_decay_at(first_step + int(updates), decay, warmup)
-        if torch.is_floating_point(averaged[0]):
-            torch._foreach_lerp_(averaged, current, weight)
-        else:  # integer buffers such as batch norm's counts
-            for kept, new in zip(averaged, current, strict=True):
-                kept.copy_(kept * (1.0 - weight) + new * weight)
+        decay_now = ema_decay_at(first_step + int(updates), decay, warmup)
+        get_ema_multi_avg_fn(decay_now)(averaged, current, updates)  # torch's update at this step's decay
 
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)

@@ -63,7 +63,7 @@ def next_leg(weight: str, epochs: int | None = None, out: str | Path | None = No
               "model": {"name": name}, "train": {"epochs": epochs, "schedule_from_epoch": start}}
     tag = following(card["tag"])
     checkpoint = shipped_checkpoint({"schedule_from_epoch": start, "epochs": epochs, "schedule_epochs": total})
-    which = "last" if start + epochs >= total else "next"
+    which = "next" if checkpoint == "latest.pt" else "last"
     header = [f"The {which} leg of {name}'s {total}-epoch {train.get('schedule', '')} schedule: epochs {start}-{start + epochs - 1},",
               f"from that weight (written by `python -m zoo next-leg {name}`).",
               f"  python -m zoo train {path.as_posix()} --out runs/{path.stem}",
