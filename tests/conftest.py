@@ -162,18 +162,32 @@ def cifar10dvs_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cifar10_jpeg_root(tmp_path_factory):
-    """CIFAR-10 (JPEG copy) in the official python layout, built by the shared folder's own script."""
+def cifar10_jpeg_root() -> Path:
+    """CIFAR-10 (JPEG copy) in the official python layout, built by the shared folder's own script once
+    per archive and script (keyed by their sizes and times) into the system's temp folder: the test
+    workers and the SpikingJelly 2.x run share one build (20 s each) instead of making three."""
+    import fcntl
+    import shutil
     import subprocess
     import sys
+    import tempfile
 
-    script = SHARED_DATA / "build_cifar10_jpeg.py"
+    script, archive = SHARED_DATA / "build_cifar10_jpeg.py", SHARED_DATA / "cifar10-jpeg.tar.gz"
     if not script.is_file():
         pytest.skip(f"{script} is absent: the CIFAR-10 JPEG copy cannot be built here")
-    root = tmp_path_factory.mktemp("cifar10-jpeg")
-    built = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True)
-    if built.returncode:
-        pytest.fail(f"{script.name} failed: {built.stderr.strip() or built.stdout.strip()}")
+    key = "-".join(f"{p.stat().st_size}-{p.stat().st_mtime_ns}" for p in (script, archive))
+    cache = Path(tempfile.gettempdir()) / f"zoo-tests-{os.getuid()}"
+    cache.mkdir(exist_ok=True)
+    root = cache / f"cifar10-jpeg-{key}"
+    with open(cache / "cifar10-jpeg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for this build instead of making its own
+        if not root.is_dir():
+            partial = cache / f"{root.name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            built = subprocess.run([sys.executable, str(script), str(partial)], capture_output=True, text=True)
+            if built.returncode:
+                pytest.fail(f"{script.name} failed: {built.stderr.strip() or built.stdout.strip()}")
+            partial.rename(root)  # whole or absent: an interrupted build is redone
     return root
 
 

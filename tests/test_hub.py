@@ -217,8 +217,8 @@ def test_reset_classifier_gives_an_untrained_head_and_keeps_the_body(arch, kwarg
 def test_a_cards_quick_check_covers_fewer_samples_beyond_T_32():
     from zoo.hub.publish import check_samples
 
-    assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [500, 500, 500, 250, 125, 50]
-    assert [check_samples(T, cost=4) for T in (4, 128)] == [125, 50]
+    assert [check_samples(T) for T in (None, 8, 32, 64, 128, 4096)] == [250, 250, 250, 125, 62, 50]
+    assert [check_samples(T, cost=4) for T in (4, 128)] == [62, 50]
 
 
 def test_recheck_re_measures_only_the_cards_whose_slice_size_the_rule_changed(tiny_weights, fmnist_root, tmp_path,

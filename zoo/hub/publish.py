@@ -23,7 +23,7 @@ from .weights import REPO_WEIGHTS, Weights, get_weights, load_into, read_card, s
 
 log = logging.getLogger("zoo")
 
-CHECK_SAMPLES = 500  # the card also records accuracy on the first N test samples, for quick re-checks
+CHECK_SAMPLES = 250  # the card also records accuracy on the first N test samples, for quick re-checks
 MIN_CHECK_SAMPLES = 50  # however dear an image, a quick check covers at least this many
 LICENSE = "MIT"
 
