@@ -1,12 +1,14 @@
 """The weight average a run validates: torch's fixed-decay EMA without warm-up, timm ModelEmaV3's warm-up
-with it, counted in the schedule's steps."""
+with it, counted in the schedule's steps; the card records it."""
+import json
+
 import pytest
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from conftest import tiny_recipe
-from zoo.train.ema import build_ema, ema_decay_at
+from zoo.train.ema import build_ema, describe, ema_decay_at
 from zoo.train.trainer import Trainer
 
 
@@ -73,3 +75,17 @@ def test_a_legs_trainer_counts_the_warmup_from_where_the_leg_starts_in_its_sched
     weight = next(k for k in before if k.endswith("weight"))
     blended = 1 - ema_decay_at(step, 0.999, warmup=True)
     torch.testing.assert_close(trainer.ema.module.state_dict()[weight], before[weight] + blended)
+
+
+def test_the_card_records_the_average_and_the_regularisation_it_was_trained_with(tmp_path, fmnist_root):
+    from zoo.hub.publish import publish
+    from zoo.train import train
+
+    config = tiny_recipe(fmnist_root, ema_decay=0.9, ema_warmup=True, optimizer="sgd", momentum=0.8,
+                         weight_decay=5e-4, label_smoothing=0.1, loss="ce", steps=2, val_every=2)
+    train(config, tmp_path / "run", progress=False)
+    publish(tmp_path / "run" / "checkpoints" / "best.pt", tag="ema", out_dir=tmp_path / "weights", batch_size=50)
+    record = json.loads((tmp_path / "weights" / "stbp_cnn.ema.json").read_text())["train"]
+    assert record["ema"] == {"decay": 0.9, "warmup": True}
+    assert (record["weight_decay"], record["momentum"], record["label_smoothing"]) == (5e-4, 0.8, 0.1)
+    assert describe(tiny_recipe(fmnist_root)["train"]) == {}  # no average kept: none claimed

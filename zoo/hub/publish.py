@@ -16,6 +16,7 @@ from ..data.copies import with_copy
 from ..data.roots import describe_source
 from ..train.checkpoint import load_run_checkpoint, model_from_checkpoint
 from ..train.distillation import describe as describe_distillation
+from ..train.ema import describe as describe_ema
 from ..train.evaluate import evaluate
 from ..train.plots import save_activity
 from .factory import create_model
@@ -282,6 +283,10 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                   **({"precision": ", then ".join(run["precision"])} if run.get("precision") else {}),
                   "loss": train_cfg["loss"], **describe_distillation(train_cfg),
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
+                  "weight_decay": train_cfg["weight_decay"],
+                  **({"momentum": train_cfg["momentum"]} if train_cfg["optimizer"] == "sgd" else {}),
+                  **({"label_smoothing": train_cfg["label_smoothing"]} if train_cfg["label_smoothing"] else {}),
+                  **describe_ema(train_cfg),
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {}),
                   "gradient": train_cfg.get("gradient", "bptt"),
                   **({"sltt_k": train_cfg["sltt_k"]} if train_cfg.get("gradient") == "sltt-k" else {})},

@@ -31,3 +31,11 @@ def build_ema(model: nn.Module, decay: float, warmup: bool = False, first_step: 
         get_ema_multi_avg_fn(decay_now)(averaged, current, updates)  # torch's update at this step's decay
 
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
+def describe(train_cfg: dict) -> dict:
+    """The card's record of a recipe's weight average (the published weights are the average's), or an empty
+    mapping where it keeps none."""
+    if not train_cfg.get("ema_decay"):
+        return {}
+    return {"ema": {"decay": train_cfg["ema_decay"], "warmup": train_cfg["ema_warmup"]}}
