@@ -234,6 +234,17 @@ def publish(checkpoint: str | Path, tag: str, out_dir: str | Path | None = None,
                          default=default, batch_size=batch_size, url=url, also=also)
 
 
+def describe_regularisation(train_cfg: dict) -> dict:
+    """The card's record of what held the weights back: weight decay, SGD's momentum, label smoothing and the
+    weight average, each where the recipe has it (or, for a conversion, the ANN's card records it)."""
+    record = {"weight_decay": train_cfg["weight_decay"]} if "weight_decay" in train_cfg else {}
+    if train_cfg.get("optimizer") == "sgd" and "momentum" in train_cfg:
+        record["momentum"] = train_cfg["momentum"]
+    if train_cfg.get("label_smoothing"):
+        record["label_smoothing"] = train_cfg["label_smoothing"]
+    return {**record, **describe_ema(train_cfg)}
+
+
 def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, state: dict, run_dir: Path | None,
                   test_set, out_dir: str | Path | None = None, default: bool = False, batch_size: int = 500,
                   url: str = "", extra: dict | None = None, also: dict[str, str | None] | None = None,
@@ -283,10 +294,7 @@ def publish_model(model: torch.nn.Module, arch: str, tag: str, kwargs: dict, sta
                   **({"precision": ", then ".join(run["precision"])} if run.get("precision") else {}),
                   "loss": train_cfg["loss"], **describe_distillation(train_cfg),
                   "optimizer": train_cfg["optimizer"], "lr": train_cfg["lr"], "batch_size": train_cfg["batch_size"],
-                  "weight_decay": train_cfg["weight_decay"],
-                  **({"momentum": train_cfg["momentum"]} if train_cfg["optimizer"] == "sgd" else {}),
-                  **({"label_smoothing": train_cfg["label_smoothing"]} if train_cfg["label_smoothing"] else {}),
-                  **describe_ema(train_cfg),
+                  **describe_regularisation(train_cfg),
                   "schedule": train_cfg["schedule"], "augment": data_cfg.get("augment", {}),
                   "gradient": train_cfg.get("gradient", "bptt"),
                   **({"sltt_k": train_cfg["sltt_k"]} if train_cfg.get("gradient") == "sltt-k" else {})},

@@ -36,6 +36,8 @@ def build_ema(model: nn.Module, decay: float, warmup: bool = False, first_step: 
 def describe(train_cfg: dict) -> dict:
     """The card's record of a recipe's weight average (the published weights are the average's), or an empty
     mapping where it keeps none."""
+    if "ema" in train_cfg:  # a card's record, carried into the card of the network converted from it
+        return {"ema": train_cfg["ema"]}
     if not train_cfg.get("ema_decay"):
         return {}
     return {"ema": {"decay": train_cfg["ema_decay"], "warmup": train_cfg["ema_warmup"]}}
