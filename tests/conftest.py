@@ -182,8 +182,9 @@ def cifar10_jpeg_root() -> Path:
     with open(cache / "cifar10-jpeg.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for this build instead of making its own
         if not root.is_dir():
+            for stale in cache.glob("cifar10-jpeg-*"):  # an earlier archive's build, or one cut short
+                shutil.rmtree(stale, ignore_errors=True)
             partial = cache / f"{root.name}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
             built = subprocess.run([sys.executable, str(script), str(partial)], capture_output=True, text=True)
             if built.returncode:
                 pytest.fail(f"{script.name} failed: {built.stderr.strip() or built.stdout.strip()}")
