@@ -66,6 +66,8 @@ class Teacher:
 
 def describe(train_cfg: dict) -> dict:
     """The card's record of a recipe's distillation, or an empty mapping where it has none."""
+    if "distillation" in train_cfg:  # a card's record, carried into the card of the network converted from it
+        return {"distillation": train_cfg["distillation"]}
     if not train_cfg.get("teacher"):
         return {}
     return {"distillation": {"teacher": train_cfg["teacher"], "type": train_cfg["distillation_type"],
