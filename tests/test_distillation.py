@@ -9,7 +9,7 @@ from zoo.errors import RecipeError
 from zoo.hub.publish import publish
 from zoo.hub.report import training_summary
 from zoo.train.config import load_recipe
-from zoo.train.distillation import describe, distillation_loss
+from zoo.train.distillation import describe, distillation_loss, recipe_keys
 from zoo.train.trainer import Trainer
 
 TEACHER = "ann_resnet20.cifar10_qcfs_leg1"  # a shipped CIFAR-10 ANN (width 16)
@@ -80,8 +80,8 @@ def test_the_card_names_the_teacher(cifar_root, tmp_path):
     card = publish(tmp_path / "run" / "checkpoints" / "last.pt", tag="distilled", out_dir=tmp_path / "w", batch_size=10)
     assert card["train"]["distillation"] == {"teacher": TEACHER, "type": "hard", "alpha": 0.5, "tau": 1.0}
     assert training_summary(card).endswith(f"distilled from `{TEACHER}` (hard, alpha 0.5)")
-    # a conversion of the published weight takes its card's `train` as the run's: the record carries over
-    assert describe(card["train"]) == {"distillation": card["train"]["distillation"]}
+    # a conversion of the published weight reads its card's `train` back as the run's: the record carries over
+    assert describe(recipe_keys(card["train"])) == {"distillation": card["train"]["distillation"]}
 
 
 @pytest.mark.parametrize("train, message", [

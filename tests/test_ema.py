@@ -8,7 +8,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from conftest import tiny_recipe
-from zoo.train.ema import build_ema, describe, ema_decay_at
+from zoo.train.ema import build_ema, describe, ema_decay_at, recipe_keys
 from zoo.train.trainer import Trainer
 
 
@@ -89,3 +89,6 @@ def test_the_card_records_the_average_and_the_regularisation_it_was_trained_with
     assert record["ema"] == {"decay": 0.9, "warmup": True}
     assert (record["weight_decay"], record["momentum"], record["label_smoothing"]) == (5e-4, 0.8, 0.1)
     assert describe(tiny_recipe(fmnist_root)["train"]) == {}  # no average kept: none claimed
+    # a conversion of the published weight reads its card's `train` back as the run's: the record carries over
+    assert recipe_keys(record) == {"ema_decay": 0.9, "ema_warmup": True} and describe(recipe_keys(record)) == {"ema": record["ema"]}
+    assert recipe_keys({}) == {}

@@ -12,6 +12,8 @@ import torch
 from ..data import load_dataset
 from ..errors import WeightsError
 from ..train.checkpoint import load_run_checkpoint, model_from_checkpoint
+from ..train.distillation import recipe_keys as distillation_recipe_keys
+from ..train.ema import recipe_keys as ema_recipe_keys
 from ..train.evaluate import evaluate
 from ..hub.factory import create_model
 from ..hub.publish import card_dataset, card_root, check_tag, publish_model, write_card
@@ -51,14 +53,16 @@ def names_a_weight(argument: str, prefix: str) -> bool:
 
 def run_of_weights(name: str) -> tuple[dict, dict, str]:
     """A published ANN weight as the training run it came from: the checkpoint-like state (its recipe's
-    configuration as the card records it), the run record, and the weight's full name."""
+    configuration as the card records it, under the recipe's keys), the run record, and the weight's full name."""
     weights = get_weights(name)
     card = weights.meta
     lacking = [f"train.{key}" for key in PUBLISHED_TRAIN_KEYS if key not in card.get("train", {})]
     lacking += [key for key in ("dataset", "eval") if key not in card]
     if lacking:
         raise WeightsError(f"{weights.name}'s card lacks {', '.join(lacking)}: convert its run's checkpoint instead")
-    train = {key: value for key, value in card["train"].items() if key not in ("best_epoch", "chosen", "val_acc1", "validation")}
+    train = {**{key: value for key, value in card["train"].items()
+                if key not in ("best_epoch", "chosen", "val_acc1", "validation", "ema", "distillation")},
+             **ema_recipe_keys(card["train"]), **distillation_recipe_keys(card["train"])}
     config = {"model": {"name": card.get("finetuned_from") or card["arch"], "kwargs": card["kwargs"]},
               "data": {"name": card["dataset"], "kwargs": card.get("dataset_kwargs", {}), "root": card_root(card),
                        "val_fraction": train["val_fraction"], "augment": train.get("augment", {})},

@@ -66,9 +66,17 @@ class Teacher:
 
 def describe(train_cfg: dict) -> dict:
     """The card's record of a recipe's distillation, or an empty mapping where it has none."""
-    if "distillation" in train_cfg:  # a card's record, carried into the card of the network converted from it
-        return {"distillation": train_cfg["distillation"]}
     if not train_cfg.get("teacher"):
         return {}
     return {"distillation": {"teacher": train_cfg["teacher"], "type": train_cfg["distillation_type"],
                              "alpha": train_cfg["distillation_alpha"], "tau": train_cfg["distillation_tau"]}}
+
+
+def recipe_keys(card_train: dict) -> dict:
+    """The recipe's keys behind a card's record of its distillation (the inverse of :func:`describe`), so that
+    a published weight stands in for the run it came from."""
+    if "distillation" not in card_train:
+        return {}
+    record = card_train["distillation"]
+    return {"teacher": record["teacher"], "distillation_type": record["type"],
+            "distillation_alpha": record["alpha"], "distillation_tau": record["tau"]}

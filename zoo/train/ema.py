@@ -36,8 +36,14 @@ def build_ema(model: nn.Module, decay: float, warmup: bool = False, first_step: 
 def describe(train_cfg: dict) -> dict:
     """The card's record of a recipe's weight average (the published weights are the average's), or an empty
     mapping where it keeps none."""
-    if "ema" in train_cfg:  # a card's record, carried into the card of the network converted from it
-        return {"ema": train_cfg["ema"]}
     if not train_cfg.get("ema_decay"):
         return {}
     return {"ema": {"decay": train_cfg["ema_decay"], "warmup": train_cfg["ema_warmup"]}}
+
+
+def recipe_keys(card_train: dict) -> dict:
+    """The recipe's keys behind a card's record of its weight average (the inverse of :func:`describe`), so
+    that a published weight stands in for the run it came from."""
+    if "ema" not in card_train:
+        return {}
+    return {"ema_decay": card_train["ema"]["decay"], "ema_warmup": card_train["ema"]["warmup"]}
