@@ -9,7 +9,7 @@ import zoo
 from conftest import REPO, tiny_recipe
 from zoo.errors import RecipeError
 from zoo.train import Trainer, load_recipe, train
-from zoo.train.trainer import fused_if_supported
+from zoo.train.optimizers import fused_if_supported
 from zoo.train.checkpoint import load_checkpoint, save_atomic
 
 

@@ -39,6 +39,7 @@ def test_losses_by_name_and_label_smoothing():
 @pytest.mark.parametrize("override, message", [
     ({"loss": "ce", "label_smoothing": 1.0}, r"train.label_smoothing must be in \[0.0, 1.0\)"),
     ({"grad_clip": -1}, "train.grad_clip must be >= 0"),
+    ({"optimizer": "adamW"}, r"train.optimizer must be one of adam, adamw, sgd, got 'adamW'; did you mean adam, adamw\?"),
     ({"loss": "mse", "label_smoothing": 0.1}, "applies to the 'ce' and 'tet' losses"),
 ])
 def test_bad_options_fail_before_training(fmnist_root, override, message):
@@ -54,6 +55,23 @@ def test_gradient_clipping_bounds_the_update(fmnist_root, tmp_path):
     trainer._train_step(images, labels)
     after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
     assert 0 < (after - before).norm() <= 1e-6 * 1.001
+
+
+def test_adamw_decays_matrices_and_kernels_but_not_biases_or_norm_scales(fmnist_root, tmp_path):
+    """With no gradient AdamW's step is its decay alone: ``p <- (1 - lr * wd) p`` on the decayed tensors,
+    nothing on the 1-D ones (timm's grouping, as the transformers' authors train)."""
+    lr, weight_decay = 0.01, 0.5
+    trainer = Trainer(tiny_recipe(fmnist_root, optimizer="adamw", lr=lr, weight_decay=weight_decay, warmup_steps=0),
+                      tmp_path, progress=False)
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    assert any(p.ndim == 1 for p in before.values()) and any(p.ndim > 1 for p in before.values())
+    for p in trainer.model.parameters():
+        p.grad = torch.zeros_like(p)
+    trainer.optimizer.step()
+    for name, p in trainer.model.named_parameters():
+        expected = before[name] * (1 - lr * weight_decay) if p.ndim > 1 else before[name]
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=0, msg=name)
 
 
 def test_tet_and_ema_train_and_the_best_checkpoint_holds_the_average(fmnist_root, tmp_path, caplog):

@@ -17,7 +17,7 @@ import torch
 
 from ..hub.factory import create_model
 from ..train.precision import autocast_dtype
-from ..train.trainer import fused_if_supported
+from ..train.optimizers import fused_if_supported
 from .steps import training_step
 from .timing import interleaved, median, median_ratio
 

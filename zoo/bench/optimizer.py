@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..hub.factory import create_model
-from ..train.trainer import fused_if_supported
+from ..train.optimizers import fused_if_supported
 from .timing import interleaved, median, median_ratio
 
 

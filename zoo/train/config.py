@@ -17,6 +17,7 @@ from ..errors import suggest
 from .distillation import DISTILLATION_TYPES
 from .gradients import GRADIENTS
 from .losses import LOSSES
+from .optimizers import OPTIMIZERS
 from .precision import SETTINGS as AMP_SETTINGS
 
 DEFAULTS: dict[str, Any] = {
@@ -34,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "steps": 0,  # a budget of optimizer steps instead of epochs (0: epochs decide)
         "batch_size": 64,
         "eval_batch_size": 500,
-        "optimizer": "adam",
+        "optimizer": "adam",  # adam, adamw (the transformers': decoupled decay, none on 1-D parameters) or sgd
         "lr": 1e-3,
         "momentum": 0.9,
         "weight_decay": 0.0,
@@ -214,8 +215,9 @@ def load_recipe(source: str | Path | dict, overrides: list[str] = ()) -> dict:
                           f"{suggest(str(train['gradient']), GRADIENTS)}")
     if not isinstance(train["sltt_k"], int) or isinstance(train["sltt_k"], bool) or train["sltt_k"] < 1:
         raise RecipeError(f"train.sltt_k must be a positive number of time steps, got {train['sltt_k']!r}")
-    if train["optimizer"] not in ("adam", "sgd"):
-        raise RecipeError(f"train.optimizer must be 'adam' or 'sgd', got {train['optimizer']!r}")
+    if train["optimizer"] not in OPTIMIZERS:
+        raise RecipeError(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {train['optimizer']!r}"
+                          f"{suggest(str(train['optimizer']), OPTIMIZERS)}")
     if train["freeze"] not in ("none", "backbone"):
         raise RecipeError(f"train.freeze must be 'none' or 'backbone', got {train['freeze']!r}")
     if train["schedule"] not in SCHEDULES:
