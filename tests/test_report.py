@@ -201,6 +201,8 @@ def test_a_leg_that_shipped_its_latest_weights_says_so_in_the_table():
                  val_acc1=59.0)]
     assert "| epochs 17-20 of a 30-epoch cosine schedule (peak lr 0.0005); shipped: epoch 20, the latest |" \
         in render_legs(legs, "spikformer_4_256.a")
+    one_epoch = [_leg("a", 60.0, epochs=1, epochs_planned=4, schedule_epochs=30, schedule_from_epoch=0, best_epoch=0)]
+    assert "| epoch 0 of a 30-epoch cosine schedule (peak lr 0.0005), stopped after 1 of 4 |" in render_legs(one_epoch, "spikformer_4_256.a")
 
 
 def _leg(tag, acc1, finetuned_from=None, dataset="cifar10", **train):

@@ -45,8 +45,8 @@ def _epochs(train: dict) -> str:
     """The epochs a leg trained, where its schedule has them, and where it stopped short."""
     done, planned, first = train.get("epochs", 0), train.get("epochs_planned"), train.get("schedule_from_epoch")
     if train.get("schedule_epochs") is not None and first is not None:
-        text = (f"epochs {first}-{first + done - 1} of a {train['schedule_epochs']}-epoch {train['schedule']} "
-                f"schedule (peak lr {train['lr']:g})")
+        span = f"epoch {first}" if done == 1 else f"epochs {first}-{first + done - 1}"
+        text = f"{span} of a {train['schedule_epochs']}-epoch {train['schedule']} schedule (peak lr {train['lr']:g})"
     else:
         text = f"{done} epochs, lr {train['lr']:g}, {train['schedule']}"
     if planned:
