@@ -46,6 +46,7 @@ SMOKE = {
     "ann_resnet20_fashion_mnist_long": ("fmnist_root", []),
     "ann_resnet20_w32_fashion_mnist": ("fmnist_root", []),
     "ann_resnet20_erase_fashion_mnist": ("fmnist_root", []),
+    "ann_resnet20_erase_fashion_mnist_leg1": ("fmnist_root", []),
     "ann_resnet20_erase_fashion_mnist_leg2": ("fmnist_root", []),
     "ann_resnet20_cifar10": ("cifar_root", ["data.num_workers=0", "data.val_fraction=0.2"]),
     "ann_resnet20_qcfs_cifar10": ("cifar_root", ["data.num_workers=0", "data.val_fraction=0.2"]),
